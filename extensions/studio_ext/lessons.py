@@ -1,0 +1,168 @@
+"""Open a lesson: copy its notebook from the course's read-only content into the learner's home, once.
+
+The rule learners expect (nbgitpuller's, for a single file): the first open copies the course's notebook; every
+later open shows the learner's own copy, edited or not, and never overwrites it. A copy that a learner deleted
+is copied again on the next open.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
+
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.utils import url_path_join
+from tornado import web
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from traitlets import Unicode, default
+from traitlets.config import LoggingConfigurable
+
+COURSE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+ROLE_GROUP_PREFIXES = ("students-", "graders-", "instructors-")
+
+
+def lesson_parts(course: str, path: str) -> PurePosixPath:
+    """Validate a course slug and a lesson path; return the path relative to the course folder.
+
+    Raises ``web.HTTPError(400)`` for anything that is not a plain relative path to a notebook.
+    """
+    if not COURSE_RE.match(course):
+        raise web.HTTPError(400, f"{course!r} is not a course name")
+    rel = PurePosixPath(path)
+    if (
+        not path
+        or "\\" in path
+        or "\x00" in path
+        or rel.is_absolute()
+        or any(part in ("", ".", "..") or part.startswith(".") for part in path.split("/"))
+        or rel.suffix != ".ipynb"
+    ):
+        raise web.HTTPError(400, f"{path!r} is not a lesson notebook path")
+    return rel
+
+
+def copy_once(source: Path, dest: Path) -> bool:
+    """Copy ``source`` to ``dest`` unless ``dest`` exists; return whether it copied.
+
+    The copy is written beside ``dest`` and linked into place, so a learner never sees half a notebook and an
+    existing file is never replaced, even by two opens racing each other.
+    """
+    if dest.exists() or dest.is_symlink():
+        return False
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".studio-", suffix=".ipynb")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would surprise a learner sharing their notebook folder
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            while chunk := src.read(1 << 20):
+                out.write(chunk)
+        os.link(tmp, dest)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+
+
+class Lessons(LoggingConfigurable):
+    """Where lessons come from, and who may open them."""
+
+    content_dir = Unicode(
+        config=True,
+        help="""Folder holding the courses' read-only content, one sub-folder per course slug.
+        Default: $STUDIO_CONTENT_DIR. Example: c.Lessons.content_dir = "/srv/course-content"
+        """,
+    )
+
+    @default("content_dir")
+    def _default_content_dir(self) -> str:
+        return os.environ.get("STUDIO_CONTENT_DIR", "")
+
+    hub_api_url = Unicode(
+        config=True,
+        help="""JupyterHub's API, asked for the owner's groups (course membership). Empty: no hub, no
+        membership check (a personal server). Default: $JUPYTERHUB_API_URL.
+        Example: c.Lessons.hub_api_url = "http://127.0.0.1:8081/hub/api"
+        """,
+    )
+
+    @default("hub_api_url")
+    def _default_hub_api_url(self) -> str:
+        return os.environ.get("JUPYTERHUB_API_URL", "")
+
+    portal_url = Unicode(
+        config=True,
+        help="""The portal's address, named in the message to learners who are not enrolled.
+        Default: $STUDIO_PORTAL_URL. Example: c.Lessons.portal_url = "https://learn.example.org"
+        """,
+    )
+
+    @default("portal_url")
+    def _default_portal_url(self) -> str:
+        return os.environ.get("STUDIO_PORTAL_URL", "")
+
+    def source(self, course: str, rel: PurePosixPath) -> Path:
+        """The course's notebook for ``rel``; 404 if there is none (symlinks out of the course are refused)."""
+        if not self.content_dir:
+            raise web.HTTPError(404, "This server has no course content configured")
+        course_dir = Path(self.content_dir, course).resolve()
+        source = (course_dir / rel).resolve()
+        if not source.is_relative_to(course_dir) or not source.is_file():
+            raise web.HTTPError(404, f"There is no lesson {str(rel)!r} in course {course!r}")
+        return source
+
+    async def owner_groups(self) -> set[str] | None:
+        """The server owner's hub groups, or None when there is no hub to ask."""
+        if not self.hub_api_url:
+            return None
+        token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        try:
+            resp = await AsyncHTTPClient().fetch(
+                url_path_join(self.hub_api_url, "user"),
+                headers={"Authorization": f"token {token}"},
+                request_timeout=10,
+            )
+        except (HTTPClientError, OSError) as e:
+            self.log.error("studio_ext: cannot read groups from the hub: %s", e)
+            raise web.HTTPError(503, "The hub did not answer; try again in a moment") from e
+        return set(json.loads(resp.body).get("groups") or [])
+
+    async def check_member(self, course: str) -> None:
+        groups = await self.owner_groups()
+        if groups is None:
+            return
+        if not any(prefix + course in groups for prefix in ROLE_GROUP_PREFIXES):
+            where = f" at {self.portal_url}" if self.portal_url else " in the portal"
+            raise web.HTTPError(
+                403, f"You are not enrolled in the course {course!r}. Enroll on the course's page{where}, then open "
+                "the lesson again."
+            )  # fmt: skip
+
+
+class LessonHandler(JupyterHandler):
+    auth_resource = "contents"
+
+    @property
+    def lessons(self) -> Lessons:
+        return self.settings["studio_lessons"]
+
+    @web.authenticated
+    @authorized("write")  # opening a lesson may write its copy into the home folder
+    async def get(self, course: str, path: str):
+        rel = lesson_parts(course, path)
+        source = self.lessons.source(course, rel)
+        await self.lessons.check_member(course)
+        home = Path(self.contents_manager.root_dir)
+        dest_rel = PurePosixPath(course) / rel
+        if copy_once(source, home / dest_rel):
+            self.log.info("studio_ext: copied lesson %s into the learner's home", dest_rel)
+        self.redirect(url_path_join(self.base_url, "lab", "tree", quote(str(dest_rel))))
+
+
+def handlers(base_url: str) -> list[tuple[str, type]]:
+    return [(url_path_join(base_url, r"studio/lessons/([^/]+)/(.+)"), LessonHandler)]

@@ -1,0 +1,3 @@
+"""Learning Studio's JupyterHub side."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,94 @@
+"""Hub configuration as small pure functions: each ``update_*(c, settings)`` only sets values on ``c``.
+
+``jupyterhub_config.py`` calls :func:`apply_config`; tests call the functions with a bare
+``traitlets.config.Config()``.
+"""
+
+from __future__ import annotations
+
+from traitlets.config import Config
+
+from .settings import Settings
+
+# The groups claim the portal puts in userinfo, mirrored into hub groups on every login and refresh.
+GROUPS_KEY = "oauth_user.groups"
+# Portal staff carry this group; it makes them hub admins.
+STAFF_GROUP = "portal-staff"
+# What a learner's own server may do with its $JUPYTERHUB_API_TOKEN: report activity, and read its owner's
+# name and groups (the lesson extension checks course membership with it).
+SERVER_TOKEN_SCOPES = [
+    "users:activity!user",
+    "access:servers!server",
+    "read:users:name!user",
+    "read:users:groups!user",
+]
+
+
+def update_base(c: Config, s: Settings) -> None:
+    c.JupyterHub.bind_url = s.public_url
+    c.JupyterHub.hub_bind_url = s.hub_bind_url
+    c.JupyterHub.db_url = f"sqlite:///{s.data_dir / 'jupyterhub.sqlite'}"
+    c.JupyterHub.cookie_secret_file = str(s.data_dir / "jupyterhub_cookie_secret")
+    c.JupyterHub.pid_file = str(s.data_dir / "jupyterhub.pid")
+    c.JupyterHub.cleanup_servers = True
+    c.CryptKeeper.keys = [s.crypt_key.encode()]
+
+
+def update_proxy(c: Config, s: Settings) -> None:
+    c.ConfigurableHTTPProxy.api_url = s.proxy_api_url
+    c.ConfigurableHTTPProxy.auth_token = s.proxy_auth_token
+    c.ConfigurableHTTPProxy.command = [str(s.bin_dir / "configurable-http-proxy")]
+    c.ConfigurableHTTPProxy.pid_file = str(s.data_dir / "proxy.pid")
+    c.ConfigurableHTTPProxy.should_start = True
+
+
+def update_authenticator(c: Config, s: Settings) -> None:
+    """Log in through the portal's OpenID Connect provider: authorization code + PKCE, no hub password."""
+    portal, backend = s.portal_url.rstrip("/"), s.portal_backend_url.rstrip("/")
+    c.JupyterHub.authenticator_class = "oauthenticator.generic.GenericOAuthenticator"
+    a = c.GenericOAuthenticator
+    a.login_service = "Learning Studio"
+    a.client_id = s.oauth_client_id
+    a.client_secret = s.oauth_client_secret
+    a.oauth_callback_url = s.oauth_callback_url
+    a.authorize_url = f"{portal}/o/authorize/"
+    a.token_url = f"{backend}/o/token/"
+    a.userdata_url = f"{backend}/o/userinfo/"
+    a.scope = ["openid", "profile", "email", "courses"]
+    a.username_claim = "preferred_username"
+    a.enable_pkce = True
+    a.auto_login = True
+    a.allow_all = True
+    a.manage_groups = True
+    a.auth_state_groups_key = GROUPS_KEY
+    a.admin_groups = {STAFF_GROUP}
+    a.enable_auth_state = True
+    # Re-read roles from the portal at most a minute after they change, and always before a server starts.
+    a.auth_refresh_age = 60
+    a.refresh_pre_spawn = True
+    # Logging out of the hub continues at the portal, which offers to end the portal session too.
+    a.logout_redirect_url = f"{portal}/accounts/logout/"
+
+
+def update_spawner(c: Config, s: Settings) -> None:
+    c.JupyterHub.spawner_class = "studio_hub.spawner.LearnerSpawner"
+    c.Spawner.cmd = [str(s.bin_dir / "jupyterhub-singleuser")]
+    c.Spawner.default_url = "/lab"
+    c.Spawner.environment = {"STUDIO_CONTENT_DIR": str(s.content_dir)}
+    c.Spawner.server_token_scopes = list(SERVER_TOKEN_SCOPES)
+    c.Spawner.start_timeout = 90
+    c.Spawner.http_timeout = 90
+    c.LearnerSpawner.user_prefix = s.learner_user_prefix
+    c.LearnerSpawner.account_home_base = s.learner_home_base
+    c.LearnerSpawner.shared_home_base = str(s.shared_home_base)
+    if s.learner_isolation:
+        c.LearnerSpawner.isolation = s.learner_isolation
+
+
+UPDATES = (update_base, update_proxy, update_authenticator, update_spawner)
+
+
+def apply_config(c: Config, s: Settings) -> Config:
+    for update in UPDATES:
+        update(c, s)
+    return c

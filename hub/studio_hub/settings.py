@@ -1,0 +1,78 @@
+"""The hub's settings, read once from ``STUDIO_*`` environment variables.
+
+Everything the config functions need is in one frozen object, so that ``update_*(c, settings)`` stay pure and
+can be tested with a hand-made ``Settings``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import secrets
+
+DEFAULT_CLIENT_ID = "learning-studio-hub"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    content_dir: Path
+    public_url: str = "http://127.0.0.1:8000"
+    hub_bind_url: str = "http://127.0.0.1:8081"
+    proxy_api_url: str = "http://127.0.0.1:8082"
+    portal_url: str = "http://127.0.0.1:8001"
+    portal_internal_url: str = ""
+    oauth_client_id: str = DEFAULT_CLIENT_ID
+    oauth_client_secret: str = field(default="", repr=False)
+    crypt_key: str = field(default="", repr=False)
+    proxy_auth_token: str = field(default="", repr=False)
+    learner_isolation: str = ""  # "accounts", "shared", or "" to choose by the hub's uid
+    learner_user_prefix: str = "ls-"
+    learner_home_base: str = "/home"
+    bin_dir: Path = Path(sys.executable).parent
+
+    @property
+    def portal_backend_url(self) -> str:
+        """Where the hub itself reaches the portal (token and userinfo calls)."""
+        return self.portal_internal_url or self.portal_url
+
+    @property
+    def oauth_callback_url(self) -> str:
+        return f"{self.public_url.rstrip('/')}/hub/oauth_callback"
+
+    @property
+    def shared_home_base(self) -> Path:
+        return self.data_dir / "homes"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, *, root: Path | None = None) -> Settings:
+        """Read settings from the environment, creating the hub's secret files on first use."""
+        env = os.environ if environ is None else environ
+        root = root or Path.cwd()
+        data_dir = secrets.private_dir(Path(env.get("STUDIO_HUB_DATA_DIR", root / "var" / "hub")).resolve())
+        optional = {
+            key: env[name]
+            for key, name in [
+                ("public_url", "STUDIO_HUB_URL"),
+                ("hub_bind_url", "STUDIO_HUB_BIND_URL"),
+                ("proxy_api_url", "STUDIO_PROXY_API_URL"),
+                ("portal_url", "STUDIO_PORTAL_URL"),
+                ("portal_internal_url", "STUDIO_PORTAL_INTERNAL_URL"),
+                ("oauth_client_id", "STUDIO_HUB_OAUTH_CLIENT_ID"),
+                ("learner_isolation", "STUDIO_LEARNER_ISOLATION"),
+                ("learner_user_prefix", "STUDIO_LEARNER_USER_PREFIX"),
+                ("learner_home_base", "STUDIO_LEARNER_HOME_BASE"),
+            ]
+            if env.get(name)
+        }
+        return cls(
+            data_dir=data_dir,
+            content_dir=Path(env.get("STUDIO_CONTENT_DIR", root / "var" / "content")).resolve(),
+            oauth_client_secret=secrets.read_or_create(data_dir / "oauth_client_secret"),
+            crypt_key=secrets.read_or_create(data_dir / "crypt_key"),
+            proxy_auth_token=secrets.read_or_create(data_dir / "proxy_auth_token"),
+            **optional,
+        )

@@ -1,0 +1,63 @@
+"""manage.py seed_demo --passwords-file FILE [--course SLUG]"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from studio_portal.catalog.models import CoursePage
+from studio_portal.courses.models import Role
+from studio_portal.courses.services import enrollment_set_role
+
+# username → (full name, role in the demo course or None, staff)
+DEMO_ACCOUNTS = {
+    "student1": ("Sam Student", Role.STUDENT, False),
+    "student2": ("Alex Student", Role.STUDENT, False),
+    "student3": ("Kim Newcomer", None, False),  # not enrolled: shows the enroll flow
+    "grader1": ("Gus Grader", Role.GRADER, False),
+    "instructor1": ("Ines Instructor", Role.INSTRUCTOR, True),
+}
+
+
+def read_passwords(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    return dict(line.split(":", 1) for line in path.read_text().splitlines() if ":" in line)
+
+
+class Command(BaseCommand):
+    help = "Create the demo accounts (passwords kept in a private, git-ignored file) and their course roles."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--passwords-file", type=Path, required=True)
+        parser.add_argument("--course", default="intro-python")
+
+    @transaction.atomic
+    def handle(self, *args, passwords_file: Path, course: str, **options):
+        page = CoursePage.objects.filter(slug=course).first()
+        if page is None:
+            raise CommandError(f"course {course!r} is not imported; run import_courses first")
+        passwords = read_passwords(passwords_file)
+        User = get_user_model()
+        for username, (full_name, role, staff) in DEMO_ACCOUNTS.items():
+            known = username in passwords
+            password = passwords.setdefault(username, secrets.token_urlsafe(12))
+            first, last = full_name.split(" ", 1)
+            user, created = User.objects.get_or_create(username=username)
+            user.first_name, user.last_name, user.email = first, last, f"{username}@example.org"
+            user.is_staff = user.is_superuser = staff
+            if created or not known:
+                user.set_password(password)
+            user.save()
+            if role:
+                enrollment_set_role(user=user, course=page, role=role)
+        passwords_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(passwords_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.writelines(f"{u}:{p}\n" for u, p in passwords.items() if u in DEMO_ACCOUNTS)
+        self.stdout.write(f"demo accounts ready; passwords in {passwords_file}")

@@ -1,0 +1,35 @@
+"""Every environment variable the portal reads, in one place (all prefixed ``STUDIO_``, plus DATABASE_URL)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in env(name, default).split(",") if item.strip()]
+
+
+def private_file(path: Path, create) -> str:
+    """Return the content of ``path``; the first time, write ``create()`` to it (mode 0600, exclusive)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text()
+    value = create()
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+    return value
+
+
+DATA_DIR = Path(env("STUDIO_PORTAL_DATA_DIR", str(Path.cwd() / "var" / "portal"))).resolve()
+HUB_URL = env("STUDIO_HUB_URL", "http://127.0.0.1:8000").rstrip("/")
+DATABASE_URL = env("DATABASE_URL")
+ALLOWED_HOSTS = env_list("STUDIO_PORTAL_ALLOWED_HOSTS", "127.0.0.1,localhost")
+SECRET_KEY = env("STUDIO_PORTAL_SECRET_KEY")
+HTTPS = env("STUDIO_PORTAL_HTTPS") == "1"

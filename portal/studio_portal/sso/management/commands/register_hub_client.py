@@ -1,0 +1,24 @@
+"""manage.py register_hub_client --client-id ID --secret-file FILE --redirect-uri URL"""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from studio_portal.sso.services import hub_client_register
+
+
+class Command(BaseCommand):
+    help = "Register (or update) JupyterHub as the portal's confidential OAuth client with exactly one callback URL."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--client-id", default="learning-studio-hub")
+        parser.add_argument("--secret-file", required=True, type=Path, help="file holding the client secret")
+        parser.add_argument("--redirect-uri", required=True, help="the hub's callback, e.g. http://host/hub/oauth_callback")
+
+    def handle(self, *args, client_id, secret_file, redirect_uri, **options):
+        try:
+            secret = secret_file.read_text().strip()
+            hub_client_register(client_id=client_id, client_secret=secret, redirect_uri=redirect_uri)
+        except (OSError, ValueError) as e:
+            raise CommandError(str(e)) from e
+        self.stdout.write(f"registered OAuth client {client_id!r} → {redirect_uri}")

@@ -1,0 +1,252 @@
+"""The embedded default: prepare and run the portal and JupyterHub on 127.0.0.1 (SQLite, no Docker, no Redis).
+
+    python scripts/embedded.py demo      what `make demo` runs: set up, start, print URLs, stop on Ctrl-C
+
+The integration tests drive the same :class:`Stack` with their own folders and free ports.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent  # the virtualenv's bin: jupyterhub, gunicorn, configurable-http-proxy
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sync_content(courses: list[Path], dest: Path) -> None:
+    """Copy course folders into ``dest``, read-only for learners (dirs 0755, files 0644), replacing old content."""
+    staging = dest.with_name(dest.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(mode=0o755)
+    for course in courses:
+        shutil.copytree(course, staging / course.name, ignore=shutil.ignore_patterns(".*", "__pycache__"))
+    for path in [staging, *staging.rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    old = dest.with_name(dest.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        dest.rename(old)
+    staging.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def wait_for_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} did not start (exit {proc.returncode}); its log {log} ends:\n{tail(log)}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status < 500:
+                    return
+        except urllib.error.HTTPError as e:
+            if e.code < 500:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s; its log {log} ends:\n{tail(log)}")
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@dataclass
+class Stack:
+    """One portal and one hub, their folders and ports."""
+
+    var: Path
+    courses: list[Path]
+    hub_port: int = 8000
+    portal_port: int = 8001
+    hub_api_port: int = 8081
+    proxy_api_port: int = 8082
+    demo_accounts: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def hub_url(self) -> str:
+        return f"http://127.0.0.1:{self.hub_port}"
+
+    @property
+    def portal_url(self) -> str:
+        return f"http://127.0.0.1:{self.portal_port}"
+
+    @property
+    def passwords_file(self) -> Path:
+        return self.var / "demo-passwords.txt"
+
+    @property
+    def hub_dir(self) -> Path:
+        return self.var / "hub"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.var / "log"
+
+    def env(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "DJANGO_SETTINGS_MODULE": "studio_portal.settings.production",
+            "STUDIO_HUB_URL": self.hub_url,
+            "STUDIO_HUB_BIND_URL": f"http://127.0.0.1:{self.hub_api_port}",
+            "STUDIO_PROXY_API_URL": f"http://127.0.0.1:{self.proxy_api_port}",
+            "STUDIO_PORTAL_URL": self.portal_url,
+            "STUDIO_HUB_DATA_DIR": str(self.hub_dir),
+            "STUDIO_CONTENT_DIR": str(self.var / "content"),
+            "STUDIO_PORTAL_DATA_DIR": str(self.var / "portal"),
+            "STUDIO_PORTAL_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            **self.extra_env,
+        }
+        return env
+
+    def prepare(self) -> None:
+        """Idempotent set-up: content, the hub's secrets, the portal's database, OAuth client and accounts."""
+        self.var.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(mode=0o700, exist_ok=True)
+        sync_content(self.courses, self.var / "content")
+        env = self.env()
+        # The hub's settings create its secret files (0600 in a 0700 folder) the first time.
+        subprocess.run(
+            [sys.executable, "-c", "from studio_hub.settings import Settings; Settings.from_env()"],
+            env=env, check=True, cwd=ROOT,
+        )  # fmt: skip
+        os.makedirs(self.var / "portal", mode=0o700, exist_ok=True)
+        setup = [
+            sys.executable, "-m", "django", "studio_setup",
+            "--content", str(self.var / "content"),
+            "--hub-secret-file", str(self.hub_dir / "oauth_client_secret"),
+            "--hub-callback", f"{self.hub_url}/hub/oauth_callback",
+            "--collectstatic",
+        ]  # fmt: skip
+        if self.demo_accounts:
+            setup += ["--demo-passwords", str(self.passwords_file)]
+        result = subprocess.run(setup, env=env, cwd=ROOT, capture_output=True, text=True)
+        if result.returncode:
+            raise RuntimeError(f"portal set-up failed:\n{result.stdout}{result.stderr}")
+
+    def _spawn(self, name: str, cmd: list[str], cwd: Path) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 -- lives as long as the process
+        proc = subprocess.Popen(cmd, env=self.env(), cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+        self.procs[name] = proc
+        return proc
+
+    def start(self) -> None:
+        busy = [p for p in (self.hub_port, self.portal_port, self.hub_api_port, self.proxy_api_port)
+                if not port_is_free(p)]  # fmt: skip
+        if busy:
+            raise RuntimeError(f"ports {busy} on 127.0.0.1 are in use (another demo still running?)")
+        portal = self._spawn(
+            "portal",
+            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.portal_port}", "--workers", "2",
+             "--access-logfile", "-", "studio_portal.wsgi:application"],
+            cwd=ROOT,
+        )  # fmt: skip
+        hub = self._spawn("hub", [str(BIN / "jupyterhub"), "-f", str(ROOT / "jupyterhub_config.py")], cwd=self.hub_dir)
+        wait_for_http(f"{self.portal_url}/accounts/login/", portal, self.log_dir / "portal.log")
+        wait_for_http(f"{self.hub_url}/hub/health", hub, self.log_dir / "hub.log")
+
+    def stop(self) -> None:
+        for name in ("hub", "portal"):  # the hub first: it stops the proxy and the learners' servers
+            proc = self.procs.pop(name, None)
+            if proc is None or proc.poll() is not None:
+                continue
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def demo() -> int:
+    var = ROOT / "var"
+    stack = Stack(
+        var=var,
+        courses=sorted(p.parent for p in (ROOT / "course-content").glob("*/course.toml")),
+        hub_port=int(os.environ.get("STUDIO_HUB_PORT", 8000)),
+        portal_port=int(os.environ.get("STUDIO_PORTAL_PORT", 8001)),
+    )
+    t0 = time.monotonic()
+    print("[demo] preparing the portal and the hub …", flush=True)
+    stack.prepare()
+    t1 = time.monotonic()
+    print("[demo] starting the portal and JupyterHub …", flush=True)
+    try:
+        stack.start()
+    except (RuntimeError, KeyboardInterrupt) as e:
+        stack.stop()
+        print(f"[demo] {e}", file=sys.stderr)
+        return 1
+    t2 = time.monotonic()
+    if os.geteuid() != 0:
+        from studio_hub.spawner import SHARED_WARNING
+
+        print(f"\n\033[1;33mWARNING:\033[0m {SHARED_WARNING}\n")
+    else:
+        print("[demo] isolation: one Unix account per learner (ls-<name>), private homes (mode 0700)")
+    accounts = stack.passwords_file.read_text().strip().replace(":", "  password: ")
+    print(f"""
+Learning Studio is running (set-up {t1 - t0:.1f} s, start {t2 - t1:.1f} s).
+
+  Portal (start here):  {stack.portal_url}/
+  JupyterHub:           {stack.hub_url}/
+  Portal admin:         {stack.portal_url}/cms/   (instructor1)
+
+Demo accounts (also in {stack.passwords_file}):
+  {accounts.replace(chr(10), chr(10) + '  ')}
+
+student1 and student2 are enrolled in "Introduction to Python"; student3 is not (try enrolling).
+Logs: {stack.log_dir}/portal.log, {stack.log_dir}/hub.log. Press Ctrl-C to stop.
+""", flush=True)  # fmt: skip
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    try:
+        while all(p.poll() is None for p in stack.procs.values()):
+            time.sleep(0.5)
+        print("[demo] a process stopped unexpectedly; see the logs above", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\n[demo] stopping …", flush=True)
+        return 0
+    finally:
+        stack.stop()
+        print("[demo] stopped.")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["demo"]:
+        sys.exit(__doc__)
+    sys.exit(demo())

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Installs what Learning Studio needs on Debian 12, idempotently: apt packages, a virtualenv built on Debian's
+# python3 (learner accounts must be able to run it), our three Python parts, configurable-http-proxy from npm.
+#   scripts/setup.sh demo    what `make demo` needs
+#   scripts/setup.sh test    the above plus what the test suite needs (Chromium, test tools)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+PURPOSE=${1:-demo}
+CHP_VERSION=5.3.0
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+# --- system packages ------------------------------------------------------------------------------------
+apt_pkgs=(python3-venv)
+command -v npm >/dev/null || apt_pkgs+=(npm)
+[ "$PURPOSE" = test ] && apt_pkgs+=(chromium fonts-dejavu-core)
+missing=()
+for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "Missing Debian packages: ${missing[*]}. Install them as root: apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  say "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- where the virtualenv and runtime state live --------------------------------------------------------
+# Learners run as their own Unix accounts, so the virtualenv and the read-only course content must be
+# reachable by every account. If this checkout is not (a clone under /root or a mktemp -d folder), both live
+# under /var/lib/learning-studio/<checkout hash> and .venv / var are symlinks to them.
+if [ "$(id -u)" = 0 ] && [ ! -e .venv ] && ! runuser -u nobody -- test -r "$ROOT/Makefile" 2>/dev/null; then
+  runtime=/var/lib/learning-studio/$(printf %s "$ROOT" | sha1sum | cut -c1-12)
+  say "this checkout is not readable by other accounts; runtime files go to $runtime"
+  mkdir -p "$runtime/venv" "$runtime/var"
+  chmod 755 /var/lib/learning-studio "$runtime"
+  ln -sfn "$runtime/venv" .venv
+  ln -sfn "$runtime/var" var
+fi
+mkdir -p var
+
+# --- virtualenv and Python packages ---------------------------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+  say "creating virtualenv .venv (Debian python3)"
+  /usr/bin/python3 -m venv .venv
+  .venv/bin/pip install -q -c constraints.txt uv 2>&1 | { grep -v "is ignored: it is neither" || true; } >&2
+fi
+inputs=(constraints.txt hub extensions portal)
+[ "$PURPOSE" = test ] && inputs+=(tests/requirements.txt)
+stamp=$(find "${inputs[@]}" -type f -not -path '*/__pycache__/*' -not -path '*.egg-info*' -not -path '*/build/*' \
+          -print0 | sort -z | xargs -0 sha1sum | sha1sum | cut -c1-40)
+stamp_file=.venv/.studio-$PURPOSE
+if [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp" ]; then
+  say "installing Python packages ($PURPOSE)"
+  reqs=(./hub ./extensions ./portal)
+  [ "$PURPOSE" = test ] && reqs+=(-r tests/requirements.txt)
+  # Our own parts are reinstalled (not editable) so that learner accounts never need to read this checkout.
+  .venv/bin/uv pip install -q --python .venv/bin/python -c constraints.txt \
+      --reinstall-package studio-hub --reinstall-package studio-ext --reinstall-package studio-portal "${reqs[@]}"
+  rm -rf hub/build extensions/build portal/build
+  echo "$stamp" >"$stamp_file"
+fi
+
+# --- configurable-http-proxy (npm) ----------------------------------------------------------------------
+if [ ! -x .venv/bin/configurable-http-proxy ]; then
+  say "installing configurable-http-proxy $CHP_VERSION from npm"
+  npm install --silent --no-fund --no-audit --prefix .venv/lib/node "configurable-http-proxy@$CHP_VERSION" >/dev/null 2>&1
+  ln -sfn ../lib/node/node_modules/.bin/configurable-http-proxy .venv/bin/configurable-http-proxy
+fi
