@@ -74,7 +74,7 @@ def update_spawner(c: Config, s: Settings) -> None:
     c.JupyterHub.spawner_class = "studio_hub.spawner.LearnerSpawner"
     c.Spawner.cmd = [str(s.bin_dir / "jupyterhub-singleuser")]
     c.Spawner.default_url = "/lab"
-    c.Spawner.environment = {"STUDIO_CONTENT_DIR": str(s.content_dir)}
+    c.Spawner.environment = {"STUDIO_CONTENT_DIR": str(s.content_dir), "STUDIO_PORTAL_URL": s.portal_url}
     c.Spawner.server_token_scopes = list(SERVER_TOKEN_SCOPES)
     c.Spawner.start_timeout = 90
     c.Spawner.http_timeout = 90

@@ -17,7 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, client_id, secret_file, redirect_uri, **options):
         try:
-            secret = secret_file.read_text().strip()
+            secret = Path(secret_file).read_text().strip()
             hub_client_register(client_id=client_id, client_secret=secret, redirect_uri=redirect_uri)
         except (OSError, ValueError) as e:
             raise CommandError(str(e)) from e

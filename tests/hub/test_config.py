@@ -1,0 +1,98 @@
+"""The hub's config functions, applied to a bare traitlets Config (no hub)."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from traitlets.config import Config
+
+from studio_hub import config
+from studio_hub.settings import Settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "hub",
+        content_dir=tmp_path / "content",
+        public_url="https://hub.example.org",
+        portal_url="https://learn.example.org",
+        portal_internal_url="http://portal:8000",
+        oauth_client_secret="s3cret",
+        crypt_key="ab" * 32,
+        proxy_auth_token="proxy-token",
+    )
+
+
+def test_authenticator_uses_portal_oidc_with_pkce_and_groups(settings):
+    c = config.apply_config(Config(), settings)
+    a = c.GenericOAuthenticator
+    assert c.JupyterHub.authenticator_class == "oauthenticator.generic.GenericOAuthenticator"
+    assert a.authorize_url == "https://learn.example.org/o/authorize/"  # the browser goes to the public URL
+    assert a.token_url == "http://portal:8000/o/token/"  # the hub itself uses the internal one
+    assert a.userdata_url == "http://portal:8000/o/userinfo/"
+    assert a.oauth_callback_url == "https://hub.example.org/hub/oauth_callback"
+    assert a.enable_pkce is True
+    assert a.manage_groups is True and a.auth_state_groups_key == "oauth_user.groups"
+    assert a.admin_groups == {"portal-staff"}
+    assert a.auto_login is True  # no hub login form: nobody types a password into the hub
+    assert a.client_secret == "s3cret"
+    assert a.logout_redirect_url == "https://learn.example.org/accounts/logout/"
+    assert "courses" in a.scope and "openid" in a.scope
+
+
+def test_secrets_come_from_settings_not_from_literals(settings):
+    c = config.apply_config(Config(), settings)
+    assert c.ConfigurableHTTPProxy.auth_token == "proxy-token"
+    assert c.CryptKeeper["keys"] == [("ab" * 32).encode()]  # .keys would be the dict method
+    assert c.JupyterHub.cookie_secret_file == str(settings.data_dir / "jupyterhub_cookie_secret")
+    assert "s3cret" not in repr(settings) and "proxy-token" not in repr(settings)
+
+
+def test_spawner_is_learner_spawner_with_narrow_server_token(settings):
+    c = config.apply_config(Config(), settings)
+    assert c.JupyterHub.spawner_class == "studio_hub.spawner.LearnerSpawner"
+    assert c.Spawner.default_url == "/lab"
+    assert c.Spawner.environment == {
+        "STUDIO_CONTENT_DIR": str(settings.content_dir),
+        "STUDIO_PORTAL_URL": "https://learn.example.org",
+    }
+    assert "read:users:groups!user" in c.Spawner.server_token_scopes
+    assert not any(s.startswith(("admin", "read:users!", "users")) for s in c.Spawner.server_token_scopes
+                   if not s.startswith("users:activity"))  # fmt: skip
+    assert "isolation" not in c.LearnerSpawner  # chosen by the hub's uid unless configured
+
+
+def test_isolation_is_passed_through_when_set(settings):
+    from dataclasses import replace
+
+    c = config.apply_config(Config(), replace(settings, learner_isolation="shared"))
+    assert c.LearnerSpawner.isolation == "shared"
+
+
+def test_applying_twice_gives_the_same_config(settings):
+    once = config.apply_config(Config(), settings)
+    twice = config.apply_config(config.apply_config(Config(), settings), settings)
+    assert once == twice
+
+
+def test_from_env_creates_private_secret_files_once(tmp_path: Path):
+    env = {"STUDIO_HUB_DATA_DIR": str(tmp_path / "hub"), "STUDIO_PORTAL_URL": "http://127.0.0.1:9"}
+    first = Settings.from_env(env, root=tmp_path)
+    second = Settings.from_env(env, root=tmp_path)
+    assert first.oauth_client_secret == second.oauth_client_secret != ""
+    assert first.crypt_key == second.crypt_key and first.proxy_auth_token == second.proxy_auth_token
+    assert len({first.oauth_client_secret, first.crypt_key, first.proxy_auth_token}) == 3
+    assert stat.S_IMODE((tmp_path / "hub").stat().st_mode) == 0o700
+    for name in ("oauth_client_secret", "crypt_key", "proxy_auth_token"):
+        assert stat.S_IMODE((tmp_path / "hub" / name).stat().st_mode) == 0o600
+    assert first.portal_url == "http://127.0.0.1:9"
+
+
+def test_empty_secret_file_is_an_error_not_an_empty_secret(tmp_path: Path):
+    (tmp_path / "hub").mkdir()
+    (tmp_path / "hub" / "crypt_key").write_text("")
+    with pytest.raises(RuntimeError, match="crypt_key is empty"):
+        Settings.from_env({"STUDIO_HUB_DATA_DIR": str(tmp_path / "hub")}, root=tmp_path)
