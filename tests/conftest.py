@@ -14,3 +14,55 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 COURSE_CONTENT = ROOT / "course-content"
 FIXTURE_CONTENT = Path(__file__).resolve().parent / "fixtures" / "content"
+
+
+# --- the real stack: portal (gunicorn) + JupyterHub (with configurable-http-proxy) as processes -----------------
+import pwd  # noqa: E402
+import secrets  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """A running portal and hub on free loopback ports, with the demo accounts and a second course.
+
+    Learners' Unix accounts get a per-run prefix so every run starts with empty homes; they are removed at the end.
+    Logs are copied to tests/artifacts/ for reading after a failure.
+    """
+    from embedded import Stack, free_port
+
+    run = secrets.token_hex(3)
+    var = ROOT / "var" / "tests" / run  # not under /tmp/pytest-of-root (0700): learners must read the content
+    prefix = f"t{run}-"
+    s = Stack(
+        var=var,
+        courses=[COURSE_CONTENT / "intro-python", FIXTURE_CONTENT / "data-science"],
+        hub_port=free_port(),
+        portal_port=free_port(),
+        hub_api_port=free_port(),
+        proxy_api_port=free_port(),
+        extra_env={"STUDIO_LEARNER_USER_PREFIX": prefix},
+    )
+    t0 = time.monotonic()
+    s.prepare()
+    s.start()
+    s.startup_seconds = time.monotonic() - t0
+    s.learner_prefix = prefix
+    s.passwords = dict(line.split(":", 1) for line in s.passwords_file.read_text().split())
+    try:
+        yield s
+    finally:
+        s.stop()
+        artifacts = ROOT / "tests" / "artifacts" / "logs"
+        artifacts.mkdir(parents=True, exist_ok=True)
+        for log in s.log_dir.glob("*.log"):
+            shutil.copy(log, artifacts / log.name)
+        for entry in pwd.getpwall():
+            if entry.pw_name.startswith(prefix):
+                subprocess.run(["pkill", "-KILL", "-u", entry.pw_name], capture_output=True)
+                subprocess.run(["userdel", "--remove", entry.pw_name], capture_output=True)
+        shutil.rmtree(var, ignore_errors=True)
