@@ -24,7 +24,8 @@ test-fast: setup-test
 
 lint: setup-test
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
-	@cd portal && ../$(PY) manage.py makemigrations --check --dry-run --settings=studio_portal.settings.test
+	@cd portal && STUDIO_PORTAL_DATA_DIR=$$(mktemp -d) ../$(PY) manage.py makemigrations --check --dry-run \
+		--settings=studio_portal.settings.test
 
 format: setup-test
 	@.venv/bin/ruff format . && .venv/bin/ruff check --fix .

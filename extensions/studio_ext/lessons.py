@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
-from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError

@@ -25,7 +25,7 @@ def read_or_create(path: Path, *, nbytes: int = 32) -> str:
         os.chmod(path, 0o600)
         value = path.read_text().strip()
         if not value:
-            raise RuntimeError(f"secret file {path} is empty; delete it to have a new one generated")
+            raise RuntimeError(f"secret file {path} is empty; delete it to have a new one generated") from None
         return value
     value = secrets.token_hex(nbytes)
     with os.fdopen(fd, "w") as f:

@@ -64,7 +64,10 @@ class ImportTests(TestCase):
 
     def test_bad_metadata_is_a_clear_error_and_imports_nothing(self):
         cases = [
-            (lambda d: (d / "lessons" / "01-values-and-names.ipynb").write_text("{not json"), "not a readable notebook"),
+            (
+                lambda d: (d / "lessons" / "01-values-and-names.ipynb").write_text("{not json"),
+                "not a readable notebook",
+            ),
             (lambda d: (d / "lessons" / "02-functions.ipynb").unlink(), "does not exist"),
             (lambda d: _edit(d, '"lessons/01-values-and-names.ipynb"', '"../../etc/passwd.ipynb"'), "not a relative"),
             (lambda d: _edit(d, 'level = "beginner"', 'level = "wizard"'), "level 'wizard'"),

@@ -54,8 +54,14 @@ class OpenLessonTests(CatalogTestCase):
 
     def test_missing_lesson_and_traversal_are_404(self):
         self.client.force_login(self.student)
-        for url in ["/intro-python/no-such-lesson/", "/intro-python/no-such-lesson/open/", "/no-course/x/open/",
-                    "/intro-python/../data-science/tables/open/", "/intro-python/%2e%2e/data-science/tables/open/"]:  # fmt: skip
+        urls = [
+            "/intro-python/no-such-lesson/",
+            "/intro-python/no-such-lesson/open/",
+            "/no-course/x/open/",
+            "/intro-python/../data-science/tables/open/",
+            "/intro-python/%2e%2e/data-science/tables/open/",
+        ]
+        for url in urls:
             with self.subTest(url=url):
                 resp = self.client.get(url)
                 self.assertContains(resp, "Page not found", status_code=404)

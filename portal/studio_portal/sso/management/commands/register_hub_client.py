@@ -13,7 +13,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--client-id", default="learning-studio-hub")
         parser.add_argument("--secret-file", required=True, type=Path, help="file holding the client secret")
-        parser.add_argument("--redirect-uri", required=True, help="the hub's callback, e.g. http://host/hub/oauth_callback")
+        parser.add_argument(
+            "--redirect-uri", required=True, help="the hub's callback, e.g. http://host/hub/oauth_callback"
+        )
 
     def handle(self, *args, client_id, secret_file, redirect_uri, **options):
         try:
