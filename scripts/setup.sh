@@ -35,7 +35,7 @@ fi
 if [ "$(id -u)" = 0 ] && [ ! -e .venv ] && ! runuser -u nobody -- test -r "$ROOT/Makefile" 2>/dev/null; then
   runtime=/var/lib/learning-studio/$(printf %s "$ROOT" | sha1sum | cut -c1-12)
   say "this checkout is not readable by other accounts; runtime files go to $runtime"
-  mkdir -p "$runtime/venv" "$runtime/var"
+  mkdir -p "$runtime/var"
   chmod 755 /var/lib/learning-studio "$runtime"
   ln -sfn "$runtime/venv" .venv
   ln -sfn "$runtime/var" var
@@ -45,7 +45,7 @@ mkdir -p var
 # --- virtualenv and Python packages ---------------------------------------------------------------------
 if [ ! -x .venv/bin/python ]; then
   say "creating virtualenv .venv (Debian python3)"
-  /usr/bin/python3 -m venv .venv
+  /usr/bin/python3 -m venv "$(readlink -f .venv)"  # the real folder: venv refuses a symlink
   .venv/bin/pip install -q -c constraints.txt uv 2>&1 | { grep -v "is ignored: it is neither" || true; } >&2
 fi
 inputs=(constraints.txt hub extensions portal)
