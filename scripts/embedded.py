@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent  # the virtualenv's bin: jupyterhub, gunicorn, configurable-http-proxy
+# The virtualenv's bin (jupyterhub, gunicorn, configurable-http-proxy) by its real path: .venv may be a symlink
+# from a checkout that learner accounts cannot enter.
+BIN = Path(sys.executable).parent.resolve()
 
 
 def port_is_free(port: int) -> bool:
@@ -94,6 +96,9 @@ class Stack:
     demo_accounts: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.var = self.var.resolve()  # learners read var/content: never through a symlink in the checkout
 
     @property
     def hub_url(self) -> str:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import os
+import pwd
+import secrets
+import shutil
+import subprocess
 import sys
-import tempfile
+import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
-# The portal's settings read this at import; keep tests away from a developer's var/portal.
-os.environ.setdefault("STUDIO_PORTAL_DATA_DIR", tempfile.mkdtemp(prefix="studio-portal-test-"))
+# The portal's test settings (studio_portal.settings.test) choose their own temporary data folder.
 sys.path.insert(0, str(ROOT / "scripts"))
 
 COURSE_CONTENT = ROOT / "course-content"
@@ -17,13 +21,6 @@ FIXTURE_CONTENT = Path(__file__).resolve().parent / "fixtures" / "content"
 
 
 # --- the real stack: portal (gunicorn) + JupyterHub (with configurable-http-proxy) as processes -----------------
-import pwd  # noqa: E402
-import secrets  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")

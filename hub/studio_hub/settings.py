@@ -32,7 +32,7 @@ class Settings:
     learner_isolation: str = ""  # "accounts", "shared", or "" to choose by the hub's uid
     learner_user_prefix: str = "ls-"
     learner_home_base: str = "/home"
-    bin_dir: Path = Path(sys.executable).parent
+    bin_dir: Path = Path(sys.executable).parent.resolve()  # real path: learners may not enter a symlinked checkout
 
     @property
     def portal_backend_url(self) -> str:

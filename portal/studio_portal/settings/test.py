@@ -1,8 +1,15 @@
 """The test suite's settings: fast hashing, in-memory email, a temporary data folder."""
 
-from .base import *  # noqa: F403
+import os
+import tempfile
+
+# Before base reads it: tests never touch a developer's var/portal (keys, database, static files).
+os.environ.setdefault("STUDIO_PORTAL_DATA_DIR", tempfile.mkdtemp(prefix="studio-portal-test-"))
+
+from .base import *  # noqa: E402, F403
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 -- WhiteNoise warns about a missing one
