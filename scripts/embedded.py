@@ -174,18 +174,24 @@ class Stack:
                 if not port_is_free(p)]  # fmt: skip
         if busy:
             raise RuntimeError(f"ports {busy} on 127.0.0.1 are in use (another demo still running?)")
+        self.start_portal(wait=False)
+        hub = self._spawn("hub", [str(BIN / "jupyterhub"), "-f", str(ROOT / "jupyterhub_config.py")], cwd=self.hub_dir)
+        wait_for_http(f"{self.portal_url}/accounts/login/", self.procs["portal"], self.log_dir / "portal.log")
+        wait_for_http(f"{self.hub_url}/hub/health", hub, self.log_dir / "hub.log")
+
+    def start_portal(self, wait: bool = True) -> None:
         portal = self._spawn(
             "portal",
             [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.portal_port}", "--workers", "2",
              "--access-logfile", "-", "studio_portal.wsgi:application"],
             cwd=ROOT,
         )  # fmt: skip
-        hub = self._spawn("hub", [str(BIN / "jupyterhub"), "-f", str(ROOT / "jupyterhub_config.py")], cwd=self.hub_dir)
-        wait_for_http(f"{self.portal_url}/accounts/login/", portal, self.log_dir / "portal.log")
-        wait_for_http(f"{self.hub_url}/hub/health", hub, self.log_dir / "hub.log")
+        if wait:
+            wait_for_http(f"{self.portal_url}/accounts/login/", portal, self.log_dir / "portal.log")
 
-    def stop(self) -> None:
-        for name in ("hub", "portal"):  # the hub first: it stops the proxy and the learners' servers
+    def stop(self, *names: str) -> None:
+        """Stop the named processes (default: all; the hub first, as it stops the proxy and learners' servers)."""
+        for name in names or ("hub", "portal"):
             proc = self.procs.pop(name, None)
             if proc is None or proc.poll() is not None:
                 continue
@@ -195,6 +201,12 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+    def manage(self, *args: str) -> str:
+        """Run a portal management command against this stack's database; return its output."""
+        result = subprocess.run([sys.executable, "-m", "django", *args], env=self.env(), cwd=ROOT,
+                                capture_output=True, text=True, check=True)  # fmt: skip
+        return result.stdout
 
 
 def demo() -> int:

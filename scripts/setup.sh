@@ -48,25 +48,27 @@ if [ ! -x .venv/bin/python ]; then
   /usr/bin/python3 -m venv "$(readlink -f .venv)"  # the real folder: venv refuses a symlink
   .venv/bin/pip install -q -c constraints.txt uv 2>&1 | { grep -v "is ignored: it is neither" || true; } >&2
 fi
+# Always by its real path: installed scripts' #! lines must not go through a symlinked checkout.
+VENV=$(readlink -f .venv)
 inputs=(constraints.txt hub extensions portal)
 [ "$PURPOSE" = test ] && inputs+=(tests/requirements.txt)
 stamp=$(find "${inputs[@]}" -type f -not -path '*/__pycache__/*' -not -path '*.egg-info*' -not -path '*/build/*' \
           -print0 | sort -z | xargs -0 sha1sum | sha1sum | cut -c1-40)
-stamp_file=.venv/.studio-$PURPOSE
+stamp_file=$VENV/.studio-$PURPOSE
 if [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp" ]; then
   say "installing Python packages ($PURPOSE)"
   reqs=(./hub ./extensions ./portal)
   [ "$PURPOSE" = test ] && reqs+=(-r tests/requirements.txt)
   # Our own parts are reinstalled (not editable) so that learner accounts never need to read this checkout.
-  .venv/bin/uv pip install -q --python .venv/bin/python -c constraints.txt \
+  "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" -c constraints.txt \
       --reinstall-package studio-hub --reinstall-package studio-ext --reinstall-package studio-portal "${reqs[@]}"
   rm -rf hub/build extensions/build portal/build
   echo "$stamp" >"$stamp_file"
 fi
 
 # --- configurable-http-proxy (npm) ----------------------------------------------------------------------
-if [ ! -x .venv/bin/configurable-http-proxy ]; then
+if [ ! -x "$VENV/bin/configurable-http-proxy" ]; then
   say "installing configurable-http-proxy $CHP_VERSION from npm"
-  npm install --silent --no-fund --no-audit --prefix .venv/lib/node "configurable-http-proxy@$CHP_VERSION" >/dev/null 2>&1
-  ln -sfn ../lib/node/node_modules/.bin/configurable-http-proxy .venv/bin/configurable-http-proxy
+  npm install --silent --no-fund --no-audit --prefix "$VENV/lib/node" "configurable-http-proxy@$CHP_VERSION" >/dev/null
+  ln -sfn ../lib/node/node_modules/.bin/configurable-http-proxy "$VENV/bin/configurable-http-proxy"
 fi

@@ -140,7 +140,7 @@ class Lessons(LoggingConfigurable):
             where = f" at {self.portal_url}" if self.portal_url else " in the portal"
             raise web.HTTPError(
                 403, f"You are not enrolled in the course {course!r}. Enroll on the course's page{where}, then open "
-                "the lesson again."
+                "the lesson again. If you enrolled a moment ago, reload this page in a few seconds."
             )  # fmt: skip
 
 

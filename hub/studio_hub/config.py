@@ -12,6 +12,8 @@ from .settings import Settings
 
 # The groups claim the portal puts in userinfo, mirrored into hub groups on every login and refresh.
 GROUPS_KEY = "oauth_user.groups"
+# How old (seconds) the hub's copy of a user's portal roles may get before the next hub request re-reads it.
+REFRESH_SECONDS = 5
 # Portal staff carry this group; it makes them hub admins.
 STAFF_GROUP = "portal-staff"
 # What a learner's own server may do with its $JUPYTERHUB_API_TOKEN: report activity, and read its owner's
@@ -45,8 +47,8 @@ def update_proxy(c: Config, s: Settings) -> None:
 def update_authenticator(c: Config, s: Settings) -> None:
     """Log in through the portal's OpenID Connect provider: authorization code + PKCE, no hub password."""
     portal, backend = s.portal_url.rstrip("/"), s.portal_backend_url.rstrip("/")
-    c.JupyterHub.authenticator_class = "oauthenticator.generic.GenericOAuthenticator"
-    a = c.GenericOAuthenticator
+    c.JupyterHub.authenticator_class = "studio_hub.auth.PortalOAuthenticator"
+    a = c.PortalOAuthenticator
     a.login_service = "Learning Studio"
     a.client_id = s.oauth_client_id
     a.client_secret = s.oauth_client_secret
@@ -63,8 +65,10 @@ def update_authenticator(c: Config, s: Settings) -> None:
     a.auth_state_groups_key = GROUPS_KEY
     a.admin_groups = {STAFF_GROUP}
     a.enable_auth_state = True
-    # Re-read roles from the portal at most a minute after they change, and always before a server starts.
-    a.auth_refresh_age = 60
+    # Roles are re-read from the portal on any hub request (including a learner's server asking for its owner's
+    # groups) once the last read is older than this, and always before a server starts: a student who just
+    # enrolled can open the course's lessons within seconds.
+    a.auth_refresh_age = REFRESH_SECONDS
     a.refresh_pre_spawn = True
     # Logging out of the hub continues at the portal, which offers to end the portal session too.
     a.logout_redirect_url = f"{portal}/accounts/logout/"

@@ -28,8 +28,8 @@ def settings(tmp_path: Path) -> Settings:
 
 def test_authenticator_uses_portal_oidc_with_pkce_and_groups(settings):
     c = config.apply_config(Config(), settings)
-    a = c.GenericOAuthenticator
-    assert c.JupyterHub.authenticator_class == "oauthenticator.generic.GenericOAuthenticator"
+    a = c.PortalOAuthenticator
+    assert c.JupyterHub.authenticator_class == "studio_hub.auth.PortalOAuthenticator"
     assert a.authorize_url == "https://learn.example.org/o/authorize/"  # the browser goes to the public URL
     assert a.token_url == "http://portal:8000/o/token/"  # the hub itself uses the internal one
     assert a.userdata_url == "http://portal:8000/o/userinfo/"
@@ -41,6 +41,7 @@ def test_authenticator_uses_portal_oidc_with_pkce_and_groups(settings):
     assert a.client_secret == "s3cret"
     assert a.logout_redirect_url == "https://learn.example.org/accounts/logout/"
     assert "courses" in a.scope and "openid" in a.scope
+    assert a.refresh_pre_spawn is True and 0 < a.auth_refresh_age <= 10
 
 
 def test_secrets_come_from_settings_not_from_literals(settings):

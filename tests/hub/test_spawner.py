@@ -67,3 +67,38 @@ def test_ensure_account_creates_private_home(tmp_path: Path):
         subprocess.run(["userdel", "--remove", name], capture_output=True)
     with pytest.raises(KeyError):
         pwd.getpwnam(name)
+
+
+def learner(**config) -> LearnerSpawner:
+    from types import SimpleNamespace
+
+    return LearnerSpawner(user=SimpleNamespace(name="ada"), **config)
+
+
+def test_shared_isolation_gives_each_learner_a_home_folder_under_one_account(tmp_path: Path):
+    spawner = learner(isolation="shared", shared_home_base=str(tmp_path))
+    assert spawner.home == tmp_path / "ada"
+    env = spawner.user_env({})
+    assert env["HOME"] == str(tmp_path / "ada") and env["USER"] == "ada"
+    (tmp_path / "ada").mkdir()
+    result = subprocess.run(["pwd"], preexec_fn=spawner.make_preexec_fn("ada"), capture_output=True, text=True)
+    assert result.stdout.strip() == str(tmp_path / "ada")
+
+
+@root_only
+def test_accounts_isolation_runs_the_server_as_the_learners_account():
+    prefix = f"lst{secrets.token_hex(2)}-"
+    spawner = learner(isolation="accounts", user_prefix=prefix)
+    assert spawner.account == f"{prefix}ada" and spawner.home == Path("/home") / f"{prefix}ada"
+    try:
+        entry = ensure_account(spawner.account, spawner.home, "test learner")
+        env = spawner.user_env({})
+        assert env == {"USER": spawner.account, "HOME": str(spawner.home), "SHELL": "/bin/bash"}
+        result = subprocess.run(["sh", "-c", "id -u; id -G; pwd"], preexec_fn=spawner.make_preexec_fn("ada"),
+                                capture_output=True, text=True, check=True)  # fmt: skip
+        uid, gids, cwd = result.stdout.split("\n")[:3]
+        assert int(uid) == entry.pw_uid != 0
+        assert "0" not in gids.split()  # no root group inherited
+        assert cwd == str(spawner.home)
+    finally:
+        subprocess.run(["userdel", "--remove", spawner.account], capture_output=True)

@@ -180,3 +180,42 @@ def test_hub_secrets_are_readable_by_their_owner_only(stack):
         peek = subprocess.run(["runuser", "-u", learner, "--", "cat", str(stack.hub_dir / "oauth_client_secret")],
                               capture_output=True)  # fmt: skip
         assert peek.returncode != 0
+
+
+def test_student_who_enrolls_while_their_server_runs_can_open_the_lesson_seconds_later(stack):
+    from studio_hub.config import REFRESH_SECONDS
+
+    stack.manage("shell", "-c", "from django.contrib.auth.models import User; "
+                 "User.objects.create_user('latecomer', 'l@example.org', 'late-pw-123')")  # fmt: skip
+    v = Visitor(stack)
+    v.login("latecomer", "late-pw-123")
+    assert v.follow(f"{stack.hub_url}/hub/spawn").url.startswith(f"{stack.hub_url}/user/latecomer/lab")
+    lesson = f"{stack.hub_url}/user/latecomer/studio/lessons/intro-python/lessons/01-values-and-names.ipynb"
+    refused = v.follow(lesson)
+    assert refused.status_code == 403 and "reload this page in a few seconds" in refused.text
+    enrolled = v.http.post(f"{stack.portal_url}/courses/intro-python/enroll/",
+                           data={"csrfmiddlewaretoken": v.http.cookies["csrftoken"]})  # fmt: skip
+    assert "You are enrolled in Introduction to Python" in enrolled.text
+    time.sleep(REFRESH_SECONDS + 0.5)  # the hub re-reads roles from the portal once its copy is this old
+    resp = v.open_lesson("intro-python", "values-and-names")
+    assert resp.status_code == 200 and resp.url.endswith(f"/lab/tree/{LESSON_COPY}")
+    assert (home_of(stack, "latecomer") / LESSON_COPY).exists()
+    assert hub_groups(stack)["latecomer"] == {"students-intro-python"}
+
+
+def test_learners_keep_working_while_the_portal_is_down(stack):
+    from studio_hub.config import REFRESH_SECONDS
+
+    v = Visitor(stack)
+    v.login("student1")
+    v.open_lesson("intro-python", "values-and-names")
+    stack.stop("portal")
+    try:
+        time.sleep(REFRESH_SECONDS + 0.5)  # the next hub request wants fresh roles from the (dead) portal
+        assert v.http.get(f"{stack.hub_url}/hub/home").status_code == 200
+        contents = v.http.get(f"{stack.hub_url}/user/student1/api/contents/intro-python/lessons")
+        assert contents.status_code == 200
+        assert hub_groups(stack)["student1"] == {"students-intro-python"}  # kept, not wiped
+        assert "Portal unreachable while refreshing student1" in (stack.log_dir / "hub.log").read_text()
+    finally:
+        stack.start_portal()
