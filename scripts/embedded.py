@@ -209,14 +209,21 @@ class Stack:
         return result.stdout
 
 
+def _raise_interrupt(*_):
+    raise KeyboardInterrupt
+
+
 def demo() -> int:
-    var = ROOT / "var"
+    env = os.environ.get
     stack = Stack(
-        var=var,
+        var=Path(env("STUDIO_DEMO_VAR", ROOT / "var")),
         courses=sorted(p.parent for p in (ROOT / "course-content").glob("*/course.toml")),
-        hub_port=int(os.environ.get("STUDIO_HUB_PORT", 8000)),
-        portal_port=int(os.environ.get("STUDIO_PORTAL_PORT", 8001)),
+        hub_port=int(env("STUDIO_HUB_PORT", 8000)),
+        portal_port=int(env("STUDIO_PORTAL_PORT", 8001)),
+        hub_api_port=int(env("STUDIO_HUB_API_PORT", 8081)),
+        proxy_api_port=int(env("STUDIO_PROXY_API_PORT", 8082)),
     )
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops it as cleanly as Ctrl-C
     t0 = time.monotonic()
     print("[demo] preparing the portal and the hub …", flush=True)
     stack.prepare()
@@ -224,20 +231,32 @@ def demo() -> int:
     print("[demo] starting the portal and JupyterHub …", flush=True)
     try:
         stack.start()
-    except (RuntimeError, KeyboardInterrupt) as e:
-        stack.stop()
+        _print_welcome(stack, setup=t1 - t0, start=time.monotonic() - t1)
+        while all(p.poll() is None for p in stack.procs.values()):
+            time.sleep(0.5)
+        print(f"[demo] a process stopped unexpectedly; see the logs in {stack.log_dir}", file=sys.stderr)
+        return 1
+    except RuntimeError as e:
         print(f"[demo] {e}", file=sys.stderr)
         return 1
-    t2 = time.monotonic()
+    except KeyboardInterrupt:
+        print("\n[demo] stopping …", flush=True)
+        return 0
+    finally:
+        stack.stop()
+        print("[demo] stopped.", flush=True)
+
+
+def _print_welcome(stack: Stack, *, setup: float, start: float) -> None:
     if os.geteuid() != 0:
         from studio_hub.spawner import SHARED_WARNING
 
         print(f"\n\033[1;33mWARNING:\033[0m {SHARED_WARNING}\n")
     else:
-        print("[demo] isolation: one Unix account per learner (ls-<name>), private homes (mode 0700)")
+        print("[demo] isolation: one Unix account per learner, private homes (mode 0700)")
     accounts = stack.passwords_file.read_text().strip().replace(":", "  password: ")
     print(f"""
-Learning Studio is running (set-up {t1 - t0:.1f} s, start {t2 - t1:.1f} s).
+Learning Studio is running (set-up {setup:.1f} s, start {start:.1f} s).
 
   Portal (start here):  {stack.portal_url}/
   JupyterHub:           {stack.hub_url}/
@@ -249,18 +268,6 @@ Demo accounts (also in {stack.passwords_file}):
 student1 and student2 are enrolled in "Introduction to Python"; student3 is not (try enrolling).
 Logs: {stack.log_dir}/portal.log, {stack.log_dir}/hub.log. Press Ctrl-C to stop.
 """, flush=True)  # fmt: skip
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
-    try:
-        while all(p.poll() is None for p in stack.procs.values()):
-            time.sleep(0.5)
-        print("[demo] a process stopped unexpectedly; see the logs above", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\n[demo] stopping …", flush=True)
-        return 0
-    finally:
-        stack.stop()
-        print("[demo] stopped.")
 
 
 if __name__ == "__main__":
