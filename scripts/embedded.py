@@ -137,17 +137,25 @@ class Stack:
         }
         return env
 
-    def prepare(self) -> None:
-        """Idempotent set-up: content, the hub's secrets, the portal's database, OAuth client and accounts."""
+    def up(self) -> None:
+        """Set up what is missing (idempotent) and start both; the hub starts while the portal is being set up."""
+        busy = [p for p in (self.hub_port, self.portal_port, self.hub_api_port, self.proxy_api_port)
+                if not port_is_free(p)]  # fmt: skip
+        if busy:
+            raise RuntimeError(f"ports {busy} on 127.0.0.1 are in use (another demo still running?)")
         self.var.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(mode=0o700, exist_ok=True)
         sync_content(self.courses, self.var / "content")
-        env = self.env()
-        # The hub's settings create its secret files (0600 in a 0700 folder) the first time.
-        subprocess.run(
-            [sys.executable, "-c", "from studio_hub.settings import Settings; Settings.from_env()"],
-            env=env, check=True, cwd=ROOT,
-        )  # fmt: skip
+        from studio_hub.settings import Settings
+
+        Settings.from_env(self.env(), root=ROOT)  # creates the hub's secret files (0600, in a 0700 folder)
+        hub = self._spawn("hub", [str(BIN / "jupyterhub"), "-f", str(ROOT / "jupyterhub_config.py")], cwd=self.hub_dir)
+        self.setup_portal()
+        self.start_portal()
+        wait_for_http(f"{self.hub_url}/hub/health", hub, self.log_dir / "hub.log")
+
+    def setup_portal(self) -> None:
+        """Migrate, import the courses, register the hub's OAuth client, seed the demo accounts, collect static."""
         os.makedirs(self.var / "portal", mode=0o700, exist_ok=True)
         setup = [
             sys.executable, "-m", "django", "studio_setup",
@@ -158,7 +166,7 @@ class Stack:
         ]  # fmt: skip
         if self.demo_accounts:
             setup += ["--demo-passwords", str(self.passwords_file)]
-        result = subprocess.run(setup, env=env, cwd=ROOT, capture_output=True, text=True)
+        result = subprocess.run(setup, env=self.env(), cwd=ROOT, capture_output=True, text=True)
         if result.returncode:
             raise RuntimeError(f"portal set-up failed:\n{result.stdout}{result.stderr}")
 
@@ -169,25 +177,14 @@ class Stack:
         self.procs[name] = proc
         return proc
 
-    def start(self) -> None:
-        busy = [p for p in (self.hub_port, self.portal_port, self.hub_api_port, self.proxy_api_port)
-                if not port_is_free(p)]  # fmt: skip
-        if busy:
-            raise RuntimeError(f"ports {busy} on 127.0.0.1 are in use (another demo still running?)")
-        self.start_portal(wait=False)
-        hub = self._spawn("hub", [str(BIN / "jupyterhub"), "-f", str(ROOT / "jupyterhub_config.py")], cwd=self.hub_dir)
-        wait_for_http(f"{self.portal_url}/accounts/login/", self.procs["portal"], self.log_dir / "portal.log")
-        wait_for_http(f"{self.hub_url}/hub/health", hub, self.log_dir / "hub.log")
-
-    def start_portal(self, wait: bool = True) -> None:
+    def start_portal(self) -> None:
         portal = self._spawn(
             "portal",
             [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.portal_port}", "--workers", "2",
              "--access-logfile", "-", "studio_portal.wsgi:application"],
             cwd=ROOT,
         )  # fmt: skip
-        if wait:
-            wait_for_http(f"{self.portal_url}/accounts/login/", portal, self.log_dir / "portal.log")
+        wait_for_http(f"{self.portal_url}/accounts/login/", portal, self.log_dir / "portal.log")
 
     def stop(self, *names: str) -> None:
         """Stop the named processes (default: all; the hub first, as it stops the proxy and learners' servers)."""
@@ -225,13 +222,10 @@ def demo() -> int:
     )
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops it as cleanly as Ctrl-C
     t0 = time.monotonic()
-    print("[demo] preparing the portal and the hub …", flush=True)
-    stack.prepare()
-    t1 = time.monotonic()
-    print("[demo] starting the portal and JupyterHub …", flush=True)
+    print("[demo] setting up and starting the portal and JupyterHub …", flush=True)
     try:
-        stack.start()
-        _print_welcome(stack, setup=t1 - t0, start=time.monotonic() - t1)
+        stack.up()
+        _print_welcome(stack, seconds=time.monotonic() - t0)
         while all(p.poll() is None for p in stack.procs.values()):
             time.sleep(0.5)
         print(f"[demo] a process stopped unexpectedly; see the logs in {stack.log_dir}", file=sys.stderr)
@@ -247,7 +241,7 @@ def demo() -> int:
         print("[demo] stopped.", flush=True)
 
 
-def _print_welcome(stack: Stack, *, setup: float, start: float) -> None:
+def _print_welcome(stack: Stack, *, seconds: float) -> None:
     if os.geteuid() != 0:
         from studio_hub.spawner import SHARED_WARNING
 
@@ -256,7 +250,7 @@ def _print_welcome(stack: Stack, *, setup: float, start: float) -> None:
         print("[demo] isolation: one Unix account per learner, private homes (mode 0700)")
     accounts = stack.passwords_file.read_text().strip().replace(":", "  password: ")
     print(f"""
-Learning Studio is running (set-up {setup:.1f} s, start {start:.1f} s).
+Learning Studio is running (ready in {seconds:.1f} s).
 
   Portal (start here):  {stack.portal_url}/
   JupyterHub:           {stack.hub_url}/

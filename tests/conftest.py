@@ -45,8 +45,7 @@ def stack():
         extra_env={"STUDIO_LEARNER_USER_PREFIX": prefix},
     )
     t0 = time.monotonic()
-    s.prepare()
-    s.start()
+    s.up()
     s.startup_seconds = time.monotonic() - t0
     s.learner_prefix = prefix
     s.passwords = dict(line.split(":", 1) for line in s.passwords_file.read_text().split())
