@@ -82,3 +82,50 @@ def test_demo_starts_prints_urls_stops_on_ctrl_c_and_restarts(tmp_path):
                 subprocess.run(["pkill", "-KILL", "-u", entry.pw_name], capture_output=True)
                 subprocess.run(["userdel", "--remove", entry.pw_name], capture_output=True)
         shutil.rmtree(var, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create the non-root account that runs the demo")
+def test_demo_started_by_a_non_root_user_shares_one_account_and_warns(tmp_path):
+    """The checkout is copied into the account's home (CI's clone may not be readable by it); .venv is shared."""
+    from embedded import BIN, free_port
+
+    user = f"lsd{secrets.token_hex(3)}"
+    subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", user], check=True)
+    home = pwd.getpwnam(user).pw_dir
+    checkout = f"{home}/checkout"
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "--null", "-T", "-", "-cf", f"{tmp_path}/src.tar"], input=files, cwd=ROOT, check=True)
+    os.makedirs(checkout)
+    subprocess.run(["tar", "-xf", f"{tmp_path}/src.tar", "-C", checkout], check=True)
+    os.symlink(BIN.parent, f"{checkout}/.venv")
+    subprocess.run(["chown", "-R", f"{user}:{user}", home], check=True)
+
+    ports = {name: free_port() for name in ("HUB", "PORTAL", "HUB_API", "PROXY_API")}
+    env = {"PATH": os.environ["PATH"], "HOME": home, "LANG": "C.UTF-8",
+           **{f"STUDIO_{k}_PORT": str(v) for k, v in ports.items()}}  # fmt: skip
+    # setpriv execs the demo itself (runuser would stay in between and swallow Ctrl-C).
+    cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--",
+           f"{checkout}/.venv/bin/python", f"{checkout}/scripts/embedded.py", "demo"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, cwd=checkout, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out = ""
+        for line in proc.stdout:
+            out += line
+            if "Press Ctrl-C to stop" in line:
+                break
+        assert "WARNING:" in out and "Learners are NOT isolated from each other" in out, out
+        passwords = dict(re.findall(r"^\s+(\w+)\s+password: (\S+)$", out, re.M))
+        hub, portal = f"http://127.0.0.1:{ports['HUB']}", f"http://127.0.0.1:{ports['PORTAL']}"
+        v = Visitor(type("S", (), {"portal_url": portal, "hub_url": hub, "passwords": passwords})())
+        v.login("student1")
+        assert v.open_lesson("intro-python", "functions").status_code == 200
+        shared_home = f"{checkout}/var/hub/homes/student1"
+        copy = f"{shared_home}/intro-python/lessons/02-functions.ipynb"
+        assert os.stat(copy).st_uid == pwd.getpwnam(user).pw_uid  # the learner runs as the demo's own account
+        assert oct(os.stat(shared_home).st_mode & 0o777) == oct(0o700)
+        assert "[demo] stopped." in ctrl_c(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
+        subprocess.run(["userdel", "--remove", user], capture_output=True)
