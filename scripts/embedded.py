@@ -221,6 +221,7 @@ def demo() -> int:
         proxy_api_port=int(env("STUDIO_PROXY_API_PORT", 8082)),
     )
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops it as cleanly as Ctrl-C
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background (`&`)
     t0 = time.monotonic()
     print("[demo] setting up and starting the portal and JupyterHub …", flush=True)
     try:
