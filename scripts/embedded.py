@@ -96,6 +96,7 @@ class Stack:
     demo_accounts: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    started_in: float = 0.0  # seconds the last up() took
 
     def __post_init__(self):
         self.var = self.var.resolve()  # learners read var/content: never through a symlink in the checkout
@@ -111,6 +112,15 @@ class Stack:
     @property
     def passwords_file(self) -> Path:
         return self.var / "demo-passwords.txt"
+
+    @property
+    def passwords(self) -> dict[str, str]:
+        """Demo account → password."""
+        return dict(line.split(":", 1) for line in self.passwords_file.read_text().split())
+
+    @property
+    def learner_prefix(self) -> str:
+        return self.extra_env.get("STUDIO_LEARNER_USER_PREFIX", "ls-")
 
     @property
     def hub_dir(self) -> Path:
@@ -139,6 +149,7 @@ class Stack:
 
     def up(self) -> None:
         """Set up what is missing (idempotent) and start both; the hub starts while the portal is being set up."""
+        t0 = time.monotonic()
         busy = [p for p in (self.hub_port, self.portal_port, self.hub_api_port, self.proxy_api_port)
                 if not port_is_free(p)]  # fmt: skip
         if busy:
@@ -153,6 +164,7 @@ class Stack:
         self.setup_portal()
         self.start_portal()
         wait_for_http(f"{self.hub_url}/hub/health", hub, self.log_dir / "hub.log")
+        self.started_in = time.monotonic() - t0
 
     def setup_portal(self) -> None:
         """Migrate, import the courses, register the hub's OAuth client, seed the demo accounts, collect static."""
@@ -249,7 +261,7 @@ def _print_welcome(stack: Stack, *, seconds: float) -> None:
         print(f"\n\033[1;33mWARNING:\033[0m {SHARED_WARNING}\n")
     else:
         print("[demo] isolation: one Unix account per learner, private homes (mode 0700)")
-    accounts = stack.passwords_file.read_text().strip().replace(":", "  password: ")
+    accounts = "\n".join(f"{user}  password: {password}" for user, password in stack.passwords.items())
     print(f"""
 Learning Studio is running (ready in {seconds:.1f} s).
 

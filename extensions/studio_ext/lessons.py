@@ -159,8 +159,14 @@ class LessonHandler(JupyterHandler):
         await self.lessons.check_member(course)
         home = Path(self.contents_manager.root_dir)
         dest_rel = PurePosixPath(course) / rel
-        if copy_once(source, home / dest_rel):
-            self.log.info("studio_ext: copied lesson %s into the learner's home", dest_rel)
+        try:
+            if copy_once(source, home / dest_rel):
+                self.log.info("studio_ext: copied lesson %s into the learner's home", dest_rel)
+        except OSError as e:  # a file where a folder should be, a full disk, a read-only folder
+            raise web.HTTPError(
+                409, f"Could not put the lesson at {dest_rel} in your files ({e.strerror}). Move or rename what is "
+                "in the way, then open the lesson again."
+            ) from e  # fmt: skip
         self.redirect(url_path_join(self.base_url, "lab", "tree", quote(str(dest_rel))))
 
 

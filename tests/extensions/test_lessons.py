@@ -87,6 +87,13 @@ async def test_bad_lesson_paths_are_refused_and_copy_nothing(jp_fetch, jp_root_d
     assert sorted(p for p in jp_root_dir.rglob("*")) == before
 
 
+async def test_a_file_in_the_way_is_a_clear_409_and_nothing_is_lost(jp_fetch, jp_root_dir: Path):
+    (jp_root_dir / "course-a").write_text("my own file called course-a")
+    resp = await open_lesson(jp_fetch, "course-a", LESSON)
+    assert resp.code == 409 and b"Move or rename what is in the way" in resp.body
+    assert (jp_root_dir / "course-a").read_text() == "my own file called course-a"
+
+
 async def test_anonymous_requests_are_not_served(jp_fetch):
     with pytest.raises(HTTPClientError) as e:
         await jp_fetch("studio", "lessons", "course-a", *LESSON.split("/"), headers={"Authorization": ""},

@@ -46,7 +46,7 @@ def test_student_logs_in_once_and_lands_in_jupyterlab_on_the_lesson(stack):
     t0 = time.monotonic()
     resp = v.open_lesson("intro-python", "values-and-names")
     ready = time.monotonic() - t0
-    print(f"\nlogin-to-JupyterLab-ready: {ready:.1f} s (stack start {stack.startup_seconds:.1f} s)")
+    print(f"\nlogin-to-JupyterLab-ready: {ready:.1f} s (stack start {stack.started_in:.1f} s)")
     assert resp.status_code == 200
     assert resp.url == f"{stack.hub_url}/user/student1/lab/tree/{LESSON_COPY}"
     assert '"appName": "JupyterLab"' in resp.text

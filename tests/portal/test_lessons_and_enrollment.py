@@ -74,6 +74,12 @@ class OpenLessonTests(CatalogTestCase):
         assert Enrollment.objects.get(user=self.outsider, course=self.intro).role == "student"
         assert self.client.get(LESSON + "open/").status_code == 302
 
+    def test_enroll_never_redirects_off_site(self):
+        self.client.force_login(self.outsider)
+        for evil in ["https://evil.example/", "//evil.example/x", "javascript:alert(1)"]:
+            resp = self.client.post("/courses/intro-python/enroll/", {"next": evil})
+            assert resp.status_code == 302 and resp["Location"] == "/intro-python/", evil
+
     def test_enrolling_never_changes_an_existing_role(self):
         self.client.force_login(self.grader)
         self.client.post("/courses/intro-python/enroll/")
