@@ -143,6 +143,8 @@ class Stack:
             "STUDIO_CONTENT_DIR": str(self.var / "content"),
             "STUDIO_PORTAL_DATA_DIR": str(self.var / "portal"),
             "STUDIO_PORTAL_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            # Learners' servers see var/ as empty but for their home and the course content.
+            "STUDIO_PRIVATE_DIRS": str(self.var),
             **self.extra_env,
         }
         return env
@@ -255,12 +257,12 @@ def demo() -> int:
 
 
 def _print_welcome(stack: Stack, *, seconds: float) -> None:
-    if os.geteuid() != 0:
-        from studio_hub.spawner import SHARED_WARNING
+    from studio_hub.spawner import default_sandbox, describe_isolation, shared_warning
 
-        print(f"\n\033[1;33mWARNING:\033[0m {SHARED_WARNING}\n")
-    else:
-        print("[demo] isolation: one Unix account per learner, private homes (mode 0700)")
+    isolation = "accounts" if os.geteuid() == 0 else "shared"
+    print(f"[demo] isolation: {describe_isolation(isolation, default_sandbox())}")
+    if isolation == "shared":
+        print(f"\n\033[1;33mWARNING:\033[0m {shared_warning(default_sandbox())}\n")
     accounts = "\n".join(f"{user}  password: {password}" for user, password in stack.passwords.items())
     print(f"""
 Learning Studio is running (ready in {seconds:.1f} s).

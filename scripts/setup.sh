@@ -12,7 +12,7 @@ CHP_VERSION=5.3.0
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # --- system packages ------------------------------------------------------------------------------------
-apt_pkgs=(python3-venv)
+apt_pkgs=(python3-venv bubblewrap)
 command -v npm >/dev/null || apt_pkgs+=(npm)
 [ "$PURPOSE" = test ] && apt_pkgs+=(chromium fonts-dejavu-core)
 missing=()

@@ -85,6 +85,8 @@ def update_spawner(c: Config, s: Settings) -> None:
     c.LearnerSpawner.user_prefix = s.learner_user_prefix
     c.LearnerSpawner.account_home_base = s.learner_home_base
     c.LearnerSpawner.shared_home_base = str(s.shared_home_base)
+    c.LearnerSpawner.private_paths = [str(s.data_dir), *s.private_dirs]
+    c.LearnerSpawner.readonly_paths = [str(s.content_dir)]
     if s.learner_isolation:
         c.LearnerSpawner.isolation = s.learner_isolation
 

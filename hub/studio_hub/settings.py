@@ -32,6 +32,8 @@ class Settings:
     learner_isolation: str = ""  # "accounts", "shared", or "" to choose by the hub's uid
     learner_user_prefix: str = "ls-"
     learner_home_base: str = "/home"
+    # More folders learners must not see (the portal's data, logs, demo passwords), besides data_dir.
+    private_dirs: tuple[str, ...] = ()
     bin_dir: Path = Path(sys.executable).parent.resolve()  # real path: learners may not enter a symlinked checkout
 
     @property
@@ -68,8 +70,10 @@ class Settings:
             ]
             if env.get(name)
         }
+        private = tuple(p for p in env.get("STUDIO_PRIVATE_DIRS", "").split(os.pathsep) if p)
         return cls(
             data_dir=data_dir,
+            private_dirs=private,
             content_dir=Path(env.get("STUDIO_CONTENT_DIR", root / "var" / "content")).resolve(),
             oauth_client_secret=secrets.read_or_create(data_dir / "oauth_client_secret"),
             crypt_key=secrets.read_or_create(data_dir / "crypt_key"),

@@ -1,32 +1,60 @@
-"""The embedded default's spawner: one local process per learner.
+"""The embedded default's spawner: one local process per learner, isolated as well as we can without Docker.
 
 Run by root, every learner gets their own Unix account (``<prefix><hub name>``) and a private home (mode 0700),
-so learners cannot read each other's files. Run by anyone else there is one account for all: each learner gets
-a home folder of their own, but nothing stops one learner's code from reading another's — a warning says so.
+so learners cannot read each other's files. Run by anyone else there is one account for all, and a warning.
+
+On top of either, when bubblewrap is installed, each server runs in its own namespaces: a read-only view of the
+system, a private /tmp, its own process list (no peeking at other servers' environments, which hold their API
+tokens), and the hub's private folders (secrets, databases, other learners' homes) replaced by empty ones.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import pwd
 import re
+import shutil
+import signal
 import subprocess
 from pathlib import Path
 
+import psutil
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
-from traitlets import Enum, TraitError, Unicode, default, validate
+from traitlets import Enum, List, TraitError, Unicode, default, validate
 
 # Unix account names: lower case, digits, '_' and '-', starting with a letter or '_', at most 32 characters.
 _ACCOUNT_RE = re.compile(r"^[a-z_][a-z0-9_-]*$")
 _MAX_ACCOUNT = 32
 
-SHARED_WARNING = (
-    "Learners are NOT isolated from each other: the hub is not running as root, so every learner's server runs "
-    "as the same Unix account and can read every other learner's files. Start it as root for one account per "
-    "learner."
-)
+
+def describe_isolation(isolation: str, sandbox: str) -> str:
+    """One line for start-up messages: which isolation is in force."""
+    accounts = {
+        "accounts": "one Unix account per learner with a private home (mode 0700)",
+        "shared": "ONE shared Unix account for all learners (not isolated by account)",
+    }[isolation]
+    if sandbox == "bwrap":
+        return (f"{accounts}; bubblewrap: read-only system, private /tmp, own process list, hub files and other "
+                "homes hidden")  # fmt: skip
+    return f"{accounts}; no bubblewrap (install the 'bubblewrap' package for namespaces)"
+
+
+def shared_warning(sandbox: str) -> str:
+    """What an operator must know when learners share the hub's account."""
+    if sandbox == "bwrap":
+        return ("Learners share ONE Unix account (the hub is not running as root): bubblewrap hides their homes "
+                "from each other, but nothing backs it up if that fails. Start the hub as root for one account per "
+                "learner.")  # fmt: skip
+    return ("Learners are NOT isolated from each other: the hub is not running as root and bubblewrap is not "
+            "installed, so every learner's server runs as the same Unix account and can read every other "
+            "learner's files. Start it as root for one account per learner.")  # fmt: skip
+
+
+def default_sandbox() -> str:
+    return "bwrap" if shutil.which("bwrap") else "none"
 
 
 def account_name(prefix: str, hub_name: str) -> str:
@@ -112,6 +140,75 @@ class LearnerSpawner(LocalProcessSpawner):
     def _default_shared_home_base(self) -> str:
         return os.path.abspath("learner-homes")
 
+    sandbox = Enum(
+        ["bwrap", "none"],
+        config=True,
+        help="""Namespaces around each learner's server. "bwrap": bubblewrap (read-only system, private /tmp,
+        own process list, `private_paths` hidden); "none": a plain process.
+        Default: "bwrap" when the bwrap command exists. Example: c.LearnerSpawner.sandbox = "bwrap"
+        """,
+    )
+
+    @default("sandbox")
+    def _default_sandbox(self) -> str:
+        return default_sandbox()
+
+    private_paths = List(
+        Unicode(),
+        config=True,
+        help="""Folders a learner's server sees as empty (bwrap only): the hub's data, secrets and databases.
+        The learner's own home and `readonly_paths` are put back inside them.
+        Example: c.LearnerSpawner.private_paths = ["/srv/jupyterhub", "/srv/portal"]
+        """,
+    )
+
+    readonly_paths = List(
+        Unicode(),
+        config=True,
+        help="""Folders a learner's server may read even inside `private_paths` (bwrap only), read-only.
+        Example: c.LearnerSpawner.readonly_paths = ["/srv/course-content"]
+        """,
+    )
+
+    @default("shell_cmd")
+    def _default_shell_cmd(self) -> list[str]:
+        return [*self.sandbox_args(), "/bin/sh", "-c"] if self.sandbox == "bwrap" else []
+
+    def sandbox_args(self) -> list[str]:
+        """The bwrap command line (up to its ``--``) for this learner's server."""
+        home = str(self.home)
+        home_base = self.account_home_base if self.isolation == "accounts" else self.shared_home_base
+        args = [
+            "bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/dev/shm",
+        ]  # fmt: skip
+        # Later mounts land on top of earlier ones: hide first, then put back what the learner may see.
+        for path in [*self.private_paths, home_base]:
+            args += ["--tmpfs", path]
+        for path in self.readonly_paths:
+            args += ["--ro-bind-try", path, path]
+        return [*args, "--bind", home, home, "--chdir", home, "--"]
+
+    async def stop(self, now: bool = False):
+        # bwrap does not pass signals on: ask the server inside to shut down, then let the usual escalation
+        # (SIGINT, SIGTERM, SIGKILL to bwrap, which takes everything inside with it) finish the job.
+        inside = self.sandbox == "bwrap" and not now and self.pid
+        if inside and await asyncio.to_thread(self._signal_server_inside, signal.SIGTERM):
+            await self.wait_for_death(self.term_timeout)
+        return await super().stop(now=now)
+
+    def _signal_server_inside(self, sig: int) -> bool:
+        try:
+            inside = psutil.Process(self.pid).children(recursive=True)
+        except psutil.Error:
+            return False
+        servers = [p for p in inside if any("jupyterhub-singleuser" in part for part in _cmdline(p))]
+        for proc in servers:
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(sig)
+        return bool(servers)
+
     @property
     def account(self) -> str:
         return account_name(self.user_prefix, self.user.name)
@@ -127,7 +224,7 @@ class LearnerSpawner(LocalProcessSpawner):
             comment = f"Learning Studio learner {self.user.name}"
             await asyncio.to_thread(ensure_account, self.account, self.home, comment)
         else:
-            self.log.warning(SHARED_WARNING)
+            self.log.warning(shared_warning(self.sandbox))
             self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         return await super().start()
 
@@ -142,3 +239,10 @@ class LearnerSpawner(LocalProcessSpawner):
         env["HOME"] = str(self.home)
         env["SHELL"] = "/bin/bash"
         return env
+
+
+def _cmdline(proc: psutil.Process) -> list[str]:
+    try:
+        return proc.cmdline()
+    except psutil.Error:
+        return []

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import pwd
 import secrets
+import shutil
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -101,4 +103,115 @@ def test_accounts_isolation_runs_the_server_as_the_learners_account():
         assert "0" not in gids.split()  # no root group inherited
         assert cwd == str(spawner.home)
     finally:
+        subprocess.run(["userdel", "--remove", spawner.account], capture_output=True)
+
+
+def sandboxed(tmp_path: Path, **config) -> LearnerSpawner:
+    var = tmp_path / "var"
+    return learner(sandbox="bwrap", private_paths=[str(var)], readonly_paths=[str(var / "content")], **config)
+
+
+@pytest.fixture
+def open_tmp():
+    """A temporary folder other accounts can enter (pytest's own is 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="studio-open-"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_sandbox_mounts_hide_private_paths_then_put_back_content_and_home(tmp_path: Path):
+    spawner = sandboxed(tmp_path, isolation="shared", shared_home_base=str(tmp_path / "var/hub/homes"))
+    args = spawner.sandbox_args()
+    assert args[0] == "bwrap" and args[-1] == "--" and "--unshare-pid" in args and "--die-with-parent" in args
+    flat = " ".join(args)
+    hide, content, home = (flat.index(f"--tmpfs {tmp_path}/var "), flat.index(f"--ro-bind-try {tmp_path}/var/content"),
+                           flat.index(f"--bind {tmp_path}/var/hub/homes/ada"))  # fmt: skip
+    assert hide < content < home  # later mounts win: hide first, then put back
+    assert flat.index("--ro-bind / /") < hide
+    assert spawner.shell_cmd == [*args, "/bin/sh", "-c"]
+    assert learner(sandbox="none").shell_cmd == []
+
+
+ATTACKS = r"""
+import os, pathlib, json
+out = {}
+def attempt(name, fn):
+    try:
+        out[name] = ("ok", repr(fn())[:80])
+    except Exception as e:
+        out[name] = ("blocked", type(e).__name__)
+attempt("read_secret", lambda: pathlib.Path(SECRET).read_text())
+attempt("list_private", lambda: [n for n in os.listdir(PRIVATE) if n == "secret"] or 1 / 0)
+attempt("read_other_home", lambda: pathlib.Path(OTHER).read_text())
+attempt("read_content", lambda: pathlib.Path(CONTENT).read_text())
+attempt("write_home", lambda: pathlib.Path("mine.txt").write_text("x"))
+attempt("write_system", lambda: pathlib.Path("/etc/studio-owned").write_text("x"))
+attempt("write_venv", lambda: pathlib.Path(VENV, "owned").write_text("x"))
+attempt("see_host_tmp", lambda: pathlib.Path(HOST_TMP).read_text())
+attempt("other_processes", lambda: [p for p in os.listdir("/proc") if p.isdigit() and int(p) > 20] or 1 / 0)
+print(json.dumps(out))
+"""
+
+
+def run_sandboxed(spawner: LearnerSpawner, tmp_path: Path, host_tmp: Path) -> dict:
+    import json
+    import sys
+
+    values = {"SECRET": tmp_path / "var/hub/secret", "PRIVATE": tmp_path / "var/hub",
+              "OTHER": tmp_path / "var/hub/homes/bob/notes.txt", "CONTENT": tmp_path / "var/content/c/l.ipynb",
+              "VENV": Path(sys.executable).parent, "HOST_TMP": host_tmp}  # fmt: skip
+    code = "".join(f"{k} = {str(v)!r}\n" for k, v in values.items()) + ATTACKS
+    script = f"{sys.executable} -c {__import__('shlex').quote(code)}"
+    spawner.home.mkdir(parents=True, exist_ok=True)
+    if spawner.isolation == "accounts":
+        ensure_account(spawner.account, spawner.home, "test learner")
+    result = subprocess.run([*spawner.shell_cmd, script], preexec_fn=spawner.make_preexec_fn("ada"),
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return {k: v[0] for k, v in json.loads(result.stdout).items()}
+
+
+def make_var(tmp_path: Path) -> None:
+    (tmp_path / "var/hub/homes/bob").mkdir(parents=True)
+    (tmp_path / "var/hub/secret").write_text("s3cret")
+    (tmp_path / "var/hub/homes/bob/notes.txt").write_text("bob's")
+    (tmp_path / "var/content/c").mkdir(parents=True)
+    (tmp_path / "var/content/c/l.ipynb").write_text("{}")
+    for p in [tmp_path, *tmp_path.rglob("*")]:
+        os.chmod(p, 0o755 if p.is_dir() else 0o644)
+
+
+EXPECTED = {
+    "read_secret": "blocked", "list_private": "blocked", "read_other_home": "blocked", "read_content": "ok",
+    "write_home": "ok", "write_system": "blocked", "write_venv": "blocked", "see_host_tmp": "blocked",
+    "other_processes": "blocked",
+}  # fmt: skip
+
+
+@pytest.mark.skipif(not shutil.which("bwrap"), reason="bubblewrap is not installed")
+def test_bubblewrap_blocks_what_a_shared_account_would_allow(tmp_path: Path):
+    make_var(tmp_path)
+    host_tmp = Path(tempfile.mkstemp(prefix="studio-host-")[1])
+    spawner = sandboxed(tmp_path, isolation="shared", shared_home_base=str(tmp_path / "var/hub/homes"))
+    try:
+        assert run_sandboxed(spawner, tmp_path, host_tmp) == EXPECTED
+        assert (tmp_path / "var/hub/homes/ada/mine.txt").exists()  # the learner's own work lands in their home
+    finally:
+        host_tmp.unlink()
+
+
+@root_only
+@pytest.mark.skipif(not shutil.which("bwrap"), reason="bubblewrap is not installed")
+def test_bubblewrap_on_top_of_learner_accounts(open_tmp: Path):
+    tmp_path = open_tmp
+    make_var(tmp_path)
+    host_tmp = Path(tempfile.mkstemp(prefix="studio-host-")[1])
+    os.chmod(host_tmp, 0o644)  # readable to anyone on the host: only the private /tmp hides it
+    prefix = f"lsb{secrets.token_hex(2)}-"
+    spawner = sandboxed(tmp_path, isolation="accounts", user_prefix=prefix)
+    try:
+        assert run_sandboxed(spawner, tmp_path, host_tmp) == EXPECTED
+    finally:
+        host_tmp.unlink()
         subprocess.run(["userdel", "--remove", spawner.account], capture_output=True)

@@ -1,0 +1,53 @@
+"""Run code in a learner's real kernel, as their browser would: REST to start it, the websocket to execute."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from urllib.parse import urlparse
+
+import websocket
+
+
+def run_in_kernel(visitor, server_url: str, code: str, timeout: float = 60) -> dict:
+    """Execute ``code`` in a new kernel of the server at ``server_url`` (…/user/<name>/); return its output.
+
+    Returns ``{"stdout": str, "stderr": str, "error": ename or None, "status": "ok"|"error"|"dead"}``.
+    """
+    http = visitor.http
+    path = urlparse(server_url).path
+    xsrf = http.cookies.get("_xsrf", path=path) or ""
+    resp = http.post(f"{server_url}api/kernels", json={"name": "python3"}, headers={"X-XSRFToken": xsrf})
+    resp.raise_for_status()
+    kernel = resp.json()["id"]
+    cookies = "; ".join(f"{c.name}={c.value}" for c in http.cookies if path.startswith(c.path))
+    ws_url = server_url.replace("http", "ws", 1) + f"api/kernels/{kernel}/channels"
+    ws = websocket.create_connection(ws_url, cookie=cookies, timeout=timeout, suppress_origin=True)
+    msg_id = uuid.uuid4().hex
+    ws.send(json.dumps({
+        "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "", "session": uuid.uuid4().hex,
+                   "version": "5.3", "date": ""},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                    "allow_stdin": False, "stop_on_error": True},
+    }))  # fmt: skip
+    out = {"stdout": "", "stderr": "", "error": None, "status": "dead"}
+    try:
+        while True:
+            msg = json.loads(ws.recv())
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream":
+                out[content["name"]] += content["text"]
+            elif kind == "error":
+                out["error"] = content["ename"]
+            elif kind == "execute_reply":
+                out["status"] = content["status"]
+                break
+    except (websocket.WebSocketException, OSError):
+        pass  # the kernel (or its connection) died: status stays "dead"
+    finally:
+        ws.close()
+        http.delete(f"{server_url}api/kernels/{kernel}", headers={"X-XSRFToken": xsrf})
+    return out
