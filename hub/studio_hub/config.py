@@ -86,7 +86,8 @@ def update_spawner(c: Config, s: Settings) -> None:
     c.LearnerSpawner.account_home_base = s.learner_home_base
     c.LearnerSpawner.shared_home_base = str(s.shared_home_base)
     c.LearnerSpawner.private_paths = [str(s.data_dir), *s.private_dirs]
-    c.LearnerSpawner.readonly_paths = [str(s.content_dir)]
+    # The course content, and the virtualenv the server runs from (it may sit under /tmp, which bwrap replaces).
+    c.LearnerSpawner.readonly_paths = [str(s.content_dir), str(s.bin_dir.parent)]
     if s.learner_isolation:
         c.LearnerSpawner.isolation = s.learner_isolation
 

@@ -8,6 +8,7 @@ import secrets
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -108,7 +109,8 @@ def test_accounts_isolation_runs_the_server_as_the_learners_account():
 
 def sandboxed(tmp_path: Path, **config) -> LearnerSpawner:
     var = tmp_path / "var"
-    return learner(sandbox="bwrap", private_paths=[str(var)], readonly_paths=[str(var / "content")], **config)
+    venv = str(Path(sys.executable).parent.resolve().parent)
+    return learner(sandbox="bwrap", private_paths=[str(var)], readonly_paths=[str(var / "content"), venv], **config)
 
 
 @pytest.fixture
@@ -156,13 +158,13 @@ print(json.dumps(out))
 
 def run_sandboxed(spawner: LearnerSpawner, tmp_path: Path, host_tmp: Path) -> dict:
     import json
-    import sys
 
     values = {"SECRET": tmp_path / "var/hub/secret", "PRIVATE": tmp_path / "var/hub",
               "OTHER": tmp_path / "var/hub/homes/bob/notes.txt", "CONTENT": tmp_path / "var/content/c/l.ipynb",
               "VENV": Path(sys.executable).parent, "HOST_TMP": host_tmp}  # fmt: skip
     code = "".join(f"{k} = {str(v)!r}\n" for k, v in values.items()) + ATTACKS
-    script = f"{sys.executable} -c {__import__('shlex').quote(code)}"
+    python = Path(sys.executable).parent.resolve() / "python"  # by its real path, as the hub runs servers
+    script = f"{python} -c {__import__('shlex').quote(code)}"
     spawner.home.mkdir(parents=True, exist_ok=True)
     if spawner.isolation == "accounts":
         ensure_account(spawner.account, spawner.home, "test learner")
