@@ -14,7 +14,7 @@ class Visitor:
 
     def login(self, username: str, password: str | None = None) -> requests.Response:
         portal = self.stack.portal_url
-        self.http.get(f"{portal}/accounts/login/")
+        self.http.get(f"{portal}/accounts/login/").raise_for_status()
         password = self.stack.passwords[username] if password is None else password
         data = {"username": username, "password": password, "csrfmiddlewaretoken": self.http.cookies["csrftoken"]}
         return self.http.post(f"{portal}/accounts/login/", data=data)
