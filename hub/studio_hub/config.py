@@ -92,7 +92,24 @@ def update_spawner(c: Config, s: Settings) -> None:
         c.LearnerSpawner.isolation = s.learner_isolation
 
 
-UPDATES = (update_base, update_proxy, update_authenticator, update_spawner)
+def update_docker_spawner(c: Config, s: Settings) -> None:
+    """One machine: learners in gVisor containers (SandboxedDockerSpawner) instead of local processes."""
+    if s.spawner != "docker":
+        return
+    c.JupyterHub.spawner_class = "studio_hub.docker.SandboxedDockerSpawner"
+    if s.hub_connect_url:
+        c.JupyterHub.hub_connect_url = s.hub_connect_url
+    d = c.SandboxedDockerSpawner
+    d.image = s.learner_image
+    d.network_name = s.docker_network
+    d.runtime = s.docker_runtime
+    d.cmd = ["jupyterhub-singleuser"]
+    d.environment = {"STUDIO_CONTENT_DIR": "/srv/content", "STUDIO_PORTAL_URL": s.portal_url}
+    d.read_only_volumes = {str(s.content_dir): "/srv/content"}
+
+
+# Order matters: update_docker_spawner replaces what update_spawner chose for the local default.
+UPDATES = (update_base, update_proxy, update_authenticator, update_spawner, update_docker_spawner)
 
 
 def apply_config(c: Config, s: Settings) -> Config:

@@ -34,6 +34,11 @@ class Settings:
     learner_home_base: str = "/home"
     # More folders learners must not see (the portal's data, logs, demo passwords), besides data_dir.
     private_dirs: tuple[str, ...] = ()
+    spawner: str = "local"  # "local" (embedded default) or "docker" (gVisor containers)
+    hub_connect_url: str = ""  # how learners' containers reach the hub API, e.g. http://172.30.0.1:8081
+    learner_image: str = "studio-learner:latest"
+    docker_network: str = "studio-learners"
+    docker_runtime: str = "runsc"
     bin_dir: Path = Path(sys.executable).parent.resolve()  # real path: learners may not enter a symlinked checkout
 
     @property
@@ -67,6 +72,11 @@ class Settings:
                 ("learner_isolation", "STUDIO_LEARNER_ISOLATION"),
                 ("learner_user_prefix", "STUDIO_LEARNER_USER_PREFIX"),
                 ("learner_home_base", "STUDIO_LEARNER_HOME_BASE"),
+                ("spawner", "STUDIO_SPAWNER"),
+                ("hub_connect_url", "STUDIO_HUB_CONNECT_URL"),
+                ("learner_image", "STUDIO_LEARNER_IMAGE"),
+                ("docker_network", "STUDIO_DOCKER_NETWORK"),
+                ("docker_runtime", "STUDIO_DOCKER_RUNTIME"),
             ]
             if env.get(name)
         }

@@ -1,0 +1,106 @@
+"""Real Docker + gVisor for the sandbox tests: installed (apt) and started here when absent, images built locally."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import COURSE_CONTENT, FIXTURE_CONTENT, ROOT
+
+DAEMON_JSON = Path("/etc/docker/daemon.json")
+# gVisor's own network stack fails in this old runsc on new kernels (gVisor issue 10704); --network=host makes
+# runsc use the container's own network namespace (Docker's bridge still isolates it). ptrace: the only platform
+# that works here. Kept in configuration, not code: current gVisor releases need neither.
+RUNTIMES = {
+    "runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--platform=ptrace", "--network=host"]},
+}
+
+
+def _docker_ok() -> bool:
+    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    if os.geteuid() != 0:
+        pytest.skip("installing and starting Docker needs root")
+    if not (shutil.which("dockerd") and shutil.which("runsc") and shutil.which("debootstrap")):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-q", "docker.io", "runsc", "debootstrap"], check=True,
+                       capture_output=True, env=env)  # fmt: skip
+    config = json.loads(DAEMON_JSON.read_text()) if DAEMON_JSON.exists() else {}
+    if any(config.get("runtimes", {}).get(k) != v for k, v in RUNTIMES.items()):
+        config["runtimes"] = {**config.get("runtimes", {}), **RUNTIMES}
+        DAEMON_JSON.parent.mkdir(parents=True, exist_ok=True)
+        DAEMON_JSON.write_text(json.dumps(config, indent=2))
+        subprocess.run(["pkill", "-HUP", "-x", "dockerd"], capture_output=True)
+    if not _docker_ok():
+        log = open(ROOT / "var" / "dockerd.log", "ab")  # noqa: SIM115
+        subprocess.Popen(["dockerd"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        for _ in range(100):
+            if _docker_ok():
+                break
+            time.sleep(0.2)
+    info = subprocess.run(["docker", "info", "--format", "{{json .Runtimes}}"], capture_output=True, text=True)
+    assert "runsc" in info.stdout, f"dockerd has no runsc runtime: {info.stdout}{info.stderr}"
+
+
+@pytest.fixture(scope="session")
+def learner_image(docker_engine) -> str:
+    result = subprocess.run(["bash", str(ROOT / "images" / "build.sh")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def docker_stack(learner_image):
+    """The real portal and hub, with learners in gVisor containers on a network of their own."""
+    from embedded import Stack, free_port
+
+    run = secrets.token_hex(3)
+    network = f"studio-test-{run}"
+    subprocess.run(["docker", "network", "create", "--internal", "-o", "com.docker.network.bridge.enable_icc=false",
+                    network], check=True, capture_output=True)  # fmt: skip
+    gateway = subprocess.run(
+        ["docker", "network", "inspect", network, "--format", "{{(index .IPAM.Config 0).Gateway}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    gateway = gateway.stdout.strip()
+    hub_api = f"http://{gateway}:{free_port()}"
+    s = Stack(
+        var=ROOT / "var" / "tests" / f"docker-{run}",
+        courses=[COURSE_CONTENT / "intro-python", FIXTURE_CONTENT / "data-science"],
+        hub_port=free_port(), portal_port=free_port(), hub_api_port=free_port(), proxy_api_port=free_port(),
+        extra_env={"STUDIO_SPAWNER": "docker", "STUDIO_LEARNER_IMAGE": learner_image,
+                   "STUDIO_DOCKER_NETWORK": network, "STUDIO_HUB_BIND_URL": hub_api,
+                   "STUDIO_HUB_CONNECT_URL": hub_api},
+    )  # fmt: skip
+    s.network = network
+    s.container_prefix = "studio-learner"
+    try:
+        s.up()
+        yield s
+    finally:
+        s.stop()
+        names = subprocess.run(["docker", "ps", "-aq", "--filter", f"network={network}"], capture_output=True,
+                               text=True).stdout.split()  # fmt: skip
+        for cid in names:
+            logs = subprocess.run(["docker", "logs", "--tail", "30", cid], capture_output=True, text=True)
+            print(f"--- container {cid} ---\n{logs.stdout}{logs.stderr}")
+            subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
+        subprocess.run(["docker", "network", "rm", network], capture_output=True)
+        vols = subprocess.run(["docker", "volume", "ls", "-q", "--filter", "name=studio-home-"], capture_output=True,
+                              text=True).stdout.split()  # fmt: skip
+        for vol in vols:
+            subprocess.run(["docker", "volume", "rm", "-f", vol], capture_output=True)
+        shutil.rmtree(s.var, ignore_errors=True)

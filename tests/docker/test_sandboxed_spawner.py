@@ -1,0 +1,61 @@
+"""Learners in gVisor: spawned through the real hub REST API with SandboxedDockerSpawner, inspected from inside."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from tests.integration.client import Visitor
+from tests.integration.kernel import run_in_kernel
+
+pytestmark = pytest.mark.docker
+
+
+def spawn_via_api(stack, visitor: Visitor, user: str, timeout: float = 120) -> None:
+    hub = f"{stack.hub_url}/hub/api"
+    xsrf = visitor.http.cookies.get("_xsrf", path="/hub/")
+    resp = visitor.http.post(f"{hub}/users/{user}/server", headers={"X-XSRFToken": xsrf})
+    assert resp.status_code in (201, 202), resp.text
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        model = visitor.http.get(f"{hub}/users/{user}", headers={"X-XSRFToken": xsrf}).json()
+        if model["servers"].get("", {}).get("ready"):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"{user}'s server was not ready within {timeout} s")
+
+
+def test_spawn_through_the_rest_api_runs_under_gvisor_as_uid_1000_without_capabilities(docker_stack):
+    v = Visitor(docker_stack)
+    v.login("student1")
+    assert v.follow(f"{docker_stack.hub_url}/hub/home").status_code == 200
+    t0 = time.monotonic()
+    spawn_via_api(docker_stack, v, "student1")
+    print(f"\nspawn (REST request → ready) under runsc: {time.monotonic() - t0:.1f} s")
+    assert v.open_lesson("intro-python", "values-and-names").url.endswith(
+        "/lab/tree/intro-python/lessons/01-values-and-names.ipynb"
+    )
+
+    code = (
+        "import os, subprocess\n"
+        "caps = [l for l in open('/proc/self/status') if l.startswith('CapEff')][0].split()[1]\n"
+        "print(os.uname().release, os.getuid(), caps, open('/proc/self/mountinfo').read().count(' / / ro'))\n"
+        "print(subprocess.run(['dmesg'], capture_output=True, text=True).stdout.splitlines()[0])"
+    )
+    out = run_in_kernel(v, f"{docker_stack.hub_url}/user/student1/", code)
+    assert out["status"] == "ok", out
+    first, second = out["stdout"].splitlines()[:2]
+    release, uid, caps, _ = first.split()
+    assert release == "4.4.0" and "gVisor" in second  # gVisor's kernel, not the host's
+    assert uid == "1000" and int(caps, 16) == 0
+
+    inspect = json.loads(subprocess.run(["docker", "inspect", f"{docker_stack.container_prefix}-student1"],
+                                        capture_output=True, text=True, check=True).stdout)[0]  # fmt: skip
+    host = inspect["HostConfig"]
+    assert host["Runtime"] == "runsc" and host["ReadonlyRootfs"] and host["CapDrop"] == ["ALL"]
+    assert "no-new-privileges" in host["SecurityOpt"] and host["PidsLimit"] == 256
+    assert inspect["Config"]["User"] == "1000"
+    assert any(m["Type"] == "volume" and m["Destination"] == "/home/learner" for m in inspect["Mounts"])
