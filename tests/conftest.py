@@ -7,6 +7,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,38 +23,43 @@ FIXTURE_CONTENT = Path(__file__).resolve().parent / "fixtures" / "content"
 # --- the real stack: portal (gunicorn) + JupyterHub (with configurable-http-proxy) as processes -----------------
 
 
-@pytest.fixture(scope="session")
-def stack():
+@contextmanager
+def running_stack(name: str, extra_env: dict[str, str] | None = None, **ports: int):
     """A running portal and hub on free loopback ports, with the demo accounts and a second course.
 
     Learners' Unix accounts get a per-run prefix so every run starts with empty homes; they are removed at the end.
-    Logs are copied to tests/artifacts/ for reading after a failure.
+    Logs are copied to tests/artifacts/logs/<name>-*.log for reading after a failure.
     """
     from embedded import Stack, free_port
 
     run = secrets.token_hex(3)
-    var = ROOT / "var" / "tests" / run  # not under /tmp/pytest-of-root (0700): learners must read the content
     prefix = f"t{run}-"
+    ports = {
+        key: ports.get(key) or free_port() for key in ("hub_port", "portal_port", "hub_api_port", "proxy_api_port")
+    }
     s = Stack(
-        var=var,
+        var=ROOT / "var" / "tests" / f"{name}-{run}",  # not under pytest's 0700 tmp: learners read the content
         courses=[COURSE_CONTENT / "intro-python", FIXTURE_CONTENT / "data-science"],
-        hub_port=free_port(),
-        portal_port=free_port(),
-        hub_api_port=free_port(),
-        proxy_api_port=free_port(),
-        extra_env={"STUDIO_LEARNER_USER_PREFIX": prefix},
+        extra_env={"STUDIO_LEARNER_USER_PREFIX": prefix, **(extra_env or {})},
+        **ports,
     )
-    s.up()
     try:
+        s.up()
         yield s
     finally:
         s.stop()
         artifacts = ROOT / "tests" / "artifacts" / "logs"
         artifacts.mkdir(parents=True, exist_ok=True)
         for log in s.log_dir.glob("*.log"):
-            shutil.copy(log, artifacts / log.name)
+            shutil.copy(log, artifacts / f"{name}-{log.name}")
         for entry in pwd.getpwall():
             if entry.pw_name.startswith(prefix):
                 subprocess.run(["pkill", "-KILL", "-u", entry.pw_name], capture_output=True)
                 subprocess.run(["userdel", "--remove", entry.pw_name], capture_output=True)
-        shutil.rmtree(var, ignore_errors=True)
+        shutil.rmtree(s.var, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    with running_stack("local") as s:
+        yield s

@@ -108,8 +108,26 @@ def update_docker_spawner(c: Config, s: Settings) -> None:
     d.read_only_volumes = {str(s.content_dir): "/srv/content"}
 
 
+def update_services(c: Config, s: Settings) -> None:
+    """Hub-managed services: the idle culler (stops servers idle for longer than cull_timeout)."""
+    services, roles = [], []
+    if s.cull_timeout > 0:
+        services.append({
+            "name": "idle-culler",
+            "command": [str(s.bin_dir / "python"), "-m", "jupyterhub_idle_culler",
+                        f"--timeout={s.cull_timeout}", f"--cull-every={s.cull_every}"],
+        })  # fmt: skip
+        roles.append({
+            "name": "idle-culler",
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            "services": ["idle-culler"],
+        })  # fmt: skip
+    c.JupyterHub.services = services
+    c.JupyterHub.load_roles = roles
+
+
 # Order matters: update_docker_spawner replaces what update_spawner chose for the local default.
-UPDATES = (update_base, update_proxy, update_authenticator, update_spawner, update_docker_spawner)
+UPDATES = (update_base, update_proxy, update_authenticator, update_spawner, update_docker_spawner, update_services)
 
 
 def apply_config(c: Config, s: Settings) -> Config:

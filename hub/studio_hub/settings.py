@@ -39,6 +39,8 @@ class Settings:
     learner_image: str = "studio-learner:latest"
     docker_network: str = "studio-learners"
     docker_runtime: str = "runsc"
+    cull_timeout: int = 3600  # seconds a learner's server may idle before it is stopped; 0: never
+    cull_every: int = 300  # how often (seconds) the culler looks
     bin_dir: Path = Path(sys.executable).parent.resolve()  # real path: learners may not enter a symlinked checkout
 
     @property
@@ -80,6 +82,12 @@ class Settings:
             ]
             if env.get(name)
         }
+        for key, name in [("cull_timeout", "STUDIO_CULL_TIMEOUT"), ("cull_every", "STUDIO_CULL_EVERY")]:
+            if env.get(name):
+                try:
+                    optional[key] = int(env[name])
+                except ValueError:
+                    raise ValueError(f"{name} must be a whole number of seconds, not {env[name]!r}") from None
         private = tuple(p for p in env.get("STUDIO_PRIVATE_DIRS", "").split(os.pathsep) if p)
         return cls(
             data_dir=data_dir,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import COURSE_CONTENT, FIXTURE_CONTENT, ROOT
+from tests.conftest import ROOT, running_stack
 
 DAEMON_JSON = Path("/etc/docker/daemon.json")
 # gVisor's own network stack fails in this old runsc on new kernels (gVisor issue 10704); --network=host makes
@@ -63,44 +63,29 @@ def learner_image(docker_engine) -> str:
 @pytest.fixture(scope="session")
 def docker_stack(learner_image):
     """The real portal and hub, with learners in gVisor containers on a network of their own."""
-    from embedded import Stack, free_port
+    from embedded import free_port
 
-    run = secrets.token_hex(3)
-    network = f"studio-test-{run}"
+    network = f"studio-test-{secrets.token_hex(3)}"
     subprocess.run(["docker", "network", "create", "--internal", "-o", "com.docker.network.bridge.enable_icc=false",
                     network], check=True, capture_output=True)  # fmt: skip
-    gateway = subprocess.run(
-        ["docker", "network", "inspect", network, "--format", "{{(index .IPAM.Config 0).Gateway}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    gateway = gateway.stdout.strip()
-    hub_api = f"http://{gateway}:{free_port()}"
-    s = Stack(
-        var=ROOT / "var" / "tests" / f"docker-{run}",
-        courses=[COURSE_CONTENT / "intro-python", FIXTURE_CONTENT / "data-science"],
-        hub_port=free_port(), portal_port=free_port(), hub_api_port=free_port(), proxy_api_port=free_port(),
-        extra_env={"STUDIO_SPAWNER": "docker", "STUDIO_LEARNER_IMAGE": learner_image,
-                   "STUDIO_DOCKER_NETWORK": network, "STUDIO_HUB_BIND_URL": hub_api,
-                   "STUDIO_HUB_CONNECT_URL": hub_api},
-    )  # fmt: skip
-    s.network = network
-    s.container_prefix = "studio-learner"
+    inspect = ["docker", "network", "inspect", network, "--format", "{{(index .IPAM.Config 0).Gateway}}"]
+    gateway = subprocess.run(inspect, capture_output=True, text=True, check=True).stdout.strip()
+    hub_api = f"http://{gateway}:{free_port()}"  # the learners' side of the hub API: on their network's gateway
+    env = {"STUDIO_SPAWNER": "docker", "STUDIO_LEARNER_IMAGE": learner_image, "STUDIO_DOCKER_NETWORK": network,
+           "STUDIO_HUB_BIND_URL": hub_api, "STUDIO_HUB_CONNECT_URL": hub_api}  # fmt: skip
     try:
-        s.up()
-        yield s
+        with running_stack("docker", env) as s:
+            s.network = network
+            s.container_prefix = "studio-learner"
+            yield s
     finally:
-        s.stop()
-        names = subprocess.run(["docker", "ps", "-aq", "--filter", f"network={network}"], capture_output=True,
-                               text=True).stdout.split()  # fmt: skip
-        for cid in names:
+        for cid in subprocess.run(["docker", "ps", "-aq", "--filter", f"network={network}"], capture_output=True,
+                                  text=True).stdout.split():  # fmt: skip
             logs = subprocess.run(["docker", "logs", "--tail", "30", cid], capture_output=True, text=True)
             print(f"--- container {cid} ---\n{logs.stdout}{logs.stderr}")
             subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
         subprocess.run(["docker", "network", "rm", network], capture_output=True)
-        vols = subprocess.run(["docker", "volume", "ls", "-q", "--filter", "name=studio-home-"], capture_output=True,
-                              text=True).stdout.split()  # fmt: skip
-        for vol in vols:
-            subprocess.run(["docker", "volume", "rm", "-f", vol], capture_output=True)
-        shutil.rmtree(s.var, ignore_errors=True)
+        volumes = subprocess.run(["docker", "volume", "ls", "-q", "--filter", "name=studio-home-"],
+                                 capture_output=True, text=True).stdout.split()  # fmt: skip
+        for volume in volumes:
+            subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True)

@@ -97,3 +97,34 @@ def test_empty_secret_file_is_an_error_not_an_empty_secret(tmp_path: Path):
     (tmp_path / "hub" / "crypt_key").write_text("")
     with pytest.raises(RuntimeError, match="crypt_key is empty"):
         Settings.from_env({"STUDIO_HUB_DATA_DIR": str(tmp_path / "hub")}, root=tmp_path)
+
+
+def test_idle_culler_is_a_hub_managed_service_with_least_privilege(settings):
+    from dataclasses import replace
+
+    c = config.apply_config(Config(), replace(settings, cull_timeout=900, cull_every=60))
+    (service,) = c.JupyterHub.services
+    assert service["name"] == "idle-culler"
+    assert service["command"][1:] == ["-m", "jupyterhub_idle_culler", "--timeout=900", "--cull-every=60"]
+    (role,) = c.JupyterHub.load_roles
+    assert role["services"] == ["idle-culler"] and "admin:users" not in role["scopes"]
+    assert set(role["scopes"]) == {"list:users", "read:users:activity", "read:servers", "delete:servers"}
+    off = config.apply_config(Config(), replace(settings, cull_timeout=0))
+    assert off.JupyterHub.services == [] and off.JupyterHub.load_roles == []
+
+
+def test_docker_spawner_is_chosen_by_settings(settings):
+    from dataclasses import replace
+
+    c = config.apply_config(Config(), replace(settings, spawner="docker", hub_connect_url="http://172.30.0.1:8081"))
+    assert c.JupyterHub.spawner_class == "studio_hub.docker.SandboxedDockerSpawner"
+    assert c.JupyterHub.hub_connect_url == "http://172.30.0.1:8081"
+    d = c.SandboxedDockerSpawner
+    assert d.runtime == "runsc" and d.image == "studio-learner:latest" and d.network_name == "studio-learners"
+    assert d.read_only_volumes == {str(settings.content_dir): "/srv/content"}
+    assert config.apply_config(Config(), settings).JupyterHub.spawner_class == "studio_hub.spawner.LearnerSpawner"
+
+
+def test_bad_cull_timeout_names_the_variable(tmp_path):
+    with pytest.raises(ValueError, match="STUDIO_CULL_TIMEOUT must be a whole number"):
+        Settings.from_env({"STUDIO_HUB_DATA_DIR": str(tmp_path / "hub"), "STUDIO_CULL_TIMEOUT": "1h"}, root=tmp_path)
