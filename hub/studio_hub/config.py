@@ -103,6 +103,7 @@ def update_docker_spawner(c: Config, s: Settings) -> None:
     d.image = s.learner_image
     d.network_name = s.docker_network
     d.runtime = s.docker_runtime
+    d.prefix = s.docker_prefix
     d.cmd = ["jupyterhub-singleuser"]
     d.environment = {"STUDIO_CONTENT_DIR": "/srv/content", "STUDIO_PORTAL_URL": s.portal_url}
     d.read_only_volumes = {str(s.content_dir): "/srv/content"}

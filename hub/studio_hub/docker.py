@@ -76,7 +76,7 @@ class SandboxedDockerSpawner(DockerSpawner):
     @default("volumes")
     def _default_volumes(self) -> dict:
         # A named volume is filled from the image's home (owned by the learner) the first time it is mounted.
-        return {"studio-home-{username}": self.home_dir}
+        return {f"{self.prefix}-home-{{username}}": self.home_dir}
 
     @default("notebook_dir")
     def _default_notebook_dir(self) -> str:

@@ -39,6 +39,7 @@ class Settings:
     learner_image: str = "studio-learner:latest"
     docker_network: str = "studio-learners"
     docker_runtime: str = "runsc"
+    docker_prefix: str = "studio-learner"  # names of learners' containers and home volumes start with it
     cull_timeout: int = 3600  # seconds a learner's server may idle before it is stopped; 0: never
     cull_every: int = 300  # how often (seconds) the culler looks
     bin_dir: Path = Path(sys.executable).parent.resolve()  # real path: learners may not enter a symlinked checkout
@@ -79,6 +80,7 @@ class Settings:
                 ("learner_image", "STUDIO_LEARNER_IMAGE"),
                 ("docker_network", "STUDIO_DOCKER_NETWORK"),
                 ("docker_runtime", "STUDIO_DOCKER_RUNTIME"),
+                ("docker_prefix", "STUDIO_DOCKER_PREFIX"),
             ]
             if env.get(name)
         }

@@ -8,6 +8,7 @@ import secrets
 import shutil
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,10 +28,8 @@ def _docker_ok() -> bool:
     return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
 
 
-@pytest.fixture(scope="session")
-def docker_engine():
-    if os.geteuid() != 0:
-        pytest.skip("installing and starting Docker needs root")
+def ensure_docker() -> None:
+    """Install Docker, gVisor and debootstrap if missing, register the runsc runtime, start dockerd."""
     if not (shutil.which("dockerd") and shutil.which("runsc") and shutil.which("debootstrap")):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True, env=env)
@@ -50,42 +49,63 @@ def docker_engine():
                 break
             time.sleep(0.2)
     info = subprocess.run(["docker", "info", "--format", "{{json .Runtimes}}"], capture_output=True, text=True)
-    assert "runsc" in info.stdout, f"dockerd has no runsc runtime: {info.stdout}{info.stderr}"
+    if "runsc" not in info.stdout:
+        raise RuntimeError(f"dockerd has no runsc runtime: {info.stdout}{info.stderr}")
 
 
-@pytest.fixture(scope="session")
-def learner_image(docker_engine) -> str:
+def build_learner_image() -> str:
     result = subprocess.run(["bash", str(ROOT / "images" / "build.sh")], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    if result.returncode:
+        raise RuntimeError(f"images/build.sh failed:\n{result.stderr}")
     return result.stdout.strip().splitlines()[-1]
 
 
-@pytest.fixture(scope="session")
-def docker_stack(learner_image):
-    """The real portal and hub, with learners in gVisor containers on a network of their own."""
+@contextmanager
+def docker_learners_stack(image: str, runtime: str = "runsc", **env: str):
+    """The real portal and hub, with learners in containers (``runtime``) on a network of their own."""
     from embedded import free_port
 
-    network = f"studio-test-{secrets.token_hex(3)}"
+    network = prefix = f"studio-test-{secrets.token_hex(3)}"  # containers, volumes, network: all ours by name
     subprocess.run(["docker", "network", "create", "--internal", "-o", "com.docker.network.bridge.enable_icc=false",
                     network], check=True, capture_output=True)  # fmt: skip
     inspect = ["docker", "network", "inspect", network, "--format", "{{(index .IPAM.Config 0).Gateway}}"]
     gateway = subprocess.run(inspect, capture_output=True, text=True, check=True).stdout.strip()
     hub_api = f"http://{gateway}:{free_port()}"  # the learners' side of the hub API: on their network's gateway
-    env = {"STUDIO_SPAWNER": "docker", "STUDIO_LEARNER_IMAGE": learner_image, "STUDIO_DOCKER_NETWORK": network,
-           "STUDIO_HUB_BIND_URL": hub_api, "STUDIO_HUB_CONNECT_URL": hub_api}  # fmt: skip
+    env = {"STUDIO_SPAWNER": "docker", "STUDIO_LEARNER_IMAGE": image, "STUDIO_DOCKER_NETWORK": network,
+           "STUDIO_DOCKER_RUNTIME": runtime, "STUDIO_DOCKER_PREFIX": prefix,
+           "STUDIO_HUB_BIND_URL": hub_api, "STUDIO_HUB_CONNECT_URL": hub_api,
+           **env}  # fmt: skip
     try:
-        with running_stack("docker", env) as s:
+        with running_stack(f"docker-{runtime}", env) as s:
             s.network = network
-            s.container_prefix = "studio-learner"
+            s.container_prefix = prefix
             yield s
     finally:
-        for cid in subprocess.run(["docker", "ps", "-aq", "--filter", f"network={network}"], capture_output=True,
+        for cid in subprocess.run(["docker", "ps", "-aq", "--filter", f"name={prefix}-"], capture_output=True,
                                   text=True).stdout.split():  # fmt: skip
             logs = subprocess.run(["docker", "logs", "--tail", "30", cid], capture_output=True, text=True)
             print(f"--- container {cid} ---\n{logs.stdout}{logs.stderr}")
             subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
         subprocess.run(["docker", "network", "rm", network], capture_output=True)
-        volumes = subprocess.run(["docker", "volume", "ls", "-q", "--filter", "name=studio-home-"],
+        volumes = subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"name={prefix}-home-"],
                                  capture_output=True, text=True).stdout.split()  # fmt: skip
         for volume in volumes:
             subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    if os.geteuid() != 0:
+        pytest.skip("installing and starting Docker needs root")
+    ensure_docker()
+
+
+@pytest.fixture(scope="session")
+def learner_image(docker_engine) -> str:
+    return build_learner_image()
+
+
+@pytest.fixture(scope="session")
+def docker_stack(learner_image):
+    with docker_learners_stack(learner_image) as s:
+        yield s

@@ -81,7 +81,11 @@ def test_demo_starts_prints_urls_stops_on_ctrl_c_and_restarts(tmp_path):
         ctrl_c(proc)
     finally:
         if proc is not None and proc.poll() is None:
-            proc.kill()
+            proc.terminate()  # the demo stops its hub and portal on SIGTERM; a SIGKILL would orphan them
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         for entry in pwd.getpwall():
             if entry.pw_name.startswith(prefix):
                 subprocess.run(["pkill", "-KILL", "-u", entry.pw_name], capture_output=True)
@@ -131,6 +135,10 @@ def test_demo_started_by_a_non_root_user_shares_one_account_and_warns(tmp_path):
         assert "[demo] stopped." in ctrl_c(proc)
     finally:
         if proc.poll() is None:
-            proc.kill()
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
         subprocess.run(["userdel", "--remove", user], capture_output=True)

@@ -1,0 +1,115 @@
+"""Spawn latency and idle memory of learners' containers, runc vs runsc, side by side in one run.
+
+    sudo .venv/bin/python -m tests.bench.spawn [--sequential 10] [--concurrent 10]
+
+Through the real hub: REST request (POST /hub/api/users/<name>/server) → the server reports ready, with the
+hardened settings of SandboxedDockerSpawner on a warm image. Prints one `name: value unit` line per figure and
+a RESULT line (runsc p95 for one learner, and the runsc/runc ratio).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
+
+from tests.docker.conftest import build_learner_image, docker_learners_stack, ensure_docker  # noqa: E402
+from tests.integration.client import Visitor  # noqa: E402
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+class Learner:
+    def __init__(self, stack, name: str, password: str):
+        self.stack, self.name = stack, name
+        self.v = Visitor(stack)
+        self.v.login(name, password)
+        self.v.follow(f"{stack.hub_url}/hub/home")
+        self.api = f"{stack.hub_url}/hub/api/users/{name}"
+        self.headers = {"X-XSRFToken": self.v.http.cookies.get("_xsrf", path="/hub/")}
+
+    def spawn(self) -> float:
+        t0 = time.monotonic()
+        resp = self.v.http.post(f"{self.api}/server", headers=self.headers)
+        assert resp.status_code in (201, 202), resp.text
+        while not self.v.http.get(self.api, headers=self.headers).json()["servers"].get("", {}).get("ready"):
+            if time.monotonic() - t0 > 180:
+                raise TimeoutError(f"{self.name}'s server not ready after 180 s")
+            time.sleep(0.05)
+        return time.monotonic() - t0
+
+    def stop(self) -> None:
+        self.v.http.delete(f"{self.api}/server", headers=self.headers)
+        while self.v.http.get(self.api, headers=self.headers).json()["servers"]:
+            time.sleep(0.1)
+
+
+def container_memory_mib(name: str) -> float:
+    import subprocess
+
+    cid = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", name], capture_output=True, text=True).stdout.strip()
+    for path in (f"/sys/fs/cgroup/memory/docker/{cid}/memory.usage_in_bytes",
+                 f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/memory.current"):  # fmt: skip
+        if Path(path).exists():
+            return int(Path(path).read_text()) / 2**20
+    return float("nan")
+
+
+def bench(runtime: str, image: str, sequential: int, concurrent: int) -> dict[str, float]:
+    users = [f"bench{i}" for i in range(max(concurrent, 1))]
+    with docker_learners_stack(image, runtime=runtime, STUDIO_CULL_TIMEOUT="0") as stack:
+        create = "; ".join(f"User.objects.create_user('{u}', password='bench-pw-{u}')" for u in users)
+        stack.manage("shell", "-c", f"from django.contrib.auth.models import User; {create}")
+        learners = [Learner(stack, u, f"bench-pw-{u}") for u in users]
+        one = learners[0]
+        seq = []
+        for _ in range(sequential):
+            seq.append(one.spawn())
+            one.stop()
+        one.spawn()
+        time.sleep(10)  # let the idle server settle
+        memory = container_memory_mib(f"{stack.container_prefix}-{one.name}")
+        one.stop()
+        with ThreadPoolExecutor(len(learners)) as pool:
+            conc = list(pool.map(lambda learner: learner.spawn(), learners))
+        with ThreadPoolExecutor(len(learners)) as pool:
+            list(pool.map(lambda learner: learner.stop(), learners))
+    return {
+        "seq_p50": statistics.median(seq), "seq_p95": pct(seq, 95), "first": seq[0],
+        "conc_p50": statistics.median(conc), "conc_p95": pct(conc, 95), "idle_mib": memory,
+    }  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sequential", type=int, default=10)
+    parser.add_argument("--concurrent", type=int, default=10)
+    args = parser.parse_args()
+    ensure_docker()
+    image = build_learner_image()
+    results = {runtime: bench(runtime, image, args.sequential, args.concurrent) for runtime in ("runc", "runsc")}
+    for runtime, r in results.items():
+        print(f"spawn_{runtime}_first: {r['first']:.2f} s")
+        print(f"spawn_{runtime}_sequential{args.sequential}_p50: {r['seq_p50']:.2f} s")
+        print(f"spawn_{runtime}_sequential{args.sequential}_p95: {r['seq_p95']:.2f} s")
+        print(f"spawn_{runtime}_concurrent{args.concurrent}_p50: {r['conc_p50']:.2f} s")
+        print(f"spawn_{runtime}_concurrent{args.concurrent}_p95: {r['conc_p95']:.2f} s")
+        print(f"idle_memory_{runtime}: {r['idle_mib']:.0f} MiB")
+    ratio = results["runsc"]["seq_p95"] / results["runc"]["seq_p95"]
+    print(f"RESULT: runsc sequential p95 {results['runsc']['seq_p95']:.2f} s ({ratio:.2f}x runc), "
+          f"idle {results['runsc']['idle_mib']:.0f} MiB per learner")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
