@@ -1,14 +1,19 @@
 """SandboxedDockerSpawner: each learner's server in its own hardened container, run by gVisor (runsc).
 
 DockerSpawner does the container life cycle; this class only sets hardened defaults (every one a traitlet an
-operator can change) and makes sure the learners' network exists before the first start.
+operator can change), makes sure the learners' network exists before the first start (internal: no route out; no
+traffic between learners), and firewalls this machine from it but for the hub API.
 """
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+from urllib.parse import urlparse
+
 from docker.errors import NotFound
 from dockerspawner import DockerSpawner
-from traitlets import Int, Unicode, default
+from traitlets import Bool, Int, Unicode, default
 
 
 class SandboxedDockerSpawner(DockerSpawner):
@@ -98,9 +103,27 @@ class SandboxedDockerSpawner(DockerSpawner):
             "cpu_shares": self.cpu_shares,
         }
 
+    firewall = Bool(
+        True,
+        config=True,
+        help="""Drop every packet from the learners' network to this machine except those to the hub API
+        (iptables INPUT rules, kept per network). Needs a hub running as root on the Docker host; turn off when
+        the hub runs in a container and the host's firewall is managed elsewhere. Default True.
+        Example: c.SandboxedDockerSpawner.firewall = False
+        """,
+    )
+
     async def start(self):
         await self._ensure_network()
+        if self.firewall:
+            await self._ensure_firewall()
         return await super().start()
+
+    async def _ensure_firewall(self) -> None:
+        network = await self.docker("inspect_network", self.network_name)
+        bridge = network.get("Options", {}).get("com.docker.network.bridge.name") or f"br-{network['Id'][:12]}"
+        port = urlparse(self.hub_connect_url or self.hub.api_url).port
+        await asyncio.to_thread(host_firewall, bridge, f"STUDIO-{network['Id'][:12]}", [port])
 
     async def _ensure_network(self) -> None:
         """The learners' network: no route out (internal), and no traffic between learners (no ICC)."""
@@ -118,3 +141,30 @@ class SandboxedDockerSpawner(DockerSpawner):
                 options={"com.docker.network.bridge.enable_icc": "false"},
                 check_duplicate=True,
             )
+
+
+def host_firewall(bridge: str, chain: str, tcp_ports: list[int]) -> None:
+    """Let packets from ``bridge`` reach this machine only on ``tcp_ports`` (and replies); idempotent."""
+
+    def iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True, check=check)
+
+    iptables("-N", chain, check=False)  # exists already: fine, it is rebuilt below
+    iptables("-F", chain)
+    iptables("-A", chain, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT")
+    for port in tcp_ports:
+        iptables("-A", chain, "-p", "tcp", "--dport", str(port), "-j", "ACCEPT")
+    iptables("-A", chain, "-j", "DROP")
+    if iptables("-C", "INPUT", "-i", bridge, "-j", chain, check=False).returncode:
+        iptables("-I", "INPUT", "-i", bridge, "-j", chain)
+
+
+def remove_host_firewall(network_id: str) -> None:
+    """Undo :func:`host_firewall` for a Docker network that is going away."""
+    chain = f"STUDIO-{network_id[:12]}"
+    rules = subprocess.run(["iptables", "-w", "-S", "INPUT"], capture_output=True, text=True).stdout.splitlines()
+    for rule in rules:
+        if rule.endswith(f"-j {chain}"):
+            subprocess.run(["iptables", "-w", "-D", *rule.split()[1:]], capture_output=True)
+    subprocess.run(["iptables", "-w", "-F", chain], capture_output=True)
+    subprocess.run(["iptables", "-w", "-X", chain], capture_output=True)

@@ -86,6 +86,12 @@ def docker_learners_stack(image: str, runtime: str = "runsc", **env: str):
             logs = subprocess.run(["docker", "logs", "--tail", "30", cid], capture_output=True, text=True)
             print(f"--- container {cid} ---\n{logs.stdout}{logs.stderr}")
             subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
+        from studio_hub.docker import remove_host_firewall
+
+        network_id = subprocess.run(["docker", "network", "inspect", "-f", "{{.Id}}", network], capture_output=True,
+                                    text=True).stdout.strip()  # fmt: skip
+        if network_id:
+            remove_host_firewall(network_id)
         subprocess.run(["docker", "network", "rm", network], capture_output=True)
         volumes = subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"name={prefix}-home-"],
                                  capture_output=True, text=True).stdout.split()  # fmt: skip

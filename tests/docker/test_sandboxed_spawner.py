@@ -30,10 +30,10 @@ def spawn_via_api(stack, visitor: Visitor, user: str, timeout: float = 120) -> N
 
 def test_spawn_through_the_rest_api_runs_under_gvisor_as_uid_1000_without_capabilities(docker_stack):
     v = Visitor(docker_stack)
-    v.login("student1")
+    v.login("grader1")  # nobody else in this module starts grader1's server
     assert v.follow(f"{docker_stack.hub_url}/hub/home").status_code == 200
     t0 = time.monotonic()
-    spawn_via_api(docker_stack, v, "student1")
+    spawn_via_api(docker_stack, v, "grader1")
     print(f"\nspawn (REST request → ready) under runsc: {time.monotonic() - t0:.1f} s")
     assert v.open_lesson("intro-python", "values-and-names").url.endswith(
         "/lab/tree/intro-python/lessons/01-values-and-names.ipynb"
@@ -45,14 +45,14 @@ def test_spawn_through_the_rest_api_runs_under_gvisor_as_uid_1000_without_capabi
         "print(os.uname().release, os.getuid(), caps, open('/proc/self/mountinfo').read().count(' / / ro'))\n"
         "print(subprocess.run(['dmesg'], capture_output=True, text=True).stdout.splitlines()[0])"
     )
-    out = run_in_kernel(v, f"{docker_stack.hub_url}/user/student1/", code)
+    out = run_in_kernel(v, f"{docker_stack.hub_url}/user/grader1/", code)
     assert out["status"] == "ok", out
     first, second = out["stdout"].splitlines()[:2]
     release, uid, caps, _ = first.split()
     assert release == "4.4.0" and "gVisor" in second  # gVisor's kernel, not the host's
     assert uid == "1000" and int(caps, 16) == 0
 
-    inspect = json.loads(subprocess.run(["docker", "inspect", f"{docker_stack.container_prefix}-student1"],
+    inspect = json.loads(subprocess.run(["docker", "inspect", f"{docker_stack.container_prefix}-grader1"],
                                         capture_output=True, text=True, check=True).stdout)[0]  # fmt: skip
     host = inspect["HostConfig"]
     assert host["Runtime"] == "runsc" and host["ReadonlyRootfs"] and host["CapDrop"] == ["ALL"]

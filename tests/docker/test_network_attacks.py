@@ -1,0 +1,127 @@
+"""A learner's container attacks the network: nothing but the hub API is reachable, and others keep working.
+
+The "outside" host is one this test creates: a listener in its own network namespace on this machine. No test
+traffic ever leaves the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import subprocess
+import threading
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.integration.client import Visitor
+from tests.integration.kernel import run_in_kernel
+
+pytestmark = pytest.mark.docker
+
+PROBE = r"""
+import json, os, socket
+def reach(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=3):
+            return "open"
+    except OSError as e:
+        return type(e).__name__
+def resolve(name):
+    try:
+        return socket.getaddrinfo(name, 80)[0][4][0]
+    except OSError as e:
+        return type(e).__name__
+print(json.dumps({
+    "hub_api": reach(HUB_HOST, HUB_PORT),
+    "outside_host": reach(OUTSIDE, 8080),
+    "host_service": reach(HUB_HOST, HOST_PORT),
+    "host_ssh": reach(HUB_HOST, 22),
+    "other_learner": reach(OTHER, 8888),
+    "dns": resolve("deb.debian.org"),
+    "docker_socket": os.path.exists("/var/run/docker.sock"),
+}))
+"""
+
+
+def sh(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def outside_host():
+    """An HTTP listener on 10.231.<n>.2:8080 inside a network namespace of its own, reachable from the host."""
+    tag = secrets.token_hex(2)
+    ns, host_if, ns_if, net = f"studio-out-{tag}", f"sto{tag}a", f"sto{tag}b", f"10.231.{int(tag, 16) % 250}"
+    sh("ip", "netns", "add", ns)
+    sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
+    sh("ip", "link", "set", ns_if, "netns", ns)
+    sh("ip", "addr", "add", f"{net}.1/30", "dev", host_if)
+    sh("ip", "link", "set", host_if, "up")
+    sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{net}.2/30", "dev", ns_if)
+    sh("ip", "netns", "exec", ns, "ip", "link", "set", ns_if, "up")
+    sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+    server = subprocess.Popen(["ip", "netns", "exec", ns, "python3", "-m", "http.server", "8080", "--bind",
+                               f"{net}.2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        for _ in range(50):  # the host itself can reach it: proof the listener is up
+            try:
+                socket.create_connection((f"{net}.2", 8080), timeout=0.2).close()
+                break
+            except OSError:
+                threading.Event().wait(0.1)
+        else:
+            pytest.fail("the outside listener did not come up")
+        yield f"{net}.2"
+    finally:
+        server.kill()
+        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def host_service():
+    """A service on this machine listening on every address (as a careless PostgreSQL or Redis would)."""
+    server = socket.create_server(("0.0.0.0", 0))
+    port = server.getsockname()[1]
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conn.sendall(b"secret data\n")
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield port
+    server.close()
+
+
+def test_learner_reaches_the_hub_api_and_nothing_else(docker_stack, outside_host, host_service):
+    v1, v2 = Visitor(docker_stack), Visitor(docker_stack)
+    v1.login("student1")
+    v2.login("student2")
+    assert v1.open_lesson("intro-python", "values-and-names").status_code == 200
+    assert v2.open_lesson("intro-python", "functions").status_code == 200
+    other = json.loads(subprocess.run(["docker", "inspect", f"{docker_stack.container_prefix}-student2"],
+                                      capture_output=True, text=True, check=True).stdout)[0]  # fmt: skip
+    other_ip = other["NetworkSettings"]["Networks"][docker_stack.network]["IPAddress"]
+    hub = urlparse(docker_stack.env()["STUDIO_HUB_CONNECT_URL"])
+    values = {"HUB_HOST": hub.hostname, "HUB_PORT": hub.port, "OUTSIDE": outside_host, "HOST_PORT": host_service,
+              "OTHER": other_ip}  # fmt: skip
+    code = "".join(f"{k} = {v!r}\n" for k, v in values.items()) + PROBE
+    out = run_in_kernel(v1, f"{docker_stack.hub_url}/user/student1/", code)
+    assert out["status"] == "ok", out
+    result = json.loads(out["stdout"])
+    assert result["hub_api"] == "open"  # the one thing it needs (and proof the probe can connect at all)
+    blocked = {"outside_host", "host_service", "host_ssh", "other_learner"}
+    assert {k: result[k] for k in blocked if result[k] == "open"} == {}, result
+    assert result["dns"] != "open" and "." not in result["dns"], result  # no name resolves to an address
+    assert result["docker_socket"] is False
+
+    # The hub and the second learner are unaffected.
+    again = run_in_kernel(v2, f"{docker_stack.hub_url}/user/student2/", "print(6 * 7)")
+    assert again["stdout"].strip() == "42"
