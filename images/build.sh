@@ -44,13 +44,15 @@ if [ "$(cat "$wheels/.stamp" 2>/dev/null)" != "$wh_hash" ]; then
 fi
 
 # --- learner image --------------------------------------------------------------------------------------
-learner_tag=studio-learner:$(printf '%s %s %s' "$base_tag" "$wh_hash" "$(hash_of images/learner/Dockerfile)" \
+kernels_hash=$(find kernels -type f -print0 | sort -z | xargs -0 sha1sum | sha1sum | cut -c1-12)
+learner_tag=studio-learner:$(printf '%s %s %s %s' "$base_tag" "$wh_hash" "$kernels_hash" "$(hash_of images/learner/Dockerfile)" \
                               | sha256sum | cut -c1-12)
 if ! docker image inspect "$learner_tag" >/dev/null 2>&1; then
   say "building $learner_tag"
   ctx=$(mktemp -d "$WORK/ctx.XXXX")
   cp images/learner/Dockerfile "$ctx/"
   cp -r "$wheels" "$ctx/wheelhouse"
+  cp -r kernels "$ctx/kernels"
   docker build -q --build-arg "BASE=$base_tag" -t "$learner_tag" "$ctx" >/dev/null
   rm -rf "$ctx"
 fi

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 from docker.errors import NotFound
 from dockerspawner import DockerSpawner
-from traitlets import Bool, Int, Unicode, default
+from traitlets import Bool, Float, Int, Unicode, default
 
 
 class SandboxedDockerSpawner(DockerSpawner):
@@ -102,6 +102,21 @@ class SandboxedDockerSpawner(DockerSpawner):
             "pids_limit": self.pids_limit,
             "cpu_shares": self.cpu_shares,
         }
+
+    kernel_memory_fraction = Float(
+        0.75,
+        config=True,
+        help="""Share of the container's memory one kernel may use (its address space is capped). Under gVisor
+        a container out of memory dies whole; a kernel over its cap gets a MemoryError and the server lives on.
+        Default 0.75. Example: c.SandboxedDockerSpawner.kernel_memory_fraction = 0.6
+        """,
+    )
+
+    def get_env(self):
+        env = super().get_env()
+        if self.mem_limit:
+            env["STUDIO_KERNEL_MEMORY"] = str(int(self.mem_limit * self.kernel_memory_fraction))
+        return env
 
     firewall = Bool(
         True,

@@ -59,3 +59,17 @@ def test_spawn_through_the_rest_api_runs_under_gvisor_as_uid_1000_without_capabi
     assert "no-new-privileges" in host["SecurityOpt"] and host["PidsLimit"] == 256
     assert inspect["Config"]["User"] == "1000"
     assert any(m["Type"] == "volume" and m["Destination"] == "/home/learner" for m in inspect["Mounts"])
+
+
+def test_memory_bomb_in_a_kernel_fails_plainly_and_the_server_survives(docker_stack):
+    v = Visitor(docker_stack)
+    v.login("instructor1")
+    assert v.open_lesson("intro-python", "loops").status_code == 200
+    server = f"{docker_stack.hub_url}/user/instructor1/"
+    bomb = run_in_kernel(v, server, "hog = bytearray(3 * 2**30)  # 3 GiB, three times the container's memory")
+    assert bomb["status"] == "error" and bomb["error"] == "MemoryError", bomb
+    # The same server still runs kernels, and the container was never restarted.
+    assert run_in_kernel(v, server, "print('still here')")["stdout"].strip() == "still here"
+    container = json.loads(subprocess.run(["docker", "inspect", f"{docker_stack.container_prefix}-instructor1"],
+                                          capture_output=True, text=True, check=True).stdout)[0]  # fmt: skip
+    assert container["State"]["Running"] and not container["State"]["OOMKilled"] and container["RestartCount"] == 0
