@@ -20,7 +20,7 @@ test: setup-test
 
 # Everything except the browser and multi-process integration tests (a minute or so).
 test-fast: setup-test
-	@$(PY) -m pytest -m "not e2e and not integration" $(PYTEST_ARGS)
+	@$(PY) -m pytest -m "not e2e and not integration and not docker" $(PYTEST_ARGS)
 
 lint: setup-test
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
