@@ -220,6 +220,14 @@ class Stack:
         return result.stdout
 
 
+# Settings an operator may give `make demo` to run learners in gVisor containers instead of local processes.
+DEMO_PASS_THROUGH = (
+    "STUDIO_SPAWNER", "STUDIO_HUB_BIND_URL", "STUDIO_HUB_CONNECT_URL", "STUDIO_LEARNER_IMAGE",
+    "STUDIO_DOCKER_NETWORK", "STUDIO_DOCKER_RUNTIME", "STUDIO_DOCKER_PREFIX", "STUDIO_CULL_TIMEOUT",
+    "STUDIO_CULL_EVERY",
+)  # fmt: skip
+
+
 def _raise_interrupt(*_):
     raise KeyboardInterrupt
 
@@ -233,6 +241,7 @@ def demo() -> int:
         portal_port=int(env("STUDIO_PORTAL_PORT", 8001)),
         hub_api_port=int(env("STUDIO_HUB_API_PORT", 8081)),
         proxy_api_port=int(env("STUDIO_PROXY_API_PORT", 8082)),
+        extra_env={k: os.environ[k] for k in DEMO_PASS_THROUGH if os.environ.get(k)},
     )
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops it as cleanly as Ctrl-C
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background (`&`)
@@ -260,8 +269,11 @@ def _print_welcome(stack: Stack, *, seconds: float) -> None:
     from studio_hub.spawner import default_sandbox, describe_isolation, shared_warning
 
     isolation = "accounts" if os.geteuid() == 0 else "shared"
-    print(f"[demo] isolation: {describe_isolation(isolation, default_sandbox())}")
-    if isolation == "shared":
+    if stack.extra_env.get("STUDIO_SPAWNER") == "docker":
+        print("[demo] isolation: each learner in a hardened gVisor (runsc) container, firewalled but for the hub")
+    else:
+        print(f"[demo] isolation: {describe_isolation(isolation, default_sandbox())}")
+    if isolation == "shared" and stack.extra_env.get("STUDIO_SPAWNER") != "docker":
         print(f"\n\033[1;33mWARNING:\033[0m {shared_warning(default_sandbox())}\n")
     accounts = "\n".join(f"{user}  password: {password}" for user, password in stack.passwords.items())
     print(f"""
