@@ -42,3 +42,12 @@ class Visitor:
 
     def open_lesson(self, course: str, lesson: str) -> requests.Response:
         return self.follow(f"{self.stack.portal_url}/{course}/{lesson}/open/")
+
+
+def learner_in_lesson(stack, username: str, course: str, lesson: str) -> Visitor:
+    """A visitor logged in as ``username`` whose server runs, with ``lesson`` open."""
+    v = Visitor(stack)
+    v.login(username)
+    resp = v.open_lesson(course, lesson)
+    assert resp.status_code == 200, f"{username} could not open {course}/{lesson}: {resp.status_code}"
+    return v

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.integration.client import Visitor
+from tests.integration.client import learner_in_lesson
 from tests.integration.kernel import run_in_kernel
 
 pytestmark = pytest.mark.integration
@@ -15,18 +15,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def student1(stack):
-    v = Visitor(stack)
-    v.login("student1")
-    assert v.open_lesson("intro-python", "values-and-names").status_code == 200
-    return v
+    return learner_in_lesson(stack, "student1", "intro-python", "values-and-names")
 
 
 @pytest.fixture(scope="module")
 def student2(stack):
-    v = Visitor(stack)
-    v.login("student2")
-    assert v.open_lesson("intro-python", "functions").status_code == 200
-    return v
+    return learner_in_lesson(stack, "student2", "intro-python", "functions")
 
 
 @pytest.fixture(scope="module")
