@@ -93,7 +93,6 @@ class Stack:
     portal_port: int = 8001
     hub_api_port: int = 8081
     proxy_api_port: int = 8082
-    demo_accounts: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     started_in: float = 0.0  # seconds the last up() took
@@ -177,9 +176,8 @@ class Stack:
             "--hub-secret-file", str(self.hub_dir / "oauth_client_secret"),
             "--hub-callback", f"{self.hub_url}/hub/oauth_callback",
             "--collectstatic",
+            "--demo-passwords", str(self.passwords_file),
         ]  # fmt: skip
-        if self.demo_accounts:
-            setup += ["--demo-passwords", str(self.passwords_file)]
         result = subprocess.run(setup, env=self.env(), cwd=ROOT, capture_output=True, text=True)
         if result.returncode:
             raise RuntimeError(f"portal set-up failed:\n{result.stdout}{result.stderr}")

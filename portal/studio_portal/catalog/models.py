@@ -50,10 +50,6 @@ class CoursePage(Page):
     parent_page_types = ["catalog.CourseIndexPage"]
     subpage_types = ["catalog.LessonPage"]
 
-    @property
-    def course_slug(self) -> str:
-        return self.slug
-
     def lessons(self):
         return LessonPage.objects.child_of(self).live().specific().order_by("order", "title")
 
