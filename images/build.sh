@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds Learning Studio's images without any container registry: a Debian base from debootstrap (mirror read
-# from this machine's apt sources), then the learner image on it, with Python packages from a wheelhouse built
-# on the host (offline `pip install --no-index` inside). Tags are content hashes: unchanged inputs, no rebuild.
-#   images/build.sh            build what is missing; prints the learner image's tag last
+# from this machine's apt sources), then the learner image on it with Python packages from a wheelhouse built
+# on the host (offline `pip install --no-index` inside), then `hub`, `portal`, `postgres` and `redis` for
+# docker-compose. Tags are content hashes: unchanged inputs, no rebuild; each is also tagged `:latest`.
+#   images/build.sh                 build every image that is missing; prints their tags, the learner's last
+#   images/build.sh learner hub     only these (in this order)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -17,7 +19,9 @@ mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 
 suite=bookworm
 
 # --- base: debootstrap → docker import ------------------------------------------------------------------
-base_tag=studio-base:$(printf '%s %s' "$suite" "$(sha256sum images/build.sh | cut -c1-12)" | sha256sum | cut -c1-12)
+# Change this recipe line whenever the base's steps below change; it alone names the base image.
+base_recipe="debootstrap --variant=minbase $suite; sources.list from the host's mirror; v1"
+base_tag=studio-base:$(printf '%s' "$base_recipe" | sha256sum | cut -c1-12)
 if ! docker image inspect "$base_tag" >/dev/null 2>&1; then
   say "debootstrap $suite (minbase) → $base_tag"
   rootfs=$(mktemp -d "$WORK/rootfs.XXXX")
@@ -29,32 +33,57 @@ if ! docker image inspect "$base_tag" >/dev/null 2>&1; then
   rm -rf "$rootfs"
 fi
 
-# --- wheelhouse for the learner image -------------------------------------------------------------------
+# --- wheelhouse: our three parts and everything they need, built on the host --------------------------------
 wheels=$WORK/wheelhouse
-learner_reqs=(./extensions)
-wh_hash=$(find constraints.txt extensions -type f -not -path '*/__pycache__/*' -not -path '*.egg-info*' \
+wh_hash=$(find constraints.txt extensions hub portal -type f -not -path '*/__pycache__/*' -not -path '*.egg-info*' \
             -not -path '*/build/*' -print0 | sort -z | xargs -0 sha1sum | sha1sum | cut -c1-12)
 if [ "$(cat "$wheels/.stamp" 2>/dev/null)" != "$wh_hash" ]; then
-  say "building the learner wheelhouse"
+  say "building the wheelhouse"
   rm -rf "$wheels" && mkdir -p "$wheels"
-  "$VENV/bin/pip" wheel -q -w "$wheels" -c constraints.txt "${learner_reqs[@]}" 2>&1 \
+  "$VENV/bin/pip" wheel -q -w "$wheels" -c constraints.txt ./extensions ./hub ./portal 2>&1 \
     | { grep -v "is ignored: it is neither" || true; } >&2
-  rm -rf extensions/build
+  rm -rf extensions/build hub/build portal/build
   echo "$wh_hash" >"$wheels/.stamp"
 fi
 
-# --- learner image --------------------------------------------------------------------------------------
-kernels_hash=$(find kernels -type f -print0 | sort -z | xargs -0 sha1sum | sha1sum | cut -c1-12)
-learner_tag=studio-learner:$(printf '%s %s %s %s' "$base_tag" "$wh_hash" "$kernels_hash" "$(hash_of images/learner/Dockerfile)" \
-                              | sha256sum | cut -c1-12)
-if ! docker image inspect "$learner_tag" >/dev/null 2>&1; then
-  say "building $learner_tag"
+# --- images: tag = hash of (base, Dockerfile, everything copied in) ------------------------------------------
+# build NAME ITEM...: images/NAME/ plus each ITEM (SOURCE=NAME-IN-CONTEXT) as the build context.
+build() {
+  local name=$1; shift
+  local ctx tag item src
   ctx=$(mktemp -d "$WORK/ctx.XXXX")
-  cp images/learner/Dockerfile "$ctx/"
-  cp -r "$wheels" "$ctx/wheelhouse"
-  cp -r kernels "$ctx/kernels"
-  docker build -q --build-arg "BASE=$base_tag" -t "$learner_tag" "$ctx" >/dev/null
+  cp -r "images/$name/." "$ctx/"
+  for item in "$@"; do
+    src=${item%%=*}
+    cp -rL "$src" "$ctx/${item#*=}"
+  done
+  tag=studio-$name:$( { echo "$base_tag"; cd "$ctx" && find . -type f -not -path '*/__pycache__/*' -print0 \
+                        | sort -z | xargs -0 sha1sum; } | sha256sum | cut -c1-12)
+  if ! docker image inspect "$tag" >/dev/null 2>&1; then
+    say "building $tag"
+    docker build -q --build-arg "BASE=$base_tag" -t "$tag" "$ctx" >/dev/null
+  fi
   rm -rf "$ctx"
-fi
-docker tag "$learner_tag" studio-learner:latest
-echo "$learner_tag"
+  docker tag "$tag" "studio-$name:latest"
+  printf '%s\n' "$tag"
+}
+
+# The courses, as the images carry them (read-only in learners' containers, imported by the portal).
+content=$WORK/content
+rm -rf "$content" && mkdir -p "$content"
+for course in course-content/*/; do
+  [ -f "$course/course.toml" ] && cp -r "$course" "$content/"
+done
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(postgres redis portal hub learner)
+for target in "${targets[@]}"; do
+  case $target in
+    learner)  build learner "$wheels=wheelhouse" "kernels=kernels" "$content=content" ;;
+    hub)      build hub "$wheels=wheelhouse" "$VENV/lib/node=node" "jupyterhub_config.py=jupyterhub_config.py" ;;
+    portal)   build portal "$wheels=wheelhouse" "$content=content" ;;
+    postgres) build postgres ;;
+    redis)    build redis ;;
+    *) echo "unknown image $target (learner, hub, portal, postgres, redis)" >&2; exit 2 ;;
+  esac
+done

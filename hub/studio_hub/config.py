@@ -29,7 +29,7 @@ SERVER_TOKEN_SCOPES = [
 def update_base(c: Config, s: Settings) -> None:
     c.JupyterHub.bind_url = s.public_url
     c.JupyterHub.hub_bind_url = s.hub_bind_url
-    c.JupyterHub.db_url = f"sqlite:///{s.data_dir / 'jupyterhub.sqlite'}"
+    c.JupyterHub.db_url = s.db_url or f"sqlite:///{s.data_dir / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(s.data_dir / "jupyterhub_cookie_secret")
     c.JupyterHub.pid_file = str(s.data_dir / "jupyterhub.pid")
     c.JupyterHub.cleanup_servers = True
@@ -41,7 +41,7 @@ def update_proxy(c: Config, s: Settings) -> None:
     c.ConfigurableHTTPProxy.auth_token = s.proxy_auth_token
     c.ConfigurableHTTPProxy.command = [str(s.bin_dir / "configurable-http-proxy")]
     c.ConfigurableHTTPProxy.pid_file = str(s.data_dir / "proxy.pid")
-    c.ConfigurableHTTPProxy.should_start = True
+    c.ConfigurableHTTPProxy.should_start = not s.proxy_external
 
 
 def update_authenticator(c: Config, s: Settings) -> None:
@@ -106,7 +106,8 @@ def update_docker_spawner(c: Config, s: Settings) -> None:
     d.prefix = s.docker_prefix
     d.cmd = ["jupyterhub-singleuser"]
     d.environment = {"STUDIO_CONTENT_DIR": "/srv/content", "STUDIO_PORTAL_URL": s.portal_url}
-    d.read_only_volumes = {str(s.content_dir): "/srv/content"}
+    # Else the learner image's own /srv/content (the courses it was built with) is what learners see.
+    d.read_only_volumes = {str(s.content_dir): "/srv/content"} if s.docker_mount_content else {}
 
 
 def update_services(c: Config, s: Settings) -> None:

@@ -15,6 +15,13 @@ from docker.errors import NotFound
 from dockerspawner import DockerSpawner
 from traitlets import Bool, Float, Int, Unicode, default
 
+# The learners' network: no route out (internal), and no traffic between learners (no ICC).
+LEARNERS_NETWORK_OPTIONS = {
+    "driver": "bridge",
+    "internal": True,
+    "options": {"com.docker.network.bridge.enable_icc": "false"},
+}
+
 
 class SandboxedDockerSpawner(DockerSpawner):
     runtime = Unicode(
@@ -148,14 +155,7 @@ class SandboxedDockerSpawner(DockerSpawner):
             await self.docker("inspect_network", self.network_name)
         except NotFound:
             self.log.info("Creating Docker network %s for learners", self.network_name)
-            await self.docker(
-                "create_network",
-                self.network_name,
-                driver="bridge",
-                internal=True,
-                options={"com.docker.network.bridge.enable_icc": "false"},
-                check_duplicate=True,
-            )
+            await self.docker("create_network", self.network_name, **LEARNERS_NETWORK_OPTIONS, check_duplicate=True)
 
 
 def host_firewall(bridge: str, chain: str, tcp_ports: list[int]) -> None:

@@ -40,6 +40,11 @@ class Settings:
     docker_network: str = "studio-learners"
     docker_runtime: str = "runsc"
     docker_prefix: str = "studio-learner"  # names of learners' containers and home volumes start with it
+    # Mount the host's content_dir into learners' containers at /srv/content. Off when the learner image carries
+    # the courses itself (docker-compose): the hub then runs in a container and host paths mean nothing to it.
+    docker_mount_content: bool = True
+    db_url: str = field(default="", repr=False)  # the hub's database; default SQLite in data_dir
+    proxy_external: bool = False  # True: configurable-http-proxy runs on its own (docker-compose), not from the hub
     cull_timeout: int = 3600  # seconds a learner's server may idle before it is stopped; 0: never
     cull_every: int = 300  # how often (seconds) the culler looks
     bin_dir: Path = Path(sys.executable).parent.resolve()  # real path: learners may not enter a symlinked checkout
@@ -90,13 +95,29 @@ class Settings:
                     optional[key] = int(env[name])
                 except ValueError:
                     raise ValueError(f"{name} must be a whole number of seconds, not {env[name]!r}") from None
+        for key, name in [("docker_mount_content", "STUDIO_DOCKER_MOUNT_CONTENT"),
+                          ("proxy_external", "STUDIO_PROXY_EXTERNAL")]:  # fmt: skip
+            if env.get(name):
+                optional[key] = _flag(name, env[name])
         private = tuple(p for p in env.get("STUDIO_PRIVATE_DIRS", "").split(os.pathsep) if p)
         return cls(
             data_dir=data_dir,
             private_dirs=private,
             content_dir=Path(env.get("STUDIO_CONTENT_DIR", root / "var" / "content")).resolve(),
-            oauth_client_secret=secrets.read_or_create(data_dir / "oauth_client_secret"),
-            crypt_key=secrets.read_or_create(data_dir / "crypt_key"),
-            proxy_auth_token=secrets.read_or_create(data_dir / "proxy_auth_token"),
+            db_url=env.get("STUDIO_HUB_DB_URL", ""),
+            # Secrets come from the environment when the operator sets them (docker-compose's .env), else from
+            # files generated in data_dir on first use (the embedded default).
+            oauth_client_secret=env.get("STUDIO_HUB_OAUTH_CLIENT_SECRET")
+            or secrets.read_or_create(data_dir / "oauth_client_secret"),
+            crypt_key=env.get("JUPYTERHUB_CRYPT_KEY") or secrets.read_or_create(data_dir / "crypt_key"),
+            proxy_auth_token=env.get("CONFIGPROXY_AUTH_TOKEN") or secrets.read_or_create(data_dir / "proxy_auth_token"),
             **optional,
         )
+
+
+def _flag(name: str, value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be 1 or 0, not {value!r}")

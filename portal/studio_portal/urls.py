@@ -9,6 +9,7 @@ from wagtail.admin import urls as wagtailadmin_urls
 
 from studio_portal.accounts.views import logout_view
 from studio_portal.courses.views import enroll
+from studio_portal.health import healthz
 
 # Only the provider's endpoints: no client self-registration or application management for users.
 oauth2_patterns = (oauth2_urls.base_urlpatterns + oauth2_urls.oidc_urlpatterns, "oauth2_provider")
@@ -16,6 +17,7 @@ oauth2_patterns = (oauth2_urls.base_urlpatterns + oauth2_urls.oidc_urlpatterns, 
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", logout_view, name="logout"),
+    path("healthz", healthz, name="healthz"),
     path("o/", include(oauth2_patterns)),
     path("courses/<slug:slug>/enroll/", enroll, name="enroll"),
     path("cms/", include(wagtailadmin_urls)),

@@ -53,11 +53,16 @@ def ensure_docker() -> None:
         raise RuntimeError(f"dockerd has no runsc runtime: {info.stdout}{info.stderr}")
 
 
-def build_learner_image() -> str:
-    result = subprocess.run(["bash", str(ROOT / "images" / "build.sh")], capture_output=True, text=True)
+def build_images(*names: str) -> list[str]:
+    """Build (if missing) the named images with images/build.sh; return their content-hash tags."""
+    result = subprocess.run(["bash", str(ROOT / "images" / "build.sh"), *names], capture_output=True, text=True)
     if result.returncode:
         raise RuntimeError(f"images/build.sh failed:\n{result.stderr}")
-    return result.stdout.strip().splitlines()[-1]
+    return result.stdout.strip().splitlines()[-len(names) :]
+
+
+def build_learner_image() -> str:
+    return build_images("learner")[0]
 
 
 @contextmanager

@@ -128,3 +128,25 @@ def test_docker_spawner_is_chosen_by_settings(settings):
 def test_bad_cull_timeout_names_the_variable(tmp_path):
     with pytest.raises(ValueError, match="STUDIO_CULL_TIMEOUT must be a whole number"):
         Settings.from_env({"STUDIO_HUB_DATA_DIR": str(tmp_path / "hub"), "STUDIO_CULL_TIMEOUT": "1h"}, root=tmp_path)
+
+
+def test_compose_settings_take_secrets_database_and_proxy_from_the_environment(tmp_path):
+    env = {"STUDIO_HUB_DATA_DIR": str(tmp_path / "hub"), "STUDIO_HUB_OAUTH_CLIENT_SECRET": "from-env",
+           "JUPYTERHUB_CRYPT_KEY": "cd" * 32, "CONFIGPROXY_AUTH_TOKEN": "proxy-from-env",
+           "STUDIO_HUB_DB_URL": "postgresql+psycopg://hub:pw@127.0.0.1:5433/hub", "STUDIO_PROXY_EXTERNAL": "1",
+           "STUDIO_SPAWNER": "docker", "STUDIO_DOCKER_MOUNT_CONTENT": "0"}  # fmt: skip
+    s = Settings.from_env(env, root=tmp_path)
+    assert (s.oauth_client_secret, s.crypt_key, s.proxy_auth_token) == ("from-env", "cd" * 32, "proxy-from-env")
+    assert not any((tmp_path / "hub" / name).exists() for name in ("oauth_client_secret", "crypt_key"))
+    assert "pw" not in repr(s)  # the database URL carries a password: never in logs
+    c = config.apply_config(Config(), s)
+    assert c.JupyterHub.db_url == env["STUDIO_HUB_DB_URL"]
+    assert c.ConfigurableHTTPProxy.should_start is False and c.ConfigurableHTTPProxy.auth_token == "proxy-from-env"
+    assert c.SandboxedDockerSpawner.read_only_volumes == {}  # the learner image's own /srv/content
+    default = config.apply_config(Config(), Settings.from_env({"STUDIO_HUB_DATA_DIR": env["STUDIO_HUB_DATA_DIR"]}))
+    assert default.JupyterHub.db_url.startswith("sqlite:///") and default.ConfigurableHTTPProxy.should_start
+
+
+def test_bad_flag_names_the_variable(tmp_path):
+    with pytest.raises(ValueError, match="STUDIO_PROXY_EXTERNAL must be 1 or 0"):
+        Settings.from_env({"STUDIO_HUB_DATA_DIR": str(tmp_path / "hub"), "STUDIO_PROXY_EXTERNAL": "maybe"})

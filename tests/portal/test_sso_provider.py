@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import secrets
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -140,3 +141,19 @@ class ProviderTests(CatalogTestCase):
         assert app.algorithm == Application.RS256_ALGORITHM
         assert app.client_secret != "rotated-secret"  # stored hashed
         assert Application.objects.count() == 1
+
+    def test_register_command_reads_the_secret_from_the_environment_the_hub_shares(self):
+        from unittest import mock
+
+        from django.core.management.base import CommandError
+
+        callback = HUB_CALLBACK
+        with mock.patch.dict("os.environ", {"STUDIO_HUB_OAUTH_CLIENT_SECRET": "shared-in-env"}):
+            call_command("register_hub_client", redirect_uri=callback, stdout=io.StringIO())
+        assert self.token(*self.code_for(self.student), secret="shared-in-env").status_code == 200
+        assert self.token(*self.code_for(self.student)).status_code == 401  # the old secret no longer works
+        with (
+            mock.patch.dict("os.environ", {"STUDIO_HUB_OAUTH_CLIENT_SECRET": ""}),
+            self.assertRaisesMessage(CommandError, "set STUDIO_HUB_OAUTH_CLIENT_SECRET"),
+        ):
+            call_command("register_hub_client", redirect_uri=callback, stdout=io.StringIO())

@@ -30,6 +30,7 @@ def private_file(path: Path, create) -> str:
 DATA_DIR = Path(env("STUDIO_PORTAL_DATA_DIR", str(Path.cwd() / "var" / "portal"))).resolve()
 HUB_URL = env("STUDIO_HUB_URL", "http://127.0.0.1:8000").rstrip("/")
 DATABASE_URL = env("DATABASE_URL")
+REDIS_URL = env("STUDIO_REDIS_URL")  # production: cache and sessions in Redis; unset: local memory, DB sessions
 ALLOWED_HOSTS = env_list("STUDIO_PORTAL_ALLOWED_HOSTS", "127.0.0.1,localhost")
 SECRET_KEY = env("STUDIO_PORTAL_SECRET_KEY")
 HTTPS = env("STUDIO_PORTAL_HTTPS") == "1"

@@ -1,7 +1,7 @@
 """Production, and the embedded default of `make demo`: no debug pages, collected static files."""
 
 from .base import *  # noqa: F403
-from .env import HTTPS
+from .env import HTTPS, REDIS_URL
 
 DEBUG = False
 SESSION_COOKIE_HTTPONLY = True
@@ -14,3 +14,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
+
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Sessions read from Redis and written through to the database: a Redis restart logs nobody out.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"

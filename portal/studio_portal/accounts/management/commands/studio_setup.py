@@ -16,7 +16,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--content", type=Path, required=True, help="course content folder")
-        parser.add_argument("--hub-secret-file", type=Path, required=True)
+        parser.add_argument("--hub-secret-file", type=Path, help="default: $STUDIO_HUB_OAUTH_CLIENT_SECRET")
         parser.add_argument("--hub-callback", required=True)
         parser.add_argument("--hub-client-id", default="learning-studio-hub")
         parser.add_argument("--demo-passwords", type=Path, help="seed the demo accounts, passwords in this file")

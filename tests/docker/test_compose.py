@@ -1,0 +1,213 @@
+"""docker-compose on this machine: proxy, hub (learners under runsc), portal, PostgreSQL and Redis, for real.
+
+Brought up from the repository's own docker-compose.yml with an .env of fresh secrets, logged into through the
+portal, torn down; nothing of it may be left behind (containers, runsc sandboxes, networks, volumes, rules).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+from tests.conftest import ROOT
+from tests.docker.conftest import build_images
+from tests.integration.client import Visitor
+
+pytestmark = pytest.mark.docker
+
+SECRETS = ["POSTGRES_PASSWORD", "STUDIO_HUB_DB_PASSWORD", "STUDIO_PORTAL_DB_PASSWORD", "REDIS_PASSWORD",
+           "STUDIO_PORTAL_SECRET_KEY", "STUDIO_HUB_OAUTH_CLIENT_SECRET", "JUPYTERHUB_CRYPT_KEY",
+           "CONFIGPROXY_AUTH_TOKEN"]  # fmt: skip
+SERVICES = ["postgres", "redis", "portal", "proxy", "hub"]
+
+
+def compose_command() -> list[str]:
+    """Debian's docker-compose (installed here if neither it nor the compose plugin is present)."""
+    if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    if not shutil.which("docker-compose"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "install", "-y", "-q", "docker-compose"], check=True, capture_output=True, env=env)
+    return ["docker-compose"]
+
+
+def write_env(path: Path, prefix: str) -> dict[str, str]:
+    """The operator's .env: .env.example with every secret replaced and free ports for this run."""
+    from embedded import free_port
+
+    ports = {name: str(free_port()) for name in ["STUDIO_HTTP_PORT", "STUDIO_PORTAL_PORT", "STUDIO_PROXY_API_PORT",
+                                                 "STUDIO_POSTGRES_PORT", "STUDIO_HUB_API_PORT"]}  # fmt: skip
+    values = {**{name: secrets.token_hex(32) for name in SECRETS}, **ports,
+              "STUDIO_HUB_URL": f"http://127.0.0.1:{ports['STUDIO_HTTP_PORT']}",
+              "STUDIO_PORTAL_URL": f"http://127.0.0.1:{ports['STUDIO_PORTAL_PORT']}",
+              "STUDIO_DOCKER_NETWORK": prefix, "STUDIO_DOCKER_PREFIX": prefix}  # fmt: skip
+    lines = []
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        name = line.split("=", 1)[0]
+        lines.append(f"{name}={values[name]}" if name in values and not line.startswith("#") else line)
+    unset = [line for line in lines if line.endswith("=change-me")]
+    assert not unset, f"secrets in .env.example this test does not set: {unset}"
+    path.write_text("\n".join(lines) + "\n")
+    return values
+
+
+def wait_healthy(compose, service: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    status = ""
+    while time.monotonic() < deadline:
+        cid = compose("ps", "-q", service).stdout.strip()
+        if cid:
+            status = subprocess.run(["docker", "inspect", "-f", "{{.State.Health.Status}}", cid],
+                                    capture_output=True, text=True).stdout.strip()  # fmt: skip
+            if status == "healthy":
+                return
+        time.sleep(1)
+    raise AssertionError(f"{service} not healthy within {timeout} s (last status {status!r})")
+
+
+def leftovers(project: str, prefix: str) -> dict[str, list[str]]:
+    def lines(*cmd: str) -> list[str]:
+        return [x for x in subprocess.run(cmd, capture_output=True, text=True).stdout.split() if x]
+
+    ids = lines("docker", "ps", "-aq", "--filter", f"name={project}") + lines(
+        "docker", "ps", "-aq", "--filter", f"name={prefix}-"
+    )
+    runsc = [p for p in lines("pgrep", "-f", "runsc") if any(i[:12] in _cmdline(p) for i in ids)]
+    return {
+        "containers": ids,
+        "runsc processes": runsc,
+        "networks": lines("docker", "network", "ls", "-q", "--filter", f"name={prefix}")
+        + lines("docker", "network", "ls", "-q", "--filter", f"name={project}"),
+        "volumes": lines("docker", "volume", "ls", "-q", "--filter", f"name={project}")
+        + lines("docker", "volume", "ls", "-q", "--filter", f"name={prefix}-home-"),
+    }
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+@contextmanager
+def compose_up():
+    """``docker-compose up -d`` from the repository's file with a fresh .env; ``down -v`` and clean-up after."""
+    build_images(*SERVICES[:3], "hub", "learner")
+    project = f"studiotest{secrets.token_hex(3)}"
+    prefix = f"studio-test-{project[-6:]}"
+    env_dir = Path(tempfile.mkdtemp(prefix="studio-compose-"))
+    values = write_env(env_dir / ".env", prefix)
+    base = [*compose_command(), "-p", project, "-f", str(ROOT / "docker-compose.yml"), "--env-file",
+            str(env_dir / ".env")]  # fmt: skip
+
+    def compose(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+        return subprocess.run([*base, *args], capture_output=True, text=True, check=check, cwd=ROOT)
+
+    s = SimpleNamespace(compose=compose, project=project, prefix=prefix, values=values,
+                        hub_url=values["STUDIO_HUB_URL"], portal_url=values["STUDIO_PORTAL_URL"])  # fmt: skip
+    t0 = time.monotonic()
+    try:
+        up = compose("up", "-d")
+        assert up.returncode == 0, up.stderr
+        wait_healthy(compose, "hub", 300)
+        print(f"\ndocker-compose up → hub healthy: {time.monotonic() - t0:.1f} s")
+        seed = compose("exec", "-T", "portal", "python3", "-m", "django", "seed_demo", "--passwords-file",
+                       "/srv/portal/data/demo-passwords.txt")  # fmt: skip
+        assert seed.returncode == 0, seed.stderr
+        text = compose("exec", "-T", "portal", "cat", "/srv/portal/data/demo-passwords.txt", check=True).stdout
+        s.passwords = dict(line.split(":", 1) for line in text.split())
+        yield s
+    except BaseException:
+        print(compose("ps").stdout, compose("logs", "--tail", "60").stdout)
+        for cid in subprocess.run(["docker", "ps", "-aq", "--filter", f"name={prefix}-"], capture_output=True,
+                                  text=True).stdout.split():  # fmt: skip
+            print(subprocess.run(["docker", "logs", "--tail", "40", cid], capture_output=True, text=True).stderr)
+        raise
+    finally:
+        t1 = time.monotonic()
+        s.down = compose("down", "-v", "--remove-orphans", "-t", "30")
+        s.down_seconds = time.monotonic() - t1
+        s.left_by_down = leftovers(project, prefix)
+        _remove_learner_resources(prefix)
+        shutil.rmtree(env_dir, ignore_errors=True)
+
+
+def _remove_learner_resources(prefix: str) -> None:
+    """What the hub created outside compose: learners' containers and home volumes, their network and rules."""
+    from studio_hub.docker import remove_host_firewall
+
+    for cid in subprocess.run(["docker", "ps", "-aq", "--filter", f"name={prefix}-"], capture_output=True,
+                              text=True).stdout.split():  # fmt: skip
+        subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
+    network_id = subprocess.run(["docker", "network", "inspect", "-f", "{{.Id}}", prefix], capture_output=True,
+                                text=True).stdout.strip()  # fmt: skip
+    if network_id:
+        remove_host_firewall(network_id)
+        subprocess.run(["docker", "network", "rm", prefix], capture_output=True)
+    for volume in subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"name={prefix}-home-"],
+                                 capture_output=True, text=True).stdout.split():  # fmt: skip
+        subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True)
+
+
+def test_compose_serves_a_learner_under_gvisor_and_tears_down_clean(docker_engine):
+    with compose_up() as s:
+        check_running_stack(s)
+    assert s.down.returncode == 0, s.down.stderr
+    print(f"docker-compose down: {s.down_seconds:.1f} s")
+    # The hub stops learners' servers as it shuts down: no container or gVisor sandbox outlives the stack. (Home
+    # volumes and the learners' network are the hub's, kept across restarts on purpose; the clean-up removes them.)
+    assert s.left_by_down["containers"] == [] and s.left_by_down["runsc processes"] == [], s.left_by_down
+    after = leftovers(s.project, s.prefix)
+    assert after == {"containers": [], "runsc processes": [], "networks": [], "volumes": []}, after
+
+
+def check_running_stack(s) -> None:
+    # Every service healthy, and the portal's health endpoint reports PostgreSQL and Redis in use.
+    for service in SERVICES:
+        wait_healthy(s.compose, service, 30)
+    health = requests.get(f"{s.portal_url}/healthz", timeout=10)
+    assert health.json() == {"status": "ok", "database": "ok", "cache": "ok"}
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.DATABASES['default']['ENGINE'], s.CACHES['default']['BACKEND'])"
+    )
+    portal_env = s.compose("exec", "-T", "portal", "python3", "-c", code).stdout
+    assert "postgresql" in portal_env and "RedisCache" in portal_env
+
+    # A student logs in at the portal, opens a lesson, and gets a server in a gVisor container.
+    v = Visitor(s)
+    assert v.login("student1").status_code in (200, 302)
+    t0 = time.monotonic()
+    resp = v.open_lesson("intro-python", "values-and-names")
+    print(f"login → lesson open in JupyterLab (spawn included): {time.monotonic() - t0:.1f} s")
+    assert resp.status_code == 200 and resp.url.endswith("/lab/tree/intro-python/lessons/01-values-and-names.ipynb")
+    inspect = json.loads(subprocess.run(["docker", "inspect", f"{s.prefix}-student1"], capture_output=True,
+                                        text=True, check=True).stdout)[0]  # fmt: skip
+    assert inspect["HostConfig"]["Runtime"] == "runsc" and inspect["Config"]["User"] == "1000"
+    assert inspect["Config"]["Image"] == "studio-learner:latest"
+    # The hub's state is in PostgreSQL, not in a SQLite file.
+    users = s.compose("exec", "-T", "postgres", "psql", "-U", "postgres", "-d", "hub", "-tAc",
+                      "select name from users order by name").stdout.split()  # fmt: skip
+    assert "student1" in users
+
+    # The first admin, as the README creates it, is a hub admin after logging in through the portal.
+    admin = s.compose("exec", "-T", "-e", "DJANGO_SUPERUSER_PASSWORD=first-admin-pw", "portal", "python3", "-m",
+                      "django", "createsuperuser", "--noinput", "--username", "admin",
+                      "--email", "admin@example.org")  # fmt: skip
+    assert admin.returncode == 0, admin.stderr
+    a = Visitor(s)
+    a.login("admin", "first-admin-pw")
+    assert a.follow(f"{s.hub_url}/hub/admin").status_code == 200
+    assert v.follow(f"{s.hub_url}/hub/admin").status_code == 403  # a student is not
