@@ -41,10 +41,21 @@ class SandboxedDockerSpawner(DockerSpawner):
     )
 
     pids_limit = Int(
-        256,
+        1024,
         config=True,
-        help="""Most processes/threads one learner's container may have. Default 256.
-        Example: c.SandboxedDockerSpawner.pids_limit = 512
+        help="""Most host tasks (processes and threads) one learner's container may have. Under gVisor's ptrace
+        platform each running process in the sandbox costs about 20 host tasks, an idle server about 60; at the
+        limit the whole sandbox dies, which is why kernels also get ``kernel_process_limit``. Default 1024.
+        Example: c.SandboxedDockerSpawner.pids_limit = 2048
+        """,
+    )
+
+    kernel_process_limit = Int(
+        16,
+        config=True,
+        help="""Most processes one kernel may run (itself included); Python refuses to start more, and a
+        watchdog in the kernel ends them all, if a shell gets past that. gVisor ignores RLIMIT_NPROC. 0: no limit.
+        Default 16. Example: c.SandboxedDockerSpawner.kernel_process_limit = 32
         """,
     )
 
@@ -108,6 +119,8 @@ class SandboxedDockerSpawner(DockerSpawner):
             "tmpfs": {"/tmp": f"size={self.tmp_size},mode=1777,nosuid,nodev"},
             "pids_limit": self.pids_limit,
             "cpu_shares": self.cpu_shares,
+            # Removed by stop(), not by Docker the moment it exits: the hub must still read why it died.
+            "auto_remove": False,
         }
 
     kernel_memory_fraction = Float(
@@ -123,7 +136,25 @@ class SandboxedDockerSpawner(DockerSpawner):
         env = super().get_env()
         if self.mem_limit:
             env["STUDIO_KERNEL_MEMORY"] = str(int(self.mem_limit * self.kernel_memory_fraction))
+        if self.kernel_process_limit:
+            env["STUDIO_KERNEL_PROCESSES"] = str(self.kernel_process_limit)
         return env
+
+    # Why the learner's server last stopped on its own (None: it did not), in plain words; logged by the hub.
+    exit_reason: str | None = None
+
+    async def poll(self):
+        status = await super().poll()
+        if status is not None and self.container_id:
+            container = await self.get_object()
+            if container and not container["State"]["Running"]:
+                self.exit_reason = exit_reason(container["State"], self.runtime)
+                self.log.warning("%s's server stopped: %s (%s)", self.user.name, self.exit_reason, status)
+        return status
+
+    async def start(self):
+        self.exit_reason = None
+        return await self._start_sandboxed()
 
     firewall = Bool(
         True,
@@ -135,7 +166,7 @@ class SandboxedDockerSpawner(DockerSpawner):
         """,
     )
 
-    async def start(self):
+    async def _start_sandboxed(self):
         await self._ensure_network()
         if self.firewall:
             await self._ensure_firewall()
@@ -156,6 +187,23 @@ class SandboxedDockerSpawner(DockerSpawner):
         except NotFound:
             self.log.info("Creating Docker network %s for learners", self.network_name)
             await self.docker("create_network", self.network_name, **LEARNERS_NETWORK_OPTIONS, check_duplicate=True)
+
+
+def exit_reason(state: dict, runtime: str) -> str:
+    """A learner-readable reason for a container that stopped on its own, from Docker's ``State``."""
+    code = state.get("ExitCode")
+    if state.get("OOMKilled") or code == 137:
+        return (
+            "it ran out of memory: everything running in it together needed more than its memory limit. "
+            "Check for code that keeps very large data, or starts several programs that each do."
+        )
+    if runtime == "runsc" and code == 2:
+        # gVisor ends a sandbox that reaches its pids limit; Jupyter itself never exits with 2.
+        return (
+            "it ran too many processes at once (a fork bomb, or a shell loop that starts programs in the "
+            "background), and the sandbox stopped."
+        )
+    return f"it stopped unexpectedly (exit code {code})."
 
 
 def host_firewall(bridge: str, chain: str, tcp_ports: list[int]) -> None:

@@ -120,3 +120,18 @@ def learner_image(docker_engine) -> str:
 def docker_stack(learner_image):
     with docker_learners_stack(learner_image) as s:
         yield s
+
+
+def new_learner(stack, username: str, course: str = "intro-python") -> str:
+    """A student of ``course`` besides the demo accounts (each destructive test gets its own); returns the
+    password."""
+    password = secrets.token_urlsafe(12)
+    stack.manage("shell", "-c", (
+        "from django.contrib.auth import get_user_model\n"
+        "from studio_portal.catalog.models import CoursePage\n"
+        "from studio_portal.courses.services import enrollment_create\n"
+        f"u, _ = get_user_model().objects.get_or_create(username={username!r})\n"
+        f"u.set_password({password!r}); u.save()\n"
+        f"enrollment_create(user=u, course=CoursePage.objects.get(slug={course!r}))\n"
+    ))  # fmt: skip
+    return password

@@ -9,17 +9,20 @@ from urllib.parse import urlparse
 import websocket
 
 
-def run_in_kernel(visitor, server_url: str, code: str, timeout: float = 60) -> dict:
-    """Execute ``code`` in a new kernel of the server at ``server_url`` (…/user/<name>/); return its output.
+def run_in_kernel(visitor, server_url: str, code: str, timeout: float = 60, *, kernel: str = "",
+                  keep: bool = False) -> dict:  # fmt: skip
+    """Execute ``code`` in a kernel of the server at ``server_url`` (…/user/<name>/); return its output.
 
-    Returns ``{"stdout": str, "stderr": str, "error": ename or None, "status": "ok"|"error"|"dead"}``.
+    A new kernel unless ``kernel`` names a running one; it is shut down afterwards unless ``keep``.
+    Returns ``{"stdout": str, "stderr": str, "error": ename or None, "status": "ok"|"error"|"dead", "kernel": id}``.
     """
     http = visitor.http
     path = urlparse(server_url).path
     xsrf = http.cookies.get("_xsrf", path=path) or ""
-    resp = http.post(f"{server_url}api/kernels", json={"name": "python3"}, headers={"X-XSRFToken": xsrf})
-    resp.raise_for_status()
-    kernel = resp.json()["id"]
+    if not kernel:
+        resp = http.post(f"{server_url}api/kernels", json={"name": "python3"}, headers={"X-XSRFToken": xsrf})
+        resp.raise_for_status()
+        kernel = resp.json()["id"]
     cookies = "; ".join(f"{c.name}={c.value}" for c in http.cookies if path.startswith(c.path))
     ws_url = server_url.replace("http", "ws", 1) + f"api/kernels/{kernel}/channels"
     ws = websocket.create_connection(ws_url, cookie=cookies, timeout=timeout, suppress_origin=True)
@@ -31,7 +34,7 @@ def run_in_kernel(visitor, server_url: str, code: str, timeout: float = 60) -> d
         "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
                     "allow_stdin": False, "stop_on_error": True},
     }))  # fmt: skip
-    out = {"stdout": "", "stderr": "", "error": None, "status": "dead"}
+    out = {"stdout": "", "stderr": "", "error": None, "evalue": "", "status": "dead", "kernel": kernel}
     try:
         while True:
             msg = json.loads(ws.recv())
@@ -41,7 +44,7 @@ def run_in_kernel(visitor, server_url: str, code: str, timeout: float = 60) -> d
             if kind == "stream":
                 out[content["name"]] += content["text"]
             elif kind == "error":
-                out["error"] = content["ename"]
+                out["error"], out["evalue"] = content["ename"], content["evalue"]
             elif kind == "execute_reply":
                 out["status"] = content["status"]
                 break
@@ -49,5 +52,6 @@ def run_in_kernel(visitor, server_url: str, code: str, timeout: float = 60) -> d
         pass  # the kernel (or its connection) died: status stays "dead"
     finally:
         ws.close()
-        http.delete(f"{server_url}api/kernels/{kernel}", headers={"X-XSRFToken": xsrf})
+        if not keep:
+            http.delete(f"{server_url}api/kernels/{kernel}", headers={"X-XSRFToken": xsrf})
     return out

@@ -1,0 +1,124 @@
+"""A learner attacks from inside their gVisor container: privileges, files, disk, tokens. Every attack fails, and
+the hub and a second learner keep working."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.docker.conftest import new_learner
+from tests.integration.client import Visitor
+from tests.integration.kernel import run_in_kernel
+
+pytestmark = pytest.mark.docker
+
+ATTACKS = r"""
+import errno, json, os, subprocess, urllib.request, urllib.error
+result = {}
+
+# Privileges: no way to root, whatever is setuid in the image.
+import ctypes
+result["no_new_privs"] = str(ctypes.CDLL(None).prctl(39, 0, 0, 0, 0))  # PR_GET_NO_NEW_PRIVS
+try:
+    os.setuid(0)
+    result["setuid0"] = "became root"
+except PermissionError:
+    result["setuid0"] = "refused"
+setuid_bins = [os.path.join(d, f) for d in ("/bin", "/usr/bin", "/sbin", "/usr/sbin") if os.path.isdir(d)
+               for f in os.listdir(d) if os.stat(os.path.join(d, f)).st_mode & 0o4000]
+result["setuid_binaries"] = len(setuid_bins)
+su = subprocess.run(["su", "-c", "id -u", "root"], input="\n", capture_output=True, text=True)
+result["su"] = su.stdout.strip() or "refused"
+mount = subprocess.run(["mount", "-t", "tmpfs", "none", "/mnt"], capture_output=True, text=True)
+result["mount"] = "mounted" if mount.returncode == 0 else "refused"
+
+# Files: only home and /tmp are writable.
+def write(path):
+    try:
+        with open(path, "w") as f:
+            f.write("x")
+        os.remove(path)
+        return "written"
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+result["writes"] = {p: write(p) for p in ["/etc/evil", "/usr/local/bin/evil", "/opt/studio/bin/evil",
+                                         "/srv/content/evil", "/var/tmp/evil", "/root/evil",
+                                         os.path.expanduser("~/mine"), "/tmp/mine"]}
+
+# Disk: /tmp is bounded (a tmpfs), so filling it fails with ENOSPC long before the host notices.
+written = 0
+try:
+    with open("/tmp/fill", "wb") as f:
+        block = b"\0" * 2**20
+        for _ in range(1024):
+            f.write(block)
+            f.flush()
+            written += 1
+    result["tmp_fill"] = "filled 1 GiB"
+except OSError as e:
+    result["tmp_fill"] = errno.errorcode.get(e.errno, str(e.errno))
+finally:
+    os.remove("/tmp/fill")
+result["tmp_fill_mib"] = written
+
+# Secrets: the environment carries this server's own token and nothing of the hub's or the portal's.
+result["env_secrets"] = sorted(k for k in os.environ if any(s in k for s in (
+    "COOKIE", "CRYPT", "CONFIGPROXY", "CLIENT_SECRET", "DATABASE", "PASSWORD", "SECRET_KEY"))
+    and k != "JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED")  # a flag, not a secret
+
+# Tokens: this server's token reads its owner only; another learner's data and tokens are refused.
+api, token = os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"]
+def hub(method, path, body=None):
+    req = urllib.request.Request(api + path, method=method, headers={"Authorization": "token " + token},
+                                 data=json.dumps(body).encode() if body is not None else None)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
+me = os.environ["JUPYTERHUB_USER"]
+result["hub"] = {
+    "own user": hub("GET", "/users/" + me),
+    "other user": hub("GET", "/users/" + OTHER),
+    "other's tokens": hub("GET", "/users/" + OTHER + "/tokens"),
+    "new token for other": hub("POST", "/users/" + OTHER + "/tokens", {}),
+    "new token for self": hub("POST", "/users/" + me + "/tokens", {}),
+    "stop other's server": hub("DELETE", "/users/" + OTHER + "/server"),
+    "list users": hub("GET", "/users"),
+    "make self admin": hub("PATCH", "/users/" + me, {"admin": True}),
+}
+print(json.dumps(result))
+"""
+
+
+def test_privileges_files_disk_and_tokens_stay_out_of_reach(docker_stack):
+    victim = Visitor(docker_stack)
+    victim.login("grader1")  # its server may run already (the spawn test); either way it must keep working
+    assert victim.open_lesson("intro-python", "values-and-names").status_code == 200
+    v = Visitor(docker_stack)
+    v.login("intruder", new_learner(docker_stack, "intruder"))
+    assert v.open_lesson("intro-python", "values-and-names").status_code == 200
+
+    out = run_in_kernel(v, f"{docker_stack.hub_url}/user/intruder/", f"OTHER = 'grader1'\n{ATTACKS}", timeout=120)
+    assert out["status"] == "ok", out
+    r = json.loads(out["stdout"])
+    print("\n" + json.dumps(r, indent=1))
+    assert r["no_new_privs"] == "1" and r["setuid0"] == "refused"
+    assert r["su"] != "0" and r["mount"] == "refused"
+    writes = r["writes"]
+    assert writes.pop("/tmp/mine") == "written" and writes.pop([k for k in writes if k.endswith("/mine")][0]) == (
+        "written"
+    )
+    assert all(v in ("EROFS", "EACCES", "EPERM") for v in writes.values()), writes
+    assert r["tmp_fill"] == "ENOSPC" and r["tmp_fill_mib"] <= 256
+    assert r["env_secrets"] == []
+    hub = r["hub"]
+    assert hub.pop("own user") == 200
+    assert all(code in (403, 404) for code in hub.values()), hub
+
+    # The hub and the other learner are unaffected.
+    again = run_in_kernel(victim, f"{docker_stack.hub_url}/user/grader1/", "print(6 * 7)")
+    assert again["stdout"].strip() == "42", again
+    assert urlparse(victim.follow(f"{docker_stack.hub_url}/hub/home").url).path == "/hub/home"
