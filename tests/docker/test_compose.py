@@ -38,6 +38,7 @@ def compose_command() -> list[str]:
         return ["docker", "compose"]
     if not shutil.which("docker-compose"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True, env=env)
         subprocess.run(["apt-get", "install", "-y", "-q", "docker-compose"], check=True, capture_output=True, env=env)
     return ["docker-compose"]
 
