@@ -41,21 +41,21 @@ class SandboxedDockerSpawner(DockerSpawner):
     )
 
     pids_limit = Int(
-        1024,
+        2048,
         config=True,
         help="""Most host tasks (processes and threads) one learner's container may have. Under gVisor's ptrace
         platform each running process in the sandbox costs about 20 host tasks, an idle server about 60; at the
-        limit the whole sandbox dies, which is why kernels also get ``kernel_process_limit``. Default 1024.
+        limit the whole sandbox dies, which is why kernels also get ``kernel_process_limit``. Default 2048.
         Example: c.SandboxedDockerSpawner.pids_limit = 2048
         """,
     )
 
     kernel_process_limit = Int(
-        16,
+        12,
         config=True,
         help="""Most processes one kernel may run (itself included); Python refuses to start more, and a
         watchdog in the kernel ends them all, if a shell gets past that. gVisor ignores RLIMIT_NPROC. 0: no limit.
-        Default 16. Example: c.SandboxedDockerSpawner.kernel_process_limit = 32
+        Default 12. Example: c.SandboxedDockerSpawner.kernel_process_limit = 32
         """,
     )
 
@@ -141,6 +141,7 @@ class SandboxedDockerSpawner(DockerSpawner):
         return env
 
     # Why the learner's server last stopped on its own (None: it did not), in plain words; logged by the hub.
+    # (Not yet shown to the learner: the hub's "not running" page is still the stock one.)
     exit_reason: str | None = None
 
     async def poll(self):

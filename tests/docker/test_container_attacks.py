@@ -95,13 +95,13 @@ print(json.dumps(result))
 
 def test_privileges_files_disk_and_tokens_stay_out_of_reach(docker_stack):
     victim = Visitor(docker_stack)
-    victim.login("grader1")  # its server may run already (the spawn test); either way it must keep working
+    victim.login("bystander", new_learner(docker_stack, "bystander"))
     assert victim.open_lesson("intro-python", "values-and-names").status_code == 200
     v = Visitor(docker_stack)
     v.login("intruder", new_learner(docker_stack, "intruder"))
     assert v.open_lesson("intro-python", "values-and-names").status_code == 200
 
-    out = run_in_kernel(v, f"{docker_stack.hub_url}/user/intruder/", f"OTHER = 'grader1'\n{ATTACKS}", timeout=120)
+    out = run_in_kernel(v, f"{docker_stack.hub_url}/user/intruder/", f"OTHER = 'bystander'\n{ATTACKS}", timeout=120)
     assert out["status"] == "ok", out
     r = json.loads(out["stdout"])
     print("\n" + json.dumps(r, indent=1))
@@ -119,6 +119,6 @@ def test_privileges_files_disk_and_tokens_stay_out_of_reach(docker_stack):
     assert all(code in (403, 404) for code in hub.values()), hub
 
     # The hub and the other learner are unaffected.
-    again = run_in_kernel(victim, f"{docker_stack.hub_url}/user/grader1/", "print(6 * 7)")
+    again = run_in_kernel(victim, f"{docker_stack.hub_url}/user/bystander/", "print(6 * 7)")
     assert again["stdout"].strip() == "42", again
     assert urlparse(victim.follow(f"{docker_stack.hub_url}/hub/home").url).path == "/hub/home"

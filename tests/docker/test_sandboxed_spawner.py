@@ -56,7 +56,7 @@ def test_spawn_through_the_rest_api_runs_under_gvisor_as_uid_1000_without_capabi
                                         capture_output=True, text=True, check=True).stdout)[0]  # fmt: skip
     host = inspect["HostConfig"]
     assert host["Runtime"] == "runsc" and host["ReadonlyRootfs"] and host["CapDrop"] == ["ALL"]
-    assert "no-new-privileges" in host["SecurityOpt"] and host["PidsLimit"] == 1024
+    assert "no-new-privileges" in host["SecurityOpt"] and host["PidsLimit"] == 2048
     assert inspect["Config"]["User"] == "1000"
     assert any(m["Type"] == "volume" and m["Destination"] == "/home/learner" for m in inspect["Mounts"])
 
@@ -97,41 +97,3 @@ def test_fork_bomb_in_a_kernel_is_stopped_and_kernel_and_server_survive(docker_s
     container = json.loads(subprocess.run(["docker", "inspect", f"{docker_stack.container_prefix}-forkbomber"],
                                           capture_output=True, text=True, check=True).stdout)[0]  # fmt: skip
     assert container["State"]["Running"] and container["RestartCount"] == 0
-
-
-def server_died_page(stack, v: Visitor, user: str, timeout: float = 60):
-    """The hub's page for ``user``'s server once the hub knows it is gone (it polls every 10 s)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        page = v.http.get(f"{stack.hub_url}/hub/user/{user}/lab")
-        if page.status_code == 424:
-            return page
-        time.sleep(1)
-    log = (stack.log_dir / "hub.log").read_text().splitlines()
-    relevant = "\n".join(line for line in log if user in line and "GET" not in line)[-3000:]
-    pytest.fail(f"the hub still thinks {user}'s server runs ({page.status_code} {page.url})\n{relevant}")
-
-
-def test_a_server_that_dies_is_noticed_with_its_reason_and_can_be_restarted(docker_stack):
-    """Processes that each stay under the kernel's memory cap, together over the container's: the sandbox dies."""
-    from tests.docker.conftest import new_learner
-
-    user = "memhog"
-    v = Visitor(docker_stack)
-    v.login(user, new_learner(docker_stack, user))
-    assert v.open_lesson("intro-python", "functions").status_code == 200
-    server = f"{docker_stack.hub_url}/user/{user}/"
-    attack = ("import subprocess, time\n"
-              "ps = [subprocess.Popen(['python3', '-c', 'x = b\"x\" * (600 * 2**20); import time; time.sleep(60)'])"
-              " for _ in range(3)]\ntime.sleep(60)")  # fmt: skip
-    t0 = time.monotonic()
-    run_in_kernel(v, server, attack, timeout=30)
-    server_died_page(docker_stack, v, user)
-    print(f"\n{user}: the hub knows the server died after {time.monotonic() - t0:.1f} s")
-    log = (docker_stack.log_dir / "hub.log").read_text()
-    assert f"{user}'s server stopped: it ran out of memory" in log
-    # Launching again works, with the learner's files kept (the home volume outlives the container).
-    resp = v.follow(f"{docker_stack.hub_url}/hub/spawn/{user}?next=/user/{user}/lab")
-    assert resp.status_code == 200, resp.url
-    ls = run_in_kernel(v, server, "import os\nprint(sorted(os.listdir('intro-python/lessons')))")
-    assert "02-functions.ipynb" in ls["stdout"], ls

@@ -13,10 +13,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
 from studio_ext.process_guard import ProcessGuard, TooManyProcesses, end_session, session_tasks
+
+# The virtualenv's python by its real path: the unprivileged user may not enter a checkout that .venv links from.
+PYTHON = str(Path(sys.executable).parent.resolve() / "python")
 
 HEADER = """
 import os, sys, time, subprocess
@@ -27,12 +31,12 @@ g = ProcessGuard(int(sys.argv[1]), out=sys.stdout).install()
 
 def run_guarded(body: str, limit: int, timeout: float = 60) -> str:
     code = HEADER + textwrap.dedent(body)
-    cmd = [sys.executable, "-c", code, str(limit)]
+    cmd = [PYTHON, "-c", code, str(limit)]
     if os.geteuid() == 0:
         cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
     cmd = ["prlimit", "--nproc=400:400", *cmd]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+                            cwd="/")  # fmt: skip
     try:
         out, _ = proc.communicate(timeout=timeout)
     finally:
@@ -127,9 +131,8 @@ def test_session_tasks_reads_names_with_spaces_and_parentheses(tmp_path):
 
 def test_a_guard_outside_its_own_session_never_kills_its_parent():
     # Started by something that is not jupyter_client (no new session), the guard makes its own session first.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     code = HEADER + "print('SID', g.sid == os.getpid())"
-    out = subprocess.run([sys.executable, "-c", code, "4"], capture_output=True, text=True, env=env)
+    out = subprocess.run([PYTHON, "-c", code, "4"], capture_output=True, text=True, cwd="/")
     assert "SID True" in out.stdout, out.stderr
 
 

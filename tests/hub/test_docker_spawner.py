@@ -26,4 +26,4 @@ def test_hardened_defaults_leave_room_for_gvisor_tasks():
     host = s.extra_host_config
     assert host["runtime"] == "runsc" and host["cap_drop"] == ["ALL"] and host["read_only"]
     # ~20 host tasks per running sandboxed process: the kernel's own limit must sit well below the container's.
-    assert host["pids_limit"] == s.pids_limit == 1024 and s.kernel_process_limit * 20 < s.pids_limit - 100
+    assert host["pids_limit"] == s.pids_limit == 2048 and s.kernel_process_limit * 20 < s.pids_limit - 100
