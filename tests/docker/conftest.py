@@ -86,22 +86,28 @@ def docker_learners_stack(image: str, runtime: str = "runsc", **env: str):
             s.container_prefix = prefix
             yield s
     finally:
-        for cid in subprocess.run(["docker", "ps", "-aq", "--filter", f"name={prefix}-"], capture_output=True,
-                                  text=True).stdout.split():  # fmt: skip
+        remove_learner_resources(prefix, network, show_logs=True)
+
+
+def remove_learner_resources(prefix: str, network: str, *, show_logs: bool = False) -> None:
+    """What the hub creates outside any compose file: learners' containers and home volumes (named ``prefix``-…),
+    their network and its firewall chain."""
+    from studio_hub.docker import remove_host_firewall
+
+    for cid in subprocess.run(["docker", "ps", "-aq", "--filter", f"name={prefix}-"], capture_output=True,
+                              text=True).stdout.split():  # fmt: skip
+        if show_logs:
             logs = subprocess.run(["docker", "logs", "--tail", "30", cid], capture_output=True, text=True)
             print(f"--- container {cid} ---\n{logs.stdout}{logs.stderr}")
-            subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
-        from studio_hub.docker import remove_host_firewall
-
-        network_id = subprocess.run(["docker", "network", "inspect", "-f", "{{.Id}}", network], capture_output=True,
-                                    text=True).stdout.strip()  # fmt: skip
-        if network_id:
-            remove_host_firewall(network_id)
-        subprocess.run(["docker", "network", "rm", network], capture_output=True)
-        volumes = subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"name={prefix}-home-"],
-                                 capture_output=True, text=True).stdout.split()  # fmt: skip
-        for volume in volumes:
-            subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True)
+        subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
+    network_id = subprocess.run(["docker", "network", "inspect", "-f", "{{.Id}}", network], capture_output=True,
+                                text=True).stdout.strip()  # fmt: skip
+    if network_id:
+        remove_host_firewall(network_id)
+    subprocess.run(["docker", "network", "rm", network], capture_output=True)
+    for volume in subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"name={prefix}-home-"],
+                                 capture_output=True, text=True).stdout.split():  # fmt: skip
+        subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True)
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from tests.conftest import ROOT
-from tests.docker.conftest import build_images
+from tests.docker.conftest import build_images, remove_learner_resources
 from tests.integration.client import Visitor
 
 pytestmark = pytest.mark.docker
@@ -141,25 +141,8 @@ def compose_up():
         s.down = compose("down", "-v", "--remove-orphans", "-t", "30")
         s.down_seconds = time.monotonic() - t1
         s.left_by_down = leftovers(project, prefix)
-        _remove_learner_resources(prefix)
+        remove_learner_resources(prefix, prefix)  # the learners' network is named like their containers
         shutil.rmtree(env_dir, ignore_errors=True)
-
-
-def _remove_learner_resources(prefix: str) -> None:
-    """What the hub created outside compose: learners' containers and home volumes, their network and rules."""
-    from studio_hub.docker import remove_host_firewall
-
-    for cid in subprocess.run(["docker", "ps", "-aq", "--filter", f"name={prefix}-"], capture_output=True,
-                              text=True).stdout.split():  # fmt: skip
-        subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
-    network_id = subprocess.run(["docker", "network", "inspect", "-f", "{{.Id}}", prefix], capture_output=True,
-                                text=True).stdout.strip()  # fmt: skip
-    if network_id:
-        remove_host_firewall(network_id)
-        subprocess.run(["docker", "network", "rm", prefix], capture_output=True)
-    for volume in subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"name={prefix}-home-"],
-                                 capture_output=True, text=True).stdout.split():  # fmt: skip
-        subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True)
 
 
 def test_compose_serves_a_learner_under_gvisor_and_tears_down_clean(docker_engine):
