@@ -140,22 +140,15 @@ class SandboxedDockerSpawner(DockerSpawner):
             env["STUDIO_KERNEL_PROCESSES"] = str(self.kernel_process_limit)
         return env
 
-    # Why the learner's server last stopped on its own (None: it did not), in plain words; logged by the hub.
-    # (Not yet shown to the learner: the hub's "not running" page is still the stock one.)
-    exit_reason: str | None = None
-
     async def poll(self):
         status = await super().poll()
         if status is not None and self.container_id:
+            # The container is kept until stop() (no auto-remove), so why it ended can still be read and logged.
             container = await self.get_object()
             if container and not container["State"]["Running"]:
-                self.exit_reason = exit_reason(container["State"], self.runtime)
-                self.log.warning("%s's server stopped: %s (%s)", self.user.name, self.exit_reason, status)
+                reason = exit_reason(container["State"], self.runtime)
+                self.log.warning("%s's server stopped: %s (%s)", self.user.name, reason, status)
         return status
-
-    async def start(self):
-        self.exit_reason = None
-        return await self._start_sandboxed()
 
     firewall = Bool(
         True,
@@ -167,7 +160,7 @@ class SandboxedDockerSpawner(DockerSpawner):
         """,
     )
 
-    async def _start_sandboxed(self):
+    async def start(self):
         await self._ensure_network()
         if self.firewall:
             await self._ensure_firewall()
