@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from traitlets.config import Config
 
+from .notices import server_notice
 from .settings import Settings
 
 # The groups claim the portal puts in userinfo, mirrored into hub groups on every login and refresh.
@@ -34,6 +35,8 @@ def update_base(c: Config, s: Settings) -> None:
     c.JupyterHub.pid_file = str(s.data_dir / "jupyterhub.pid")
     c.JupyterHub.cleanup_servers = True
     c.CryptKeeper.keys = [s.crypt_key.encode()]
+    # The banner on the hub's pages: why a learner's server stopped on its own, next to the button that restarts it.
+    c.JupyterHub.template_vars = {"announcement": server_notice}
 
 
 def update_proxy(c: Config, s: Settings) -> None:

@@ -140,14 +140,32 @@ class SandboxedDockerSpawner(DockerSpawner):
             env["STUDIO_KERNEL_PROCESSES"] = str(self.kernel_process_limit)
         return env
 
+    # Why the learner's server last stopped on its own, in plain words ("" when it did not). Saved in the hub's
+    # database with the spawner's state, so the hub's pages show it (studio_hub.notices) after JupyterHub has
+    # replaced this spawner object, until the learner starts the server again.
+    stopped_reason = ""
+
+    def get_state(self):
+        state = super().get_state()
+        if self.stopped_reason:
+            state["stopped_reason"] = self.stopped_reason
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.stopped_reason = state.get("stopped_reason", "")
+
     async def poll(self):
         status = await super().poll()
-        if status is not None and self.container_id:
-            # The container is kept until stop() (no auto-remove), so why it ended can still be read and logged.
+        if status is not None and self.container_id and not self.stopped_reason:
+            # Docker keeps the container after it exits (no auto-remove), so why it ended can be read here. The hub
+            # calls stop() only for servers that still run, so a dead one is removed here, once read.
             container = await self.get_object()
             if container and not container["State"]["Running"]:
-                reason = exit_reason(container["State"], self.runtime)
-                self.log.warning("%s's server stopped: %s (%s)", self.user.name, reason, status)
+                self.stopped_reason = exit_reason(container["State"], self.runtime)
+                self.log.warning("%s's server stopped: %s (%s)", self.user.name, self.stopped_reason, status)
+                if self.remove:
+                    await self.remove_object()
         return status
 
     firewall = Bool(
@@ -161,6 +179,7 @@ class SandboxedDockerSpawner(DockerSpawner):
     )
 
     async def start(self):
+        self.stopped_reason = ""
         await self._ensure_network()
         if self.firewall:
             await self._ensure_firewall()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import subprocess
 import time
 
@@ -92,8 +94,58 @@ def test_fork_bomb_in_a_kernel_is_stopped_and_kernel_and_server_survive(docker_s
     # The same kernel still has its variables, no process of the bomb is left, and the server never restarted.
     after = run_in_kernel(v, server, "import os\nprint(kept, len([p for p in os.listdir('/proc') if p.isdigit()]))",
                           kernel=first["kernel"])  # fmt: skip
+    assert after["status"] == "ok", after
     kept, processes = after["stdout"].split()
     assert kept == "42" and int(processes) < 10, after
     container = json.loads(subprocess.run(["docker", "inspect", f"{docker_stack.container_prefix}-forkbomber"],
                                           capture_output=True, text=True, check=True).stdout)[0]  # fmt: skip
     assert container["State"]["Running"] and container["RestartCount"] == 0
+
+
+def hub_page_with_notice(stack, v: Visitor, user: str, timeout: float = 90):
+    """The hub's "not running" page for ``user`` once the hub has noticed their server died (it polls every 10 s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        page = v.http.get(f"{stack.hub_url}/hub/user/{user}/lab", allow_redirects=False)
+        if page.status_code == 424 and "studio-server-stopped" in page.text:
+            return page
+        time.sleep(1)
+    log = (stack.log_dir / "hub.log").read_text().splitlines()
+    relevant = "\n".join(line for line in log if user in line and "GET" not in line)[-3000:]
+    state = subprocess.run(["docker", "inspect", "--format", "{{json .State}}", f"{stack.container_prefix}-{user}"],
+                           capture_output=True, text=True).stdout  # fmt: skip
+    pytest.fail(f"no notice for {user} ({page.status_code} {page.headers.get('location')})\n{state}\n{relevant}")
+
+
+def test_a_server_that_dies_shows_the_learner_why_and_can_be_restarted(docker_stack):
+    """Processes that each stay under the kernel's memory cap, together over the container's: the sandbox dies."""
+    from tests.docker.conftest import new_learner
+
+    user = "memhog"
+    v = Visitor(docker_stack)
+    v.login(user, new_learner(docker_stack, user))
+    assert v.open_lesson("intro-python", "functions").status_code == 200
+    server = f"{docker_stack.hub_url}/user/{user}/"
+    run_in_kernel(v, server, "open('notes.txt', 'w').write('mine')")
+    attack = ("import subprocess, time\n"
+              "ps = [subprocess.Popen(['python3', '-c', 'x = b\"x\" * (600 * 2**20); import time; time.sleep(60)'])"
+              " for _ in range(3)]\ntime.sleep(60)")  # fmt: skip
+    t0 = time.monotonic()
+    run_in_kernel(v, server, attack, timeout=30)
+    page = hub_page_with_notice(docker_stack, v, user)
+    print(f"\n{user}: the learner is shown why {time.monotonic() - t0:.1f} s after the attack started")
+    text = " ".join(page.text.split())
+    assert "Your server stopped on its own:" in text and "ran out of memory" in text
+    gone = subprocess.run(["docker", "inspect", f"{docker_stack.container_prefix}-{user}"], capture_output=True)
+    assert gone.returncode != 0  # the dead container was removed once its reason was read
+    home = v.http.get(f"{docker_stack.hub_url}/hub/home")
+    assert "ran out of memory" in home.text  # the hub's home page says it too
+    # The page's own button starts the server again and leads back to JupyterLab; the learner's files are kept,
+    # the dead container is gone, and so is the notice.
+    launch = re.search(r'<a id="start"[^>]*href="([^"]+)"', page.text)
+    assert launch and launch.group(1).startswith(f"/hub/spawn/{user}"), page.text
+    back = v.follow(docker_stack.hub_url + html.unescape(launch.group(1)))
+    assert back.status_code == 200 and back.url.startswith(f"{server}lab"), back.url
+    out = run_in_kernel(v, server, "print(open('notes.txt').read())")
+    assert out["stdout"].strip() == "mine", out
+    assert "studio-server-stopped" not in v.http.get(f"{docker_stack.hub_url}/hub/home").text

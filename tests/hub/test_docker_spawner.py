@@ -27,3 +27,53 @@ def test_hardened_defaults_leave_room_for_gvisor_tasks():
     assert host["runtime"] == "runsc" and host["cap_drop"] == ["ALL"] and host["read_only"]
     # ~20 host tasks per running sandboxed process: the kernel's own limit must sit well below the container's.
     assert host["pids_limit"] == s.pids_limit == 2048 and s.kernel_process_limit * 20 < s.pids_limit - 100
+
+
+class _Spawner:
+    def __init__(self, reason: str, active: bool):
+        self.stopped_reason, self.active = reason, active
+
+
+class _User:
+    def __init__(self, spawner=None):
+        self.spawners = {"": spawner} if spawner else {}
+        self.orm_user = type("OrmUser", (), {"orm_spawners": dict(self.spawners)})
+
+
+@pytest.mark.parametrize(
+    ("user", "shown"),
+    [
+        (None, False),  # signed out
+        (_User(), False),  # never started a server
+        (_User(_Spawner("", active=False)), False),  # stopped by the learner, the culler or an admin
+        (_User(_Spawner("it ran out of memory.", active=True)), False),  # started again
+        (_User(_Spawner("it ran out of memory.", active=False)), True),
+    ],
+)
+def test_server_notice_only_while_a_server_that_died_is_down(user, shown):
+    from studio_hub.notices import server_notice
+
+    notice = server_notice(user)
+    assert ("ran out of memory" in notice) is shown and bool(notice) is shown
+
+
+def test_server_notice_escapes_the_reason():
+    from studio_hub.notices import server_notice
+
+    notice = server_notice(_User(_Spawner("exit code <script>alert(1)</script>", active=False)))
+    assert "<script>" not in notice and "&lt;script&gt;" in notice
+
+
+def test_the_reason_a_server_stopped_outlives_the_spawner_object_until_the_next_start():
+    """JupyterHub replaces a spawner once its server stopped; the reason travels in the saved state."""
+    from types import SimpleNamespace
+
+    user = SimpleNamespace(name="memhog", id=7)
+    old = SandboxedDockerSpawner(user=user)
+    old.stopped_reason = "it ran out of memory."
+    old.clear_state()  # what the hub does after a server stopped
+    new = SandboxedDockerSpawner(user=user)
+    new.load_state(old.get_state())
+    assert new.stopped_reason == "it ran out of memory."
+    new.stopped_reason = ""  # start() does this
+    assert "stopped_reason" not in new.get_state()
