@@ -108,6 +108,8 @@ def update_docker_spawner(c: Config, s: Settings) -> None:
     d.runtime = s.docker_runtime
     d.prefix = s.docker_prefix
     d.cmd = ["jupyterhub-singleuser"]
+    d.home_size = s.docker_home_size
+    d.home_images_dir = str(s.data_dir / "home-images")
     d.poll_interval = 10  # notice a server that died (and why) within seconds, not the default 30
     d.environment = {"STUDIO_CONTENT_DIR": "/srv/content", "STUDIO_PORTAL_URL": s.portal_url}
     # Else the learner image's own /srv/content (the courses it was built with) is what learners see.

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from pathlib import Path
 from urllib.parse import urlparse
 
 from docker.errors import NotFound
 from dockerspawner import DockerSpawner
 from traitlets import Bool, Float, Int, Unicode, default
+
+from . import homes
 
 # The learners' network: no route out (internal), and no traffic between learners (no ICC).
 LEARNERS_NETWORK_OPTIONS = {
@@ -96,6 +99,36 @@ class SandboxedDockerSpawner(DockerSpawner):
     def _default_prefix(self) -> str:
         return "studio-learner"
 
+    home_size = Unicode(
+        "1G",
+        config=True,
+        help="""Size of each learner's home: an ext4 image file of this size (sparse: it takes on disk what the
+        learner wrote) on a loop device, so that a learner who fills their home gets "no space left" and the
+        host's disk is untouched. Needs the hub to run as root on the Docker host. "" or "0": a plain named
+        volume, unbounded. Default "1G". Example: c.SandboxedDockerSpawner.home_size = "2G"
+        """,
+    )
+
+    home_images_dir = Unicode(
+        "/var/lib/learning-studio/homes",
+        config=True,
+        help="""Folder (on the hub's machine) holding the learners' home image files when home_size is set.
+        Example: c.SandboxedDockerSpawner.home_images_dir = "/srv/studio/homes"
+        """,
+    )
+
+    @property
+    def home_volume(self) -> str:
+        return self.format_volume_name(f"{self.prefix}-home-{{username}}", self)
+
+    @property
+    def home_image(self) -> Path:
+        return Path(self.home_images_dir) / f"{self.home_volume}.ext4"
+
+    @property
+    def home_bounded(self) -> bool:
+        return self.home_size not in ("", "0")
+
     @default("volumes")
     def _default_volumes(self) -> dict:
         # A named volume is filled from the image's home (owned by the learner) the first time it is mounted.
@@ -166,6 +199,7 @@ class SandboxedDockerSpawner(DockerSpawner):
                 self.log.warning("%s's server stopped: %s (%s)", self.user.name, self.stopped_reason, status)
                 if self.remove:
                     await self.remove_object()
+                    await self._release_home()
         return status
 
     firewall = Bool(
@@ -183,7 +217,40 @@ class SandboxedDockerSpawner(DockerSpawner):
         await self._ensure_network()
         if self.firewall:
             await self._ensure_firewall()
+        if self.home_bounded:
+            await self._ensure_bounded_home()
         return await super().start()
+
+    async def stop(self, now=False):
+        await super().stop(now=now)
+        if self.remove:
+            await self._release_home()
+
+    async def _ensure_bounded_home(self) -> None:
+        """The learner's home volume: their image file's current loop device, mounted as ext4 by Docker."""
+        image = self.home_image
+        await asyncio.to_thread(homes.ensure_image, image, self.home_size, self.learner_uid)
+        device = await asyncio.to_thread(homes.attached_device, image)
+        wanted = {"type": "ext4", "device": device}
+        name = self.home_volume
+        try:
+            volume = await self.docker("inspect_volume", name)
+        except NotFound:
+            volume = None
+        if volume and (volume.get("Options") or {}) != wanted:
+            if not (volume.get("Options") or {}).get("device"):
+                raise RuntimeError(f"{name} is a plain Docker volume from before homes were bounded; copy it into "
+                                   f"{image} or remove it (or set home_size to \"\")")  # fmt: skip
+            # Bound to a loop device that is no longer this image's (a reboot or a detach): recreate it.
+            await self.docker("remove_volume", name)
+            volume = None
+        if volume is None:
+            labels = {"org.learning-studio.home-image": str(image)}
+            await self.docker("create_volume", name, driver="local", driver_opts=wanted, labels=labels)
+
+    async def _release_home(self) -> None:
+        if self.home_bounded:
+            await asyncio.to_thread(homes.detach, self.home_image)
 
     async def _ensure_firewall(self) -> None:
         network = await self.docker("inspect_network", self.network_name)

@@ -43,6 +43,8 @@ class Settings:
     # Mount the host's content_dir into learners' containers at /srv/content. Off when the learner image carries
     # the courses itself (docker-compose): the hub then runs in a container and host paths mean nothing to it.
     docker_mount_content: bool = True
+    # Each learner's home in the Docker mode: an ext4 image of this size on a loop device; "0": unbounded volume.
+    docker_home_size: str = "1G"
     db_url: str = field(default="", repr=False)  # the hub's database; default SQLite in data_dir
     proxy_external: bool = False  # True: configurable-http-proxy runs on its own (docker-compose), not from the hub
     cull_timeout: int = 3600  # seconds a learner's server may idle before it is stopped; 0: never
@@ -86,6 +88,7 @@ class Settings:
                 ("docker_network", "STUDIO_DOCKER_NETWORK"),
                 ("docker_runtime", "STUDIO_DOCKER_RUNTIME"),
                 ("docker_prefix", "STUDIO_DOCKER_PREFIX"),
+                ("docker_home_size", "STUDIO_HOME_SIZE"),
             ]
             if env.get(name)
         }

@@ -24,6 +24,10 @@ RUNTIMES = {
 }
 
 
+# Learners' homes in the tests: small, as filling one is an attack case.
+HOME_SIZE = "300M"
+
+
 def _docker_ok() -> bool:
     return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
 
@@ -79,7 +83,7 @@ def docker_learners_stack(image: str, runtime: str = "runsc", **env: str):
     env = {"STUDIO_SPAWNER": "docker", "STUDIO_LEARNER_IMAGE": image, "STUDIO_DOCKER_NETWORK": network,
            "STUDIO_DOCKER_RUNTIME": runtime, "STUDIO_DOCKER_PREFIX": prefix,
            "STUDIO_HUB_BIND_URL": hub_api, "STUDIO_HUB_CONNECT_URL": hub_api,
-           **env}  # fmt: skip
+           "STUDIO_HOME_SIZE": HOME_SIZE, **env}  # fmt: skip
     try:
         with running_stack(f"docker-{runtime}", env) as s:
             s.network = network
@@ -108,6 +112,12 @@ def remove_learner_resources(prefix: str, network: str, *, show_logs: bool = Fal
     for volume in subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"name={prefix}-home-"],
                                  capture_output=True, text=True).stdout.split():  # fmt: skip
         subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True)
+    # Bounded homes' loop devices (their image files may be deleted already: matched by name).
+    loops = subprocess.run(["losetup", "--list", "--noheadings", "--raw", "--output", "NAME,BACK-FILE"],
+                           capture_output=True, text=True).stdout.splitlines()  # fmt: skip
+    for device, back_file in (line.split(" ", 1) for line in loops if " " in line):
+        if f"/{prefix}-home-" in back_file:
+            subprocess.run(["losetup", "--detach", device], capture_output=True)
 
 
 @pytest.fixture(scope="session")

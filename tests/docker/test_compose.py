@@ -181,6 +181,10 @@ def check_running_stack(s) -> None:
                                         text=True, check=True).stdout)[0]  # fmt: skip
     assert inspect["HostConfig"]["Runtime"] == "runsc" and inspect["Config"]["User"] == "1000"
     assert inspect["Config"]["Image"] == "studio-learner:latest"
+    # The home is bounded: a volume on the loop device of an ext4 image the hub made, not a plain directory.
+    home = json.loads(subprocess.run(["docker", "volume", "inspect", f"{s.prefix}-home-student1"], capture_output=True,
+                                     text=True, check=True).stdout)[0]  # fmt: skip
+    assert home["Options"]["type"] == "ext4" and home["Options"]["device"].startswith("/dev/loop"), home
     # The hub's state is in PostgreSQL, not in a SQLite file.
     users = s.compose("exec", "-T", "postgres", "psql", "-U", "postgres", "-d", "hub", "-tAc",
                       "select name from users order by name").stdout.split()  # fmt: skip

@@ -4,11 +4,13 @@ the hub and a second learner keep working."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from tests.docker.conftest import new_learner
+from studio_hub import homes
+from tests.docker.conftest import HOME_SIZE, new_learner
 from tests.integration.client import Visitor
 from tests.integration.kernel import run_in_kernel
 
@@ -63,6 +65,23 @@ finally:
     os.remove("/tmp/fill")
 result["tmp_fill_mib"] = written
 
+# Disk: home is bounded too (an ext4 image of its own), and a full home gives its owner ENOSPC, not the host.
+written = 0
+try:
+    with open(os.path.expanduser("~/fill"), "wb") as f:
+        for _ in range(2048):
+            f.write(block)
+            f.flush()
+            written += 1
+    result["home_fill"] = "filled 2 GiB"
+except OSError as e:
+    result["home_fill"] = errno.errorcode.get(e.errno, str(e.errno))
+result["home_fill_mib"] = written
+result["home_dotfiles"] = sorted(f for f in os.listdir(os.path.expanduser("~")) if f.startswith(".bash"))
+os.remove(os.path.expanduser("~/fill"))
+with open(os.path.expanduser("~/after"), "w") as f:  # room again once the learner deletes the big file
+    result["home_after"] = f.write("ok")
+
 # Secrets: the environment carries this server's own token and nothing of the hub's or the portal's.
 result["env_secrets"] = sorted(k for k in os.environ if any(s in k for s in (
     "COOKIE", "CRYPT", "CONFIGPROXY", "CLIENT_SECRET", "DATABASE", "PASSWORD", "SECRET_KEY"))
@@ -113,6 +132,11 @@ def test_privileges_files_disk_and_tokens_stay_out_of_reach(docker_stack):
     )
     assert all(v in ("EROFS", "EACCES", "EPERM") for v in writes.values()), writes
     assert r["tmp_fill"] == "ENOSPC" and r["tmp_fill_mib"] <= 256
+    home_mib = homes.size_in_bytes(HOME_SIZE) // 2**20
+    assert r["home_fill"] == "ENOSPC" and 0.8 * home_mib <= r["home_fill_mib"] <= home_mib, r  # ext4 keeps ~10%
+    assert r["home_after"] == 2 and ".bashrc" in r["home_dotfiles"]  # the image's home was copied in at first use
+    image = Path(docker_stack.var) / "hub" / "home-images" / f"{docker_stack.container_prefix}-home-intruder.ext4"
+    assert image.stat().st_size == homes.size_in_bytes(HOME_SIZE)  # the file holding it never grows
     assert r["env_secrets"] == []
     hub = r["hub"]
     assert hub.pop("own user") == 200
