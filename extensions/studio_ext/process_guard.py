@@ -194,6 +194,22 @@ class ProcessGuard:
             )
             os.set_inheritable(self._lock_fd, False)  # kept across fork, not handed to programs exec'd
 
+    def _hook_fork(self) -> None:
+        """os.fork may also be refused below Python (the learner image's fork guard gives EAGAIN at the same limit,
+        counted a moment later): a copy of the kernel ends there, the kernel itself ends the rest and says so."""
+        fork = os.fork
+
+        def guarded_fork():
+            try:
+                return fork()
+            except BlockingIOError:
+                if os.getpid() != self.pid:
+                    os._exit(1)
+                ended = self.stop_runaways()
+                raise TooManyProcesses(LIMIT_MESSAGE.format(limit=self.limit, ended=ended)) from None
+
+        os.fork = guarded_fork
+
     def _hook_threads(self) -> None:
         """threading.Thread.start goes through threading._start_new_thread: check the count there."""
         start = threading._start_new_thread
@@ -218,6 +234,7 @@ class ProcessGuard:
             self.sid = os.getsid(0)
         self._open_lock()
         self._hook_threads()
+        self._hook_fork()
         sys.addaudithook(self.audit)
         os.register_at_fork(after_in_parent=self._unlock, after_in_child=self._after_fork)
         # Killing stopped members of the kernel's orphaned process group makes gVisor send the group SIGHUP (seen:

@@ -56,8 +56,9 @@ class SandboxedDockerSpawner(DockerSpawner):
     kernel_process_limit = Int(
         12,
         config=True,
-        help="""Most processes one kernel may run (itself included); Python refuses to start more, and a
-        watchdog in the kernel ends them all, if a shell gets past that. gVisor ignores RLIMIT_NPROC. 0: no limit.
+        help="""Most processes one kernel (or terminal) may run, itself included: Python refuses to start more,
+        the learner image's fork guard makes fork() fail (EAGAIN) for everything else, and a watchdog in the kernel
+        ends them all if something gets past both. gVisor ignores RLIMIT_NPROC. 0: no limit.
         Default 12. Example: c.SandboxedDockerSpawner.kernel_process_limit = 32
         """,
     )
@@ -171,6 +172,9 @@ class SandboxedDockerSpawner(DockerSpawner):
             env["STUDIO_KERNEL_MEMORY"] = str(int(self.mem_limit * self.kernel_memory_fraction))
         if self.kernel_process_limit:
             env["STUDIO_KERNEL_PROCESSES"] = str(self.kernel_process_limit)
+            # The learner image's fork guard (preloaded everywhere): each session (a kernel, a terminal) gets
+            # EAGAIN from fork() at this many processes, where a shell's fork bomb would otherwise end the sandbox.
+            env["STUDIO_SESSION_PROCESS_LIMIT"] = str(self.kernel_process_limit)
         return env
 
     # Why the learner's server last stopped on its own, in plain words ("" when it did not). Saved in the hub's

@@ -149,3 +149,54 @@ def test_a_server_that_dies_shows_the_learner_why_and_can_be_restarted(docker_st
     out = run_in_kernel(v, server, "print(open('notes.txt').read())")
     assert out["stdout"].strip() == "mine", out
     assert "studio-server-stopped" not in v.http.get(f"{docker_stack.hub_url}/hub/home").text
+
+
+SESSION_COUNT = """
+import os
+def session_processes():
+    sid, n = os.getsid(0), 0
+    for p in os.listdir('/proc'):
+        if p.isdigit():
+            try:
+                stat = open(f'/proc/{p}/stat').read()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(')') + 2:].split()
+            n += int(fields[3]) == sid and fields[0] not in 'ZX'
+    return n
+"""
+
+
+def test_a_shell_fork_bomb_meets_the_fork_guard_and_the_sandbox_survives(docker_stack):
+    """bash's bomb gets EAGAIN at the kernel's limit (the image's preloaded fork guard), as at RLIMIT_NPROC."""
+    from tests.docker.conftest import new_learner
+
+    user = "shellbomber"
+    v = Visitor(docker_stack)
+    v.login(user, new_learner(docker_stack, user))
+    assert v.open_lesson("intro-python", "loops").status_code == 200
+    server = f"{docker_stack.hub_url}/user/{user}/"
+    first = run_in_kernel(v, server, SESSION_COUNT + "kept = 42", keep=True)
+    bomb = run_in_kernel(v, server, (
+        "import subprocess, time\n"
+        "subprocess.Popen(['bash', '-c', ':(){ :|:& };:'], stdout=subprocess.DEVNULL, stderr=open('/tmp/bomb', 'w'))\n"
+        "peak, t0 = 0, time.time()\n"
+        "while time.time() - t0 < 10:\n"
+        "    peak = max(peak, session_processes())\n"
+        "    time.sleep(0.05)\n"
+        "print(peak)"), kernel=first["kernel"], keep=True)  # fmt: skip
+    assert bomb["status"] == "ok", bomb
+    peak = int(bomb["stdout"])
+    print(f"\nshell fork bomb: at most {peak} processes in the kernel's session (limit 12) over 10 s")
+    assert 8 <= peak <= 12  # the bomb ran, and never past the limit
+    container = json.loads(subprocess.run(["docker", "inspect", f"{docker_stack.container_prefix}-{user}"],
+                                          capture_output=True, text=True, check=True).stdout)[0]  # fmt: skip
+    assert container["State"]["Running"] and container["RestartCount"] == 0
+    # The next process the learner starts from the kernel ends the bomb, and says so; the kernel lives on.
+    ended = run_in_kernel(v, server, "import subprocess\nsubprocess.run(['true'])", kernel=first["kernel"], keep=True)
+    assert ended["error"] == "TooManyProcesses" and "were ended" in ended["evalue"], ended
+    after = run_in_kernel(v, server, "print(kept, session_processes(), open('/tmp/bomb').read().count('Resource'))",
+                          kernel=first["kernel"])  # fmt: skip
+    assert after["status"] == "ok", after
+    kept, processes, refused = after["stdout"].split()
+    assert kept == "42" and int(processes) == 1 and int(refused) > 0, after  # bash was told: fork: retry: Resource…
