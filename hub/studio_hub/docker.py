@@ -223,7 +223,12 @@ class SandboxedDockerSpawner(DockerSpawner):
             await self._ensure_firewall()
         if self.home_bounded:
             await self._ensure_bounded_home()
-        return await super().start()
+        ip, port = await super().start()
+        # JupyterHub then checks the server over HTTP with a randomised back-off whose waits grow to 3.2 s: on a
+        # server that needs ~4 s under gVisor that adds 0-3 s. Polling its port finely here makes its first check
+        # succeed (measured in tests/bench/spawn.py).
+        await wait_listening(ip, port, self.http_timeout)
+        return ip, port
 
     async def stop(self, now=False):
         await super().stop(now=now)
@@ -271,6 +276,21 @@ class SandboxedDockerSpawner(DockerSpawner):
         except NotFound:
             self.log.info("Creating Docker network %s for learners", self.network_name)
             await self.docker("create_network", self.network_name, **LEARNERS_NETWORK_OPTIONS, check_duplicate=True)
+
+
+async def wait_listening(host: str, port: int, timeout: float, interval: float = 0.05) -> bool:
+    """Wait until something accepts TCP connections on ``host:port``; False after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=1)
+        except (TimeoutError, OSError):
+            await asyncio.sleep(interval)
+            continue
+        writer.close()
+        return True
+    return False
 
 
 def exit_reason(state: dict, runtime: str) -> str:

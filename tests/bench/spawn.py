@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -49,14 +50,21 @@ class Learner:
         return time.monotonic() - t0
 
     def stop(self) -> None:
+        container = f"{self.stack.container_prefix}-{self.name}"
+        cid = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", container], capture_output=True,
+                             text=True).stdout.strip()  # fmt: skip
         self.v.http.delete(f"{self.api}/server", headers=self.headers)
         while self.v.http.get(self.api, headers=self.headers).json()["servers"]:
+            time.sleep(0.1)
+        # The hub is done in ~0.5 s, but a gVisor sandbox spends 1-3 s of CPU more exiting: wait for it, so that the
+        # next sequential spawn measures a spawn, not the previous learner's teardown (a new learner arriving).
+        deadline = time.monotonic() + 15
+        while cid and time.monotonic() < deadline and subprocess.run(["pgrep", "-f", cid[:12]],
+                                                                     capture_output=True).returncode == 0:  # fmt: skip
             time.sleep(0.1)
 
 
 def container_memory_mib(name: str) -> float:
-    import subprocess
-
     cid = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", name], capture_output=True, text=True).stdout.strip()
     for path in (f"/sys/fs/cgroup/memory/docker/{cid}/memory.usage_in_bytes",
                  f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/memory.current"):  # fmt: skip

@@ -41,6 +41,17 @@ def test_spawn_through_the_rest_api_runs_under_gvisor_as_uid_1000_without_capabi
         "/lab/tree/intro-python/lessons/01-values-and-names.ipynb"
     )
 
+    # nbgrader as a student has it: the assignment list and validation, no formgrader, course list or
+    # create-assignment (server extensions off, JupyterLab plugins disabled in the page config).
+    server = f"{docker_stack.hub_url}/user/grader1/"
+    assert v.http.get(f"{server}nbgrader_version", params={"version": "0.9.6"}).status_code == 200
+    assert v.http.get(f"{server}formgrader").status_code == 404
+    assert v.http.get(f"{server}tree").status_code == 404  # nbgrader's dependency notebook 7: off as well
+    page = v.http.get(f"{server}lab").text
+    for plugin in ("formgrader", "create-assignment", "course-list"):
+        assert f'"@jupyter/nbgrader:{plugin}"' in page  # listed under disabledExtensions
+    assert "@jupyter/nbgrader" in page
+
     code = (
         "import os, subprocess\n"
         "caps = [l for l in open('/proc/self/status') if l.startswith('CapEff')][0].split()[1]\n"
@@ -200,3 +211,4 @@ def test_a_shell_fork_bomb_meets_the_fork_guard_and_the_sandbox_survives(docker_
     assert after["status"] == "ok", after
     kept, processes, refused = after["stdout"].split()
     assert kept == "42" and int(processes) == 1 and int(refused) > 0, after  # bash was told: fork: retry: Resource…
+

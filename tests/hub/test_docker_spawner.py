@@ -77,3 +77,28 @@ def test_the_reason_a_server_stopped_outlives_the_spawner_object_until_the_next_
     assert new.stopped_reason == "it ran out of memory."
     new.stopped_reason = ""  # start() does this
     assert "stopped_reason" not in new.get_state()
+
+
+def test_wait_listening_returns_once_a_port_accepts_and_gives_up_after_the_timeout():
+    import asyncio
+
+    from studio_hub.docker import wait_listening
+
+    async def scenario():
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        server.close()
+        await server.wait_closed()
+        assert await wait_listening("127.0.0.1", port, timeout=0.3) is False  # nothing listens
+
+        async def listen_later():
+            await asyncio.sleep(0.3)
+            return await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", port)
+
+        later = asyncio.ensure_future(listen_later())
+        t0 = asyncio.get_running_loop().time()
+        assert await wait_listening("127.0.0.1", port, timeout=5) is True
+        assert asyncio.get_running_loop().time() - t0 < 1  # found within a poll or two of listening
+        (await later).close()
+
+    asyncio.run(scenario())
