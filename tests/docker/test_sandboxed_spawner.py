@@ -211,4 +211,3 @@ def test_a_shell_fork_bomb_meets_the_fork_guard_and_the_sandbox_survives(docker_
     assert after["status"] == "ok", after
     kept, processes, refused = after["stdout"].split()
     assert kept == "42" and int(processes) == 1 and int(refused) > 0, after  # bash was told: fork: retry: Resource…
-
