@@ -39,7 +39,9 @@ print(json.dumps({
     "host_service": reach(HUB_HOST, HOST_PORT),
     "host_ssh": reach(HUB_HOST, 22),
     "other_learner": reach(OTHER, 8888),
-    "dns": resolve("deb.debian.org"),
+    "postgres": reach(HUB_HOST, 5432),
+    "redis": reach(HUB_HOST, 6379),
+    "dns": resolve("example.org"),
     "docker_socket": os.path.exists("/var/run/docker.sock"),
 }))
 """
@@ -117,7 +119,7 @@ def test_learner_reaches_the_hub_api_and_nothing_else(docker_stack, outside_host
     assert out["status"] == "ok", out
     result = json.loads(out["stdout"])
     assert result["hub_api"] == "open"  # the one thing it needs (and proof the probe can connect at all)
-    blocked = {"outside_host", "host_service", "host_ssh", "other_learner"}
+    blocked = {"outside_host", "host_service", "host_ssh", "other_learner", "postgres", "redis"}
     assert {k: result[k] for k in blocked if result[k] == "open"} == {}, result
     assert result["dns"] != "open" and "." not in result["dns"], result  # no name resolves to an address
     assert result["docker_socket"] is False
