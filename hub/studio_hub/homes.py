@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import re
 import subprocess
+import threading
 from pathlib import Path
 
+# One attach at a time in this hub: losetup --find retries when two race for a device, but a lock makes it plain.
+_ATTACH = threading.Lock()
 _SIZE = re.compile(r"^(\d+)([KMGT]?)$", re.IGNORECASE)
 
 
@@ -59,10 +62,11 @@ def ensure_image(path: Path, size: str, uid: int) -> None:
 
 def attached_device(path: Path) -> str:
     """The loop device ``path`` is attached to, attaching it first if it is not."""
-    found = _run("losetup", "--noheadings", "--output", "NAME", "--associated", str(path)).split()
-    if found:
-        return found[0]
-    return _run("losetup", "--find", "--show", str(path)).strip()
+    with _ATTACH:
+        found = _run("losetup", "--noheadings", "--output", "NAME", "--associated", str(path)).split()
+        if found:
+            return found[0]
+        return _run("losetup", "--find", "--show", str(path)).strip()
 
 
 def detach(path: Path) -> None:
