@@ -50,34 +50,24 @@ result["writes"] = {p: write(p) for p in ["/etc/evil", "/usr/local/bin/evil", "/
                                          "/srv/content/evil", "/var/tmp/evil", "/root/evil",
                                          os.path.expanduser("~/mine"), "/tmp/mine"]}
 
-# Disk: /tmp is bounded (a tmpfs), so filling it fails with ENOSPC long before the host notices.
-written = 0
-try:
-    with open("/tmp/fill", "wb") as f:
-        block = b"\0" * 2**20
-        for _ in range(1024):
-            f.write(block)
-            f.flush()
-            written += 1
-    result["tmp_fill"] = "filled 1 GiB"
-except OSError as e:
-    result["tmp_fill"] = errno.errorcode.get(e.errno, str(e.errno))
-finally:
-    os.remove("/tmp/fill")
-result["tmp_fill_mib"] = written
+# Disk: write 1 MiB blocks until `mib` are written or the disk refuses; returns (how it ended, MiB written).
+def fill(path, mib):
+    written = 0
+    try:
+        with open(path, "wb") as f:
+            for _ in range(mib):
+                f.write(b"\0" * 2**20)
+                f.flush()
+                written += 1
+        return f"filled {mib} MiB", written
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno)), written
 
-# Disk: home is bounded too (an ext4 image of its own), and a full home gives its owner ENOSPC, not the host.
-written = 0
-try:
-    with open(os.path.expanduser("~/fill"), "wb") as f:
-        for _ in range(2048):
-            f.write(block)
-            f.flush()
-            written += 1
-    result["home_fill"] = "filled 2 GiB"
-except OSError as e:
-    result["home_fill"] = errno.errorcode.get(e.errno, str(e.errno))
-result["home_fill_mib"] = written
+# /tmp is bounded (a tmpfs), so filling it fails with ENOSPC long before the host notices.
+result["tmp_fill"], result["tmp_fill_mib"] = fill("/tmp/fill", 1024)
+os.remove("/tmp/fill")
+# Home is bounded too (an ext4 image of its own), and a full home gives its owner ENOSPC, not the host.
+result["home_fill"], result["home_fill_mib"] = fill(os.path.expanduser("~/fill"), 2048)
 result["home_dotfiles"] = sorted(f for f in os.listdir(os.path.expanduser("~")) if f.startswith(".bash"))
 os.remove(os.path.expanduser("~/fill"))
 with open(os.path.expanduser("~/after"), "w") as f:  # room again once the learner deletes the big file
