@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 import websocket
 
 
-def run_in_kernel(visitor, server_url: str, code: str, timeout: float = 60, *, kernel: str = "",
+def run_in_kernel(visitor, server_url: str, code: str, timeout: float = 150, *, kernel: str = "",
                   keep: bool = False) -> dict:  # fmt: skip
     """Execute ``code`` in a kernel of the server at ``server_url`` (…/user/<name>/); return its output.
 
