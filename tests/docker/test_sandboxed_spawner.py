@@ -30,6 +30,16 @@ def spawn_via_api(stack, visitor: Visitor, user: str, timeout: float = 120) -> N
     pytest.fail(f"{user}'s server was not ready within {timeout} s")
 
 
+def own_learner(stack, user: str, lesson: str) -> tuple[Visitor, str]:
+    """A learner of its own for a destructive test, logged in with ``lesson`` open; returns it and its server URL."""
+    from tests.docker.conftest import new_learner
+
+    v = Visitor(stack)
+    v.login(user, new_learner(stack, user))
+    assert v.open_lesson("intro-python", lesson).status_code == 200
+    return v, f"{stack.hub_url}/user/{user}/"
+
+
 def test_spawn_through_the_rest_api_runs_under_gvisor_as_uid_1000_without_capabilities(docker_stack):
     v = Visitor(docker_stack)
     v.login("grader1")  # nobody else in this module starts grader1's server
@@ -90,12 +100,7 @@ def test_memory_bomb_in_a_kernel_fails_plainly_and_the_server_survives(docker_st
 
 
 def test_fork_bomb_in_a_kernel_is_stopped_and_kernel_and_server_survive(docker_stack):
-    from tests.docker.conftest import new_learner
-
-    v = Visitor(docker_stack)
-    v.login("forkbomber", new_learner(docker_stack, "forkbomber"))
-    assert v.open_lesson("intro-python", "loops").status_code == 200
-    server = f"{docker_stack.hub_url}/user/forkbomber/"
+    v, server = own_learner(docker_stack, "forkbomber", "loops")
     first = run_in_kernel(v, server, "kept = 42", keep=True)
     bomb = run_in_kernel(v, server, "import os\nwhile True:\n    os.fork()", kernel=first["kernel"], keep=True)
     said = bomb["stdout"] + bomb["stderr"] + bomb["evalue"]
@@ -145,13 +150,8 @@ def hub_page_with_notice(stack, v: Visitor, user: str, timeout: float = 90):
 
 def test_a_server_that_dies_shows_the_learner_why_and_can_be_restarted(docker_stack):
     """Processes that each stay under the kernel's memory cap, together over the container's: the sandbox dies."""
-    from tests.docker.conftest import new_learner
-
     user = "memhog"
-    v = Visitor(docker_stack)
-    v.login(user, new_learner(docker_stack, user))
-    assert v.open_lesson("intro-python", "functions").status_code == 200
-    server = f"{docker_stack.hub_url}/user/{user}/"
+    v, server = own_learner(docker_stack, user, "functions")
     run_in_kernel(v, server, "open('notes.txt', 'w').write('mine')")
     attack = ("import subprocess, time\n"
               "ps = [subprocess.Popen(['python3', '-c', 'x = b\"x\" * (600 * 2**20); import time; time.sleep(60)'])"
@@ -195,13 +195,8 @@ def session_processes():
 
 def test_a_shell_fork_bomb_meets_the_fork_guard_and_the_sandbox_survives(docker_stack):
     """bash's bomb gets EAGAIN at the kernel's limit (the image's preloaded fork guard), as at RLIMIT_NPROC."""
-    from tests.docker.conftest import new_learner
-
     user = "shellbomber"
-    v = Visitor(docker_stack)
-    v.login(user, new_learner(docker_stack, user))
-    assert v.open_lesson("intro-python", "loops").status_code == 200
-    server = f"{docker_stack.hub_url}/user/{user}/"
+    v, server = own_learner(docker_stack, user, "loops")
     first = run_in_kernel(v, server, SESSION_COUNT + "kept = 42", keep=True)
     bomb = run_in_kernel(v, server, (
         "import subprocess, time\n"
