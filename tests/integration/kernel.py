@@ -8,13 +8,16 @@ from urllib.parse import urlparse
 
 import websocket
 
+IDLE_AFTER_REPLY = 30  # seconds to wait for the output of a request that has been answered
+
 
 def run_in_kernel(visitor, server_url: str, code: str, timeout: float = 150, *, kernel: str = "",
                   keep: bool = False) -> dict:  # fmt: skip
     """Execute ``code`` in a kernel of the server at ``server_url`` (…/user/<name>/); return its output.
 
     A new kernel unless ``kernel`` names a running one; it is shut down afterwards unless ``keep``.
-    Returns ``{"stdout": str, "stderr": str, "error": ename or None, "status": "ok"|"error"|"dead", "kernel": id}``.
+    Returns ``{"stdout": str, "stderr": str, "error": ename or None, "status": "ok"|"error"|"dead", "kernel": id}``;
+    ``iopub_lost`` is set when the kernel replied but its output did not all arrive.
     """
     http = visitor.http
     path = urlparse(server_url).path
@@ -35,8 +38,13 @@ def run_in_kernel(visitor, server_url: str, code: str, timeout: float = 150, *, 
                     "allow_stdin": False, "stop_on_error": True},
     }))  # fmt: skip
     out = {"stdout": "", "stderr": "", "error": None, "evalue": "", "status": "dead", "kernel": kernel}
+    # The reply (shell channel) and the output (iopub) travel apart: the reply can come first. Like any Jupyter
+    # client, read until the kernel says on iopub that it is idle again after this request.
+    replied = idle = False
     try:
-        while True:
+        while not (replied and idle):
+            if replied:
+                ws.settimeout(IDLE_AFTER_REPLY)
             msg = json.loads(ws.recv())
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
@@ -45,11 +53,13 @@ def run_in_kernel(visitor, server_url: str, code: str, timeout: float = 150, *, 
                 out[content["name"]] += content["text"]
             elif kind == "error":
                 out["error"], out["evalue"] = content["ename"], content["evalue"]
+            elif kind == "status" and content.get("execution_state") == "idle":
+                idle = True
             elif kind == "execute_reply":
-                out["status"] = content["status"]
-                break
+                out["status"], replied = content["status"], True
     except (websocket.WebSocketException, OSError):
-        pass  # the kernel (or its connection) died: status stays "dead"
+        out["iopub_lost"] = replied  # replied but never said idle: its output may be incomplete
+        # otherwise the kernel (or its connection) died: status stays "dead"
     finally:
         ws.close()
         if not keep:
