@@ -75,6 +75,20 @@ def test_spawn_through_the_rest_api_runs_under_gvisor_as_uid_1000_without_capabi
     assert release == "4.4.0" and "gVisor" in second  # gVisor's kernel, not the host's
     assert uid == "1000" and int(caps, 16) == 0
 
+    # The shell tools a learner reaches for work under this gVisor (its statx() refuses a flag coreutils passes).
+    shell = run_in_kernel(
+        v,
+        server,
+        "import subprocess\nfor cmd in (['ls', '-la'], ['stat', '-c', '%U %a', '.bashrc'], "
+        "['du', '-s', '/srv/content']):\n"
+        "    r = subprocess.run(cmd, capture_output=True, text=True)\n"
+        "    print(r.returncode, r.stdout.strip().splitlines()[-1:], r.stderr.strip())",
+    )
+    assert shell["status"] == "ok", shell
+    results = shell["stdout"].splitlines()
+    assert [line.split()[0] for line in results] == ["0", "0", "0"], results
+    assert "learner 644" in results[1], results
+
     inspect = json.loads(subprocess.run(["docker", "inspect", f"{docker_stack.container_prefix}-grader1"],
                                         capture_output=True, text=True, check=True).stdout)[0]  # fmt: skip
     host = inspect["HostConfig"]
