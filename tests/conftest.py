@@ -24,11 +24,12 @@ FIXTURE_CONTENT = Path(__file__).resolve().parent / "fixtures" / "content"
 
 
 @contextmanager
-def running_stack(name: str, extra_env: dict[str, str] | None = None, **ports: int):
+def running_stack(name: str, extra_env: dict[str, str] | None = None, after_stop=None, **ports: int):
     """A running portal and hub on free loopback ports, with the demo accounts and a second course.
 
     Learners' Unix accounts get a per-run prefix so every run starts with empty homes; they are removed at the end.
-    Logs are copied to tests/artifacts/logs/<name>-*.log for reading after a failure.
+    Logs are copied to tests/artifacts/logs/<name>-*.log for reading after a failure. ``after_stop(stack)`` runs
+    once the stack has stopped, before its folder is removed.
     """
     from embedded import Stack, free_port
 
@@ -48,6 +49,8 @@ def running_stack(name: str, extra_env: dict[str, str] | None = None, **ports: i
         yield s
     finally:
         s.stop()
+        if after_stop:
+            after_stop(s)
         artifacts = ROOT / "tests" / "artifacts" / "logs"
         artifacts.mkdir(parents=True, exist_ok=True)
         for log in s.log_dir.glob("*.log"):

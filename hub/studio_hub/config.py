@@ -109,6 +109,7 @@ def update_docker_spawner(c: Config, s: Settings) -> None:
     d.prefix = s.docker_prefix
     d.cmd = ["jupyterhub-singleuser"]
     d.home_size = s.docker_home_size
+    d.warm_pool_size = s.docker_warm_pool
     d.home_images_dir = str(s.data_dir / "home-images")
     d.poll_interval = 10  # notice a server that died (and why) within seconds, not the default 30
     d.environment = {"STUDIO_CONTENT_DIR": "/srv/content", "STUDIO_PORTAL_URL": s.portal_url}

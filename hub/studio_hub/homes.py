@@ -75,3 +75,32 @@ def detach(path: Path) -> None:
         return
     for device in _run("losetup", "--noheadings", "--output", "NAME", "--associated", str(path)).split():
         subprocess.run(["losetup", "--detach", device], capture_output=True)
+
+
+# --- Homes of warm containers (studio_hub.docker's warm pool) ---------------------------------------------------
+# A pooled container starts before its learner is known, so Docker cannot mount the home. It gets instead a slot
+# folder of its own as its /home, bound with "rslave" propagation, under a folder that is a shared mount point:
+# the home mounted into the slot on this machine once the learner is known then appears inside the container.
+
+
+def ensure_shared_mount(path: Path) -> None:
+    """Make ``path`` a mount point with shared propagation (a bind mount onto itself), if it is not already."""
+    path.mkdir(mode=0o755, parents=True, exist_ok=True)
+    found = _run("findmnt", "--noheadings", "--output", "PROPAGATION", "--mountpoint", str(path), ok=(0, 1)).split()
+    if not found:
+        _run("mount", "--bind", str(path), str(path))
+    if not found or "shared" not in found[0]:
+        _run("mount", "--make-shared", str(path))
+
+
+def mount(device: str, target: Path) -> None:
+    """Mount the home on loop ``device`` at ``target`` (no set-uid programs, no device files)."""
+    _run("mount", "-t", "ext4", "-o", "nosuid,nodev", device, str(target))
+
+
+def unmount_all(path: Path) -> None:
+    """Unmount whatever is mounted at or below ``path`` (lazily: a process still using it keeps it till it ends)."""
+    listed = _run("findmnt", "--noheadings", "--list", "--output", "TARGET", ok=(0, 1)).splitlines()
+    below = [t for t in listed if t == str(path) or t.startswith(f"{path}/")]
+    for target in sorted(below, key=len, reverse=True):
+        subprocess.run(["umount", "--lazy", target], capture_output=True)

@@ -45,6 +45,9 @@ class Settings:
     docker_mount_content: bool = True
     # Each learner's home in the Docker mode: an ext4 image of this size on a loop device; "0": unbounded volume.
     docker_home_size: str = "1G"
+    # Learners' containers started ahead of their learners (SandboxedDockerSpawner.warm_pool_size); needs the hub
+    # on the Docker host (not docker-compose, whose hub cannot mount homes into containers on the host).
+    docker_warm_pool: int = 1
     db_url: str = field(default="", repr=False)  # the hub's database; default SQLite in data_dir
     proxy_external: bool = False  # True: configurable-http-proxy runs on its own (docker-compose), not from the hub
     cull_timeout: int = 3600  # seconds a learner's server may idle before it is stopped; 0: never
@@ -92,12 +95,13 @@ class Settings:
             ]
             if env.get(name)
         }
-        for key, name in [("cull_timeout", "STUDIO_CULL_TIMEOUT"), ("cull_every", "STUDIO_CULL_EVERY")]:
+        for key, name in [("cull_timeout", "STUDIO_CULL_TIMEOUT"), ("cull_every", "STUDIO_CULL_EVERY"),
+                          ("docker_warm_pool", "STUDIO_WARM_POOL")]:  # fmt: skip
             if env.get(name):
                 try:
                     optional[key] = int(env[name])
                 except ValueError:
-                    raise ValueError(f"{name} must be a whole number of seconds, not {env[name]!r}") from None
+                    raise ValueError(f"{name} must be a whole number, not {env[name]!r}") from None
         for key, name in [("docker_mount_content", "STUDIO_DOCKER_MOUNT_CONTENT"),
                           ("proxy_external", "STUDIO_PROXY_EXTERNAL")]:  # fmt: skip
             if env.get(name):

@@ -84,18 +84,31 @@ def docker_learners_stack(image: str, runtime: str = "runsc", **env: str):
            "STUDIO_DOCKER_RUNTIME": runtime, "STUDIO_DOCKER_PREFIX": prefix,
            "STUDIO_HUB_BIND_URL": hub_api, "STUDIO_HUB_CONNECT_URL": hub_api,
            "STUDIO_HOME_SIZE": HOME_SIZE, **env}  # fmt: skip
+
+    def cleanup(stack) -> None:
+        remove_learner_resources(prefix, network, show_logs=True, var=stack.var)
+
     try:
-        with running_stack(f"docker-{runtime}", env) as s:
+        with running_stack(f"docker-{runtime}", env, after_stop=cleanup) as s:
             s.network = network
             s.container_prefix = prefix
             yield s
     finally:
-        remove_learner_resources(prefix, network, show_logs=True)
+        remove_learner_resources(prefix, network)  # if the stack never came up
 
 
-def remove_learner_resources(prefix: str, network: str, *, show_logs: bool = False) -> None:
+def waiting_containers(stack) -> list[str]:
+    """Ids of the pooled containers that have imported Jupyter and wait for a learner."""
+    ids = subprocess.run(["docker", "ps", "-q", "--no-trunc", "--filter", f"name={stack.container_prefix}-warm-"],
+                         capture_output=True, text=True).stdout.split()  # fmt: skip
+    logs = {cid: subprocess.run(["docker", "logs", cid], capture_output=True, text=True).stderr for cid in ids}
+    return [cid for cid, log in logs.items() if "waiting on" in log]
+
+
+def remove_learner_resources(prefix: str, network: str, *, show_logs: bool = False, var: Path | None = None) -> None:
     """What the hub creates outside any compose file: learners' containers and home volumes (named ``prefix``-…),
-    their network and its firewall chain."""
+    their network and its firewall chain; and the homes mounted into warm containers below ``var``."""
+    from studio_hub import homes
     from studio_hub.docker import remove_host_firewall
 
     for cid in subprocess.run(["docker", "ps", "-aq", "--filter", f"name={prefix}-"], capture_output=True,
@@ -112,6 +125,8 @@ def remove_learner_resources(prefix: str, network: str, *, show_logs: bool = Fal
     for volume in subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"name={prefix}-home-"],
                                  capture_output=True, text=True).stdout.split():  # fmt: skip
         subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True)
+    if var is not None:
+        homes.unmount_all(Path(var))  # warm containers' homes, and the shared mount point holding them
     # Bounded homes' loop devices (their image files may be deleted already: matched by name).
     loops = subprocess.run(["losetup", "--list", "--noheadings", "--raw", "--output", "NAME,BACK-FILE"],
                            capture_output=True, text=True).stdout.splitlines()  # fmt: skip

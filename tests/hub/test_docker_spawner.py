@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from studio_hub.docker import SandboxedDockerSpawner, exit_reason
@@ -102,3 +104,17 @@ def test_wait_listening_returns_once_a_port_accepts_and_gives_up_after_the_timeo
         (await later).close()
 
     asyncio.run(scenario())
+
+
+def test_pooled_containers_carry_nothing_of_a_learner_and_differ_by_settings():
+    def spawner(user: str, image: str, **kw) -> SandboxedDockerSpawner:
+        env = {"STUDIO_PORTAL_URL": "http://portal"}
+        return SandboxedDockerSpawner(user=SimpleNamespace(name=user), image=image, environment=env, **kw)
+
+    spec, fingerprint = spawner("ada", "studio-learner:a")._warm_spec()
+    assert spec["command"] == ["studio-warm-server"] and spec["host"]["runtime"] == "runsc"
+    assert spec["environment"]["STUDIO_PORTAL_URL"] == "http://portal"
+    assert "ada" not in repr(spec)
+    assert spawner("grace", "studio-learner:a")._warm_spec()[1] == fingerprint  # one pool for every learner
+    assert spawner("ada", "studio-learner:b")._warm_spec()[1] != fingerprint  # but not across settings
+    assert not spawner("ada", "studio-learner:a", warm_pool_size=2, home_size="").pooled  # needs bounded homes
