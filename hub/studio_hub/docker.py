@@ -354,6 +354,9 @@ class SandboxedDockerSpawner(DockerSpawner):
     async def _fill_warm_pool(self) -> None:
         spec, fingerprint = self._warm_spec()
         try:
+            await self._ensure_network()
+            if self.firewall:
+                await self._ensure_firewall()
             await asyncio.to_thread(homes.ensure_shared_mount, self.warm_slots_dir)
             if not self._pool.swept:
                 await self._sweep_warm()

@@ -54,7 +54,12 @@ def test_spawn_through_the_rest_api_runs_under_gvisor_as_uid_1000_without_capabi
     # nbgrader as a student has it: the assignment list and validation, no formgrader, course list or
     # create-assignment (server extensions off, JupyterLab plugins disabled in the page config).
     server = f"{docker_stack.hub_url}/user/grader1/"
-    assert v.http.get(f"{server}nbgrader_version", params={"version": "0.9.6"}).status_code == 200
+    version = v.http.get(f"{server}nbgrader_version", params={"version": "0.9.6"})
+    assert version.status_code == 200 and version.json() == {"success": True}
+    assert v.http.get(f"{server}nbgrader_version", params={"version": "0.1"}).json()["success"] is False
+    # The student's nbgrader extensions load on the first request that needs them (nbgrader's own handlers).
+    listing = v.http.get(f"{server}assignments", params={"course_id": "intro-python"})
+    assert listing.status_code == 200 and "success" in listing.json(), listing.text
     assert v.http.get(f"{server}formgrader").status_code == 404
     assert v.http.get(f"{server}tree").status_code == 404  # nbgrader's dependency notebook 7: off as well
     page = v.http.get(f"{server}lab").text
