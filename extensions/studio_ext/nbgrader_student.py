@@ -2,17 +2,17 @@
 
 nbgrader's own server extensions import all of nbgrader when the server starts (nbconvert, SQLAlchemy, its apps):
 45 MiB of every idle learner's server under gVisor and ~1.7 s of its start, for pages most sessions never open.
-This extension, enabled in the learner image instead of those two, registers the same URLs. The version check the
-JupyterLab extension makes is answered from the package's metadata; the first request to any other of them
-imports nbgrader's handlers and sets them up exactly as nbgrader's loaders do, and from then on nbgrader's own
-handler classes serve every request.
+This extension, enabled instead of those two (extensions/jupyter-config/zz-studio-ext.json), registers the same
+URLs. The version check the JupyterLab extension makes is answered from the package's metadata; the first request
+to any other of them imports nbgrader's handlers and sets them up exactly as nbgrader's loaders do, and from then
+on nbgrader's own handler classes serve every request. Without nbgrader installed it adds nothing.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
@@ -79,6 +79,11 @@ ROUTES = [
 
 
 def _load_jupyter_server_extension(serverapp):
+    try:
+        version("nbgrader")
+    except PackageNotFoundError:
+        serverapp.log.info("studio_ext.nbgrader_student: nbgrader is not installed; no assignment list")
+        return
     web_app = serverapp.web_app
     web_app.settings[SERVERAPP] = serverapp
     base_url = web_app.settings["base_url"]
