@@ -63,26 +63,34 @@ def session_tasks(sid: int) -> dict[int, int]:
     return tasks
 
 
-def end_session(sid: int, *, keep: int = -1) -> int:
+def end_session(sid: int, *, keep: int = -1, timeout: float = 10) -> int:
     """SIGKILL every process of session ``sid`` but ``keep``; return how many were ended.
 
     Stop first, kill after: a stopped process cannot fork, so each pass over /proc leaves fewer running, where
-    killing one by one would race processes that fork faster than they are killed.
+    killing one by one would race processes that fork faster than they are killed. Under gVisor a SIGSTOP lands a
+    moment after kill() returns, so a copy may still fork once after the last pass: look again after the kills,
+    until a pass finds nothing (else those few live on, held at the limit by the fork guard, forking forever).
     """
-    stopped: set[int] = set()
-    deadline = time.monotonic() + 10
+    ended: set[int] = set()
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        running = [pid for pid in session_tasks(sid) if pid != keep and pid not in stopped]
-        if not running:
+        stopped: set[int] = set()
+        while time.monotonic() < deadline:
+            running = [pid for pid in session_tasks(sid) if pid != keep and pid not in stopped]
+            if not running:
+                break
+            for pid in running:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+                stopped.add(pid)
+        if not stopped:
             break
-        for pid in running:
+        for pid in stopped:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGSTOP)
-            stopped.add(pid)
-    for pid in stopped:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    return len(stopped)
+                os.kill(pid, signal.SIGKILL)
+        ended |= stopped
+        time.sleep(0.02)  # the kills land; the next pass sees only what forked meanwhile
+    return len(ended)
 
 
 class ProcessGuard:

@@ -13,6 +13,7 @@ import json
 import secrets
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
@@ -525,20 +526,32 @@ def exit_reason(state: dict, runtime: str) -> str:
     return f"it stopped unexpectedly (exit code {code})."
 
 
+# One rebuild at a time in this hub: starts run this from threads, and two rebuilds interleaving (one flushing while
+# the other adds) could leave the DROP ahead of the hub API's ACCEPT, cutting every learner off from the hub.
+_FIREWALL = threading.Lock()
+
+
 def host_firewall(bridge: str, chain: str, tcp_ports: list[int]) -> None:
     """Let packets from ``bridge`` reach this machine only on ``tcp_ports`` (and replies); idempotent."""
 
     def iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True, check=check)
 
-    iptables("-N", chain, check=False)  # exists already: fine, it is rebuilt below
-    iptables("-F", chain)
-    iptables("-A", chain, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT")
-    for port in tcp_ports:
-        iptables("-A", chain, "-p", "tcp", "--dport", str(port), "-j", "ACCEPT")
-    iptables("-A", chain, "-j", "DROP")
-    if iptables("-C", "INPUT", "-i", bridge, "-j", chain, check=False).returncode:
-        iptables("-I", "INPUT", "-i", bridge, "-j", chain)
+    rules = [["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]]
+    rules += [["-p", "tcp", "--dport", str(port), "-j", "ACCEPT"] for port in tcp_ports]
+    rules.append(["-j", "DROP"])
+    with _FIREWALL:
+        listed = iptables("-S", chain, check=False)
+        in_place = listed.returncode == 0 and len(listed.stdout.splitlines()) == 1 + len(rules)
+        if not (in_place and all(iptables("-C", chain, *rule, check=False).returncode == 0 for rule in rules)):
+            # Missing or different (a first start, another hub port): build it. Only then is there a moment
+            # without the DROP, and the rules are added in order, the DROP last.
+            iptables("-N", chain, check=False)  # exists already: fine, it is rebuilt below
+            iptables("-F", chain)
+            for rule in rules:
+                iptables("-A", chain, *rule)
+        if iptables("-C", "INPUT", "-i", bridge, "-j", chain, check=False).returncode:
+            iptables("-I", "INPUT", "-i", bridge, "-j", chain)
 
 
 def remove_host_firewall(network_id: str) -> None:
