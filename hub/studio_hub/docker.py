@@ -162,8 +162,9 @@ class SandboxedDockerSpawner(DockerSpawner):
         help="""How many learners' containers to keep started ahead of their learners. Under gVisor most of a
         server's start is Python importing Jupyter; a pooled container has done that already, so a learner who gets
         one waits ~0.5 s, not ~3.5 s (tests/bench/spawn.py). Each costs an idle server's memory (~115 MiB) for as
-        long as it waits, and the CPU of a start just after each claim (it is refilled). Needs bounded homes (home_size) and a
-        hub on the Docker host: the home is mounted on this machine into the running container. 0: no pool.
+        long as it waits, and the CPU of a start just after each claim (it is refilled). Needs bounded homes
+        (home_size) and a hub on the Docker host: the home is mounted on this machine into the running container.
+        0: no pool.
         Example: c.SandboxedDockerSpawner.warm_pool_size = 2
         """,
     )
