@@ -318,8 +318,13 @@ class SandboxedDockerSpawner(DockerSpawner):
         # server that needs ~4 s under gVisor that adds 0-3 s. Polling its port finely here makes its first check
         # succeed (measured in tests/bench/spawn.py).
         ip, port = started
-        await wait_listening(ip, port, self.http_timeout)
+        listening = await wait_listening(ip, port, self.http_timeout, alive=self._still_running)
+        if not listening and self.stopped_reason:  # it died while starting: say why now, not after http_timeout
+            raise RuntimeError(f"Your server stopped while it was starting: {self.stopped_reason}")
         return ip, port
+
+    async def _still_running(self) -> bool:
+        return await self.poll() is None
 
     async def stop(self, now=False):
         await super().stop(now=now)
@@ -332,8 +337,9 @@ class SandboxedDockerSpawner(DockerSpawner):
     def pooled(self) -> bool:
         return self.warm_pool_size > 0 and self.home_bounded
 
-    def _warm_spec(self) -> tuple[dict, str]:
-        """How pooled containers for this spawner's settings are made (nothing of its learner in it); and its hash."""
+    def _warm_spec(self, image_id: str = "") -> tuple[dict, str]:
+        """How pooled containers for this spawner's settings are made (nothing of its learner in it); and its hash,
+        which also covers ``image_id``: a tag rebuilt (images/build.sh) is another image."""
         # Only what every learner shares: the learner's own environment comes with the assignment.
         env = {k: v for k, v in self.environment.items() if isinstance(v, str)} | self._limits_env()
         host = {
@@ -344,8 +350,12 @@ class SandboxedDockerSpawner(DockerSpawner):
         }
         spec = {"image": self.image, "environment": env, "command": ["studio-warm-server"],
                 "ports": [self.port], **self.extra_create_kwargs, "host": host}  # fmt: skip
-        fingerprint = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
-        return spec, fingerprint
+        identity = json.dumps([spec, image_id], sort_keys=True, default=str)
+        return spec, hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+    async def _current_warm_spec(self) -> tuple[dict, str]:
+        image = await self.docker("inspect_image", self.image)
+        return self._warm_spec(image["Id"])
 
     def fill_warm_pool(self) -> None:
         """Start filling the pool up to warm_pool_size in the background, one container at a time."""
@@ -354,8 +364,8 @@ class SandboxedDockerSpawner(DockerSpawner):
             pool.filling = asyncio.ensure_future(self._fill_warm_pool())
 
     async def _fill_warm_pool(self) -> None:
-        spec, fingerprint = self._warm_spec()
         try:
+            spec, fingerprint = await self._current_warm_spec()
             await self._ensure_network()
             if self.firewall:
                 await self._ensure_firewall()
@@ -366,6 +376,10 @@ class SandboxedDockerSpawner(DockerSpawner):
         except Exception:
             self.log.exception("Warm pool: cannot prepare %s; learners get a full start", self.warm_slots_dir)
             return
+        for stale in [fp for fp in self._pool.ready if fp != fingerprint]:  # another image or other settings
+            for warm in self._pool.ready.pop(stale):
+                self.log.info("Warm pool: retiring %s (made with other settings or an older image)", warm.name)
+                await self._discard_warm(warm)
         failures = 0
         while self._pool.count(fingerprint) < self.warm_pool_size and failures < 3:
             try:
@@ -420,7 +434,7 @@ class SandboxedDockerSpawner(DockerSpawner):
 
     async def _start_warm(self) -> tuple[str, int] | None:
         """Hand a pooled container to this learner: mount their home in it, name it theirs, tell it who they are."""
-        _, fingerprint = self._warm_spec()
+        _, fingerprint = await self._current_warm_spec()
         warm = self._pool.claim(fingerprint)
         if warm is None:
             return None
@@ -495,14 +509,20 @@ class SandboxedDockerSpawner(DockerSpawner):
             await self.docker("create_network", self.network_name, **LEARNERS_NETWORK_OPTIONS, check_duplicate=True)
 
 
-async def wait_listening(host: str, port: int, timeout: float, interval: float = 0.05) -> bool:
-    """Wait until something accepts TCP connections on ``host:port``; False after ``timeout`` seconds."""
+async def wait_listening(host: str, port: int, timeout: float, interval: float = 0.05, alive=None) -> bool:
+    """Wait until something accepts TCP connections on ``host:port``; False after ``timeout`` seconds, or as soon
+    as ``alive()`` (awaited about once a second) says what should listen there is gone."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    next_check = loop.time() + 1
     while loop.time() < deadline:
         try:
             _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=1)
         except (TimeoutError, OSError):
+            if alive is not None and loop.time() >= next_check:
+                if not await alive():
+                    return False
+                next_check = loop.time() + 1
             await asyncio.sleep(interval)
             continue
         writer.close()

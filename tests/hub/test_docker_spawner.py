@@ -106,6 +106,18 @@ def test_wait_listening_returns_once_a_port_accepts_and_gives_up_after_the_timeo
         assert asyncio.get_running_loop().time() - t0 < 1  # found within a poll or two of listening
         (await later).close()
 
+        # What should listen is gone (a container that died while starting): give up at the next check, not at
+        # the timeout.
+        checks = []
+
+        async def dead():
+            checks.append(1)
+            return False
+
+        t0 = asyncio.get_running_loop().time()
+        assert await wait_listening("127.0.0.1", port, timeout=30, alive=dead) is False
+        assert asyncio.get_running_loop().time() - t0 < 2.5 and checks == [1]
+
     asyncio.run(scenario())
 
 
@@ -120,6 +132,7 @@ def test_pooled_containers_carry_nothing_of_a_learner_and_differ_by_settings():
     assert "ada" not in repr(spec)
     assert spawner("grace", "studio-learner:a")._warm_spec()[1] == fingerprint  # one pool for every learner
     assert spawner("ada", "studio-learner:b")._warm_spec()[1] != fingerprint  # but not across settings
+    assert spawner("ada", "studio-learner:a")._warm_spec("sha256:rebuilt")[1] != fingerprint  # nor a rebuilt tag
     assert not spawner("ada", "studio-learner:a", warm_pool_size=2, home_size="").pooled  # needs bounded homes
 
 

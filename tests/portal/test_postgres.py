@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import tomllib
 
 import psycopg
 import pytest
@@ -44,5 +45,6 @@ def test_setup_on_postgres_is_idempotent(database_url):
         lessons = conn.execute("SELECT count(*) FROM catalog_lessonpage").fetchone()[0]
         enrollments = conn.execute("SELECT count(*) FROM courses_enrollment").fetchone()[0]
         clients = conn.execute("SELECT redirect_uris FROM oauth2_provider_application").fetchall()
-    assert (courses, lessons, enrollments) == (1, 4, 4)
+    expected_lessons = len(tomllib.loads((COURSE_CONTENT / "intro-python" / "course.toml").read_text())["lessons"])
+    assert (courses, lessons, enrollments) == (1, expected_lessons, 4)
     assert clients == [("http://127.0.0.1:8000/hub/oauth_callback",)]
