@@ -164,7 +164,8 @@ class SandboxedDockerSpawner(DockerSpawner):
         one waits ~0.5 s, not ~3.5 s (tests/bench/spawn.py). Each costs an idle server's memory (~115 MiB) for as
         long as it waits, and the CPU of a start just after each claim (it is refilled). Needs bounded homes
         (home_size) and a hub on the Docker host: the home is mounted on this machine into the running container.
-        0: no pool.
+        Pooled containers are made before their learner is known: per-learner templates ({username}) in
+        extra_host_config or extra_create_kwargs are not rendered for them; use no pool with those. 0: no pool.
         Example: c.SandboxedDockerSpawner.warm_pool_size = 2
         """,
     )
