@@ -303,9 +303,7 @@ class SandboxedDockerSpawner(DockerSpawner):
 
     async def start(self):
         self.stopped_reason = ""
-        await self._ensure_network()
-        if self.firewall:
-            await self._ensure_firewall()
+        await self._ensure_network_and_firewall()
         try:
             started = await self._start_warm() if self.pooled else None
             if started is None:
@@ -367,9 +365,7 @@ class SandboxedDockerSpawner(DockerSpawner):
     async def _fill_warm_pool(self) -> None:
         try:
             spec, fingerprint = await self._current_warm_spec()
-            await self._ensure_network()
-            if self.firewall:
-                await self._ensure_firewall()
+            await self._ensure_network_and_firewall()
             await asyncio.to_thread(homes.ensure_shared_mount, self.warm_slots_dir)
             if not self._pool.swept:
                 await self._sweep_warm()
@@ -422,8 +418,7 @@ class SandboxedDockerSpawner(DockerSpawner):
         except APIError as e:
             if e.status_code != 404:
                 raise
-        await asyncio.to_thread(homes.unmount_all, warm.slot)
-        await asyncio.to_thread(shutil.rmtree, warm.slot, True)
+        await free_slot(warm.slot)
 
     async def _sweep_warm(self) -> None:
         """Remove pooled containers an earlier hub left waiting (this hub does not know their keys)."""
@@ -487,11 +482,15 @@ class SandboxedDockerSpawner(DockerSpawner):
 
     async def _release_home(self) -> None:
         if self.warm_slot:
-            await asyncio.to_thread(homes.unmount_all, Path(self.warm_slot))
-            await asyncio.to_thread(shutil.rmtree, self.warm_slot, True)
+            await free_slot(Path(self.warm_slot))
             self.warm_slot = ""
         if self.home_bounded:
             await asyncio.to_thread(homes.detach, self.home_image)
+
+    async def _ensure_network_and_firewall(self) -> None:
+        await self._ensure_network()
+        if self.firewall:
+            await self._ensure_firewall()
 
     async def _ensure_firewall(self) -> None:
         network = await self.docker("inspect_network", self.network_name)
@@ -508,6 +507,12 @@ class SandboxedDockerSpawner(DockerSpawner):
         except NotFound:
             self.log.info("Creating Docker network %s for learners", self.network_name)
             await self.docker("create_network", self.network_name, **LEARNERS_NETWORK_OPTIONS, check_duplicate=True)
+
+
+async def free_slot(slot: Path) -> None:
+    """A warm container's slot folder, done with: the home unmounted from it, then the folder removed."""
+    await asyncio.to_thread(homes.unmount_all, slot)
+    await asyncio.to_thread(shutil.rmtree, slot, True)
 
 
 async def wait_listening(host: str, port: int, timeout: float, interval: float = 0.05, alive=None) -> bool:
