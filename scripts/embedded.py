@@ -93,6 +93,7 @@ class Stack:
     portal_port: int = 8001
     hub_api_port: int = 8081
     proxy_api_port: int = 8082
+    exchange_port: int = 8083
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     started_in: float = 0.0  # seconds the last up() took
@@ -137,6 +138,7 @@ class Stack:
             "STUDIO_HUB_URL": self.hub_url,
             "STUDIO_HUB_BIND_URL": f"http://127.0.0.1:{self.hub_api_port}",
             "STUDIO_PROXY_API_URL": f"http://127.0.0.1:{self.proxy_api_port}",
+            "STUDIO_EXCHANGE_PORT": str(self.exchange_port),
             "STUDIO_PORTAL_URL": self.portal_url,
             "STUDIO_HUB_DATA_DIR": str(self.hub_dir),
             "STUDIO_CONTENT_DIR": str(self.var / "content"),
@@ -151,8 +153,8 @@ class Stack:
     def up(self) -> None:
         """Set up what is missing (idempotent) and start both; the hub starts while the portal is being set up."""
         t0 = time.monotonic()
-        busy = [p for p in (self.hub_port, self.portal_port, self.hub_api_port, self.proxy_api_port)
-                if not port_is_free(p)]  # fmt: skip
+        ports = (self.hub_port, self.portal_port, self.hub_api_port, self.proxy_api_port, self.exchange_port)
+        busy = [p for p in ports if not port_is_free(p)]
         if busy:
             raise RuntimeError(f"ports {busy} on 127.0.0.1 are in use (another demo still running?)")
         self.var.mkdir(parents=True, exist_ok=True)
@@ -239,6 +241,7 @@ def demo() -> int:
         portal_port=int(env("STUDIO_PORTAL_PORT", 8001)),
         hub_api_port=int(env("STUDIO_HUB_API_PORT", 8081)),
         proxy_api_port=int(env("STUDIO_PROXY_API_PORT", 8082)),
+        exchange_port=int(env("STUDIO_EXCHANGE_PORT", 8083)),
         extra_env={k: os.environ[k] for k in DEMO_PASS_THROUGH if os.environ.get(k)},
     )
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops it as cleanly as Ctrl-C

@@ -19,12 +19,16 @@ REFRESH_SECONDS = 5
 STAFF_GROUP = "portal-staff"
 # What a learner's own server may do with its $JUPYTERHUB_API_TOKEN: report activity, and read its owner's
 # name and groups (the lesson extension checks course membership with it).
+# and call the exchange service as its owner (nbgrader's fetch/submit, from the terminal or JupyterLab).
 SERVER_TOKEN_SCOPES = [
     "users:activity!user",
     "access:servers!server",
     "read:users:name!user",
     "read:users:groups!user",
+    "access:services!service=exchange",
 ]
+# Every user may call the exchange; what they may do there, the service decides by their course groups.
+USER_ROLE = {"name": "user", "scopes": ["self", "access:services!service=exchange"]}
 
 
 def update_base(c: Config, s: Settings) -> None:
@@ -81,7 +85,8 @@ def update_spawner(c: Config, s: Settings) -> None:
     c.JupyterHub.spawner_class = "studio_hub.spawner.LearnerSpawner"
     c.Spawner.cmd = [str(s.bin_dir / "jupyterhub-singleuser")]
     c.Spawner.default_url = "/lab"
-    c.Spawner.environment = {"STUDIO_CONTENT_DIR": str(s.content_dir), "STUDIO_PORTAL_URL": s.portal_url}
+    c.Spawner.environment = {"STUDIO_CONTENT_DIR": str(s.content_dir), "STUDIO_PORTAL_URL": s.portal_url,
+                             "STUDIO_EXCHANGE_URL": s.exchange_url}  # fmt: skip
     c.Spawner.server_token_scopes = list(SERVER_TOKEN_SCOPES)
     c.Spawner.start_timeout = 90
     c.Spawner.http_timeout = 90
@@ -112,14 +117,23 @@ def update_docker_spawner(c: Config, s: Settings) -> None:
     d.warm_pool_size = s.docker_warm_pool
     d.home_images_dir = str(s.data_dir / "home-images")
     d.poll_interval = 10  # notice a server that died (and why) within seconds, not the default 30
-    d.environment = {"STUDIO_CONTENT_DIR": "/srv/content", "STUDIO_PORTAL_URL": s.portal_url}
+    d.environment = {"STUDIO_CONTENT_DIR": "/srv/content", "STUDIO_PORTAL_URL": s.portal_url,
+                     "STUDIO_EXCHANGE_URL": s.exchange_url}  # fmt: skip
+    d.host_ports = [s.exchange_port]  # besides the hub API: the exchange
     # Else the learner image's own /srv/content (the courses it was built with) is what learners see.
     d.read_only_volumes = {str(s.content_dir): "/srv/content"} if s.docker_mount_content else {}
 
 
 def update_services(c: Config, s: Settings) -> None:
-    """Hub-managed services: the idle culler (stops servers idle for longer than cull_timeout)."""
-    services, roles = [], []
+    """Hub-managed services: the exchange (nbgrader's, over HTTP), the idle culler (stops idle servers)."""
+    services = [{
+        "name": "exchange",
+        "url": s.exchange_bind_url,
+        "command": [str(s.bin_dir / "python"), "-m", "studio_hub.exchange.service",
+                    "--data-dir", str(s.data_dir / "exchange")],
+        "display": False,
+    }]  # fmt: skip
+    roles = [dict(USER_ROLE, scopes=list(USER_ROLE["scopes"]))]
     if s.cull_timeout > 0:
         services.append({
             "name": "idle-culler",

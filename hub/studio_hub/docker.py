@@ -22,7 +22,7 @@ import docker.types
 from docker.errors import APIError, NotFound
 from dockerspawner import DockerSpawner
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Bool, Float, Int, Unicode, default
+from traitlets import Bool, Float, Int, List, Unicode, default
 
 from . import homes
 
@@ -300,6 +300,14 @@ class SandboxedDockerSpawner(DockerSpawner):
         Example: c.SandboxedDockerSpawner.firewall = False
         """,
     )
+    host_ports = List(
+        Int(),
+        config=True,
+        help="""TCP ports of this machine that learners may reach besides the hub API's (the firewall drops the
+        rest): the hub-managed services they call directly, such as the exchange. Default [] (only the hub API).
+        Example: c.SandboxedDockerSpawner.host_ports = [8083]
+        """,
+    )
 
     async def start(self):
         self.stopped_reason = ""
@@ -496,7 +504,8 @@ class SandboxedDockerSpawner(DockerSpawner):
         network = await self.docker("inspect_network", self.network_name)
         bridge = network.get("Options", {}).get("com.docker.network.bridge.name") or f"br-{network['Id'][:12]}"
         port = urlparse(self.hub_connect_url or self.hub.api_url).port
-        await asyncio.to_thread(host_firewall, bridge, f"STUDIO-{network['Id'][:12]}", [port])
+        ports = [port, *(p for p in self.host_ports if p != port)]
+        await asyncio.to_thread(host_firewall, bridge, f"STUDIO-{network['Id'][:12]}", ports)
 
     async def _ensure_network(self) -> None:
         """The learners' network: no route out (internal), and no traffic between learners (no ICC)."""

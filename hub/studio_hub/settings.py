@@ -10,6 +10,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 from . import secrets
 
@@ -48,6 +49,9 @@ class Settings:
     # Learners' containers started ahead of their learners (SandboxedDockerSpawner.warm_pool_size); needs the hub
     # on the Docker host (not docker-compose, whose hub cannot mount homes into containers on the host).
     docker_warm_pool: int = 1
+    # The exchange service (studio_hub.exchange) listens on the hub API's address at this port; learners reach it
+    # where they reach the hub API (hub_connect_url), at this port.
+    exchange_port: int = 8083
     db_url: str = field(default="", repr=False)  # the hub's database; default SQLite in data_dir
     proxy_external: bool = False  # True: configurable-http-proxy runs on its own (docker-compose), not from the hub
     cull_timeout: int = 3600  # seconds a learner's server may idle before it is stopped; 0: never
@@ -62,6 +66,15 @@ class Settings:
     @property
     def oauth_callback_url(self) -> str:
         return f"{self.public_url.rstrip('/')}/hub/oauth_callback"
+
+    @property
+    def exchange_bind_url(self) -> str:
+        return _with_port(self.hub_bind_url, self.exchange_port)
+
+    @property
+    def exchange_url(self) -> str:
+        """Where learners' and graders' servers call the exchange (the service's own address, not the proxy)."""
+        return _with_port(self.hub_connect_url or self.hub_bind_url, self.exchange_port) + "/services/exchange/"
 
     @property
     def shared_home_base(self) -> Path:
@@ -96,7 +109,8 @@ class Settings:
             if env.get(name)
         }
         for key, name in [("cull_timeout", "STUDIO_CULL_TIMEOUT"), ("cull_every", "STUDIO_CULL_EVERY"),
-                          ("docker_warm_pool", "STUDIO_WARM_POOL")]:  # fmt: skip
+                          ("docker_warm_pool", "STUDIO_WARM_POOL"),
+                          ("exchange_port", "STUDIO_EXCHANGE_PORT")]:  # fmt: skip
             if env.get(name):
                 try:
                     optional[key] = int(env[name])
@@ -120,6 +134,11 @@ class Settings:
             proxy_auth_token=env.get("CONFIGPROXY_AUTH_TOKEN") or secrets.read_or_create(data_dir / "proxy_auth_token"),
             **optional,
         )
+
+
+def _with_port(url: str, port: int) -> str:
+    parts = urlparse(url)
+    return parts._replace(netloc=f"{parts.hostname}:{port}", path="").geturl()
 
 
 def _flag(name: str, value: str) -> bool:

@@ -59,8 +59,10 @@ def test_spawner_is_learner_spawner_with_narrow_server_token(settings):
     assert c.Spawner.environment == {
         "STUDIO_CONTENT_DIR": str(settings.content_dir),
         "STUDIO_PORTAL_URL": "https://learn.example.org",
+        "STUDIO_EXCHANGE_URL": "http://127.0.0.1:8083/services/exchange/",
     }
     assert "read:users:groups!user" in c.Spawner.server_token_scopes
+    assert "access:services!service=exchange" in c.Spawner.server_token_scopes
     assert not any(s.startswith(("admin", "read:users!", "users")) for s in c.Spawner.server_token_scopes
                    if not s.startswith("users:activity"))  # fmt: skip
     assert "isolation" not in c.LearnerSpawner  # chosen by the hub's uid unless configured
@@ -103,14 +105,43 @@ def test_idle_culler_is_a_hub_managed_service_with_least_privilege(settings):
     from dataclasses import replace
 
     c = config.apply_config(Config(), replace(settings, cull_timeout=900, cull_every=60))
-    (service,) = c.JupyterHub.services
-    assert service["name"] == "idle-culler"
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    service = services["idle-culler"]
     assert service["command"][1:] == ["-m", "jupyterhub_idle_culler", "--timeout=900", "--cull-every=60"]
-    (role,) = c.JupyterHub.load_roles
+    roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    role = roles["idle-culler"]
     assert role["services"] == ["idle-culler"] and "admin:users" not in role["scopes"]
     assert set(role["scopes"]) == {"list:users", "read:users:activity", "read:servers", "delete:servers"}
     off = config.apply_config(Config(), replace(settings, cull_timeout=0))
-    assert off.JupyterHub.services == [] and off.JupyterHub.load_roles == []
+    assert [s["name"] for s in off.JupyterHub.services] == ["exchange"]
+    assert [r["name"] for r in off.JupyterHub.load_roles] == ["user"]
+
+
+def test_exchange_is_a_hub_managed_service_every_user_may_call(settings):
+    from dataclasses import replace
+
+    c = config.apply_config(Config(), replace(settings, exchange_port=9183))
+    (exchange,) = [s for s in c.JupyterHub.services if s["name"] == "exchange"]
+    assert exchange["url"] == "http://127.0.0.1:9183"
+    assert exchange["command"][1:] == ["-m", "studio_hub.exchange.service",
+                                       "--data-dir", str(settings.data_dir / "exchange")]  # fmt: skip
+    assert "api_token" not in exchange and "oauth_client_id" not in exchange  # the hub makes its token
+    (user,) = [r for r in c.JupyterHub.load_roles if r["name"] == "user"]
+    assert set(user["scopes"]) == {"self", "access:services!service=exchange"}
+    assert "services" not in user and "users" not in user
+
+
+def test_learners_containers_reach_the_exchange_where_they_reach_the_hub(settings):
+    from dataclasses import replace
+
+    docker = replace(settings, spawner="docker", hub_bind_url="http://172.30.0.1:8081",
+                     hub_connect_url="http://172.30.0.1:8081", exchange_port=8093)  # fmt: skip
+    c = config.apply_config(Config(), docker)
+    (exchange,) = [s for s in c.JupyterHub.services if s["name"] == "exchange"]
+    assert exchange["url"] == "http://172.30.0.1:8093"
+    d = c.SandboxedDockerSpawner
+    assert d.environment["STUDIO_EXCHANGE_URL"] == "http://172.30.0.1:8093/services/exchange/"
+    assert d.host_ports == [8093]  # let through the learners' firewall
 
 
 def test_docker_spawner_is_chosen_by_settings(settings):
