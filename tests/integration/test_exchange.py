@@ -172,6 +172,13 @@ def test_student_fetches_works_submits_and_reads_feedback_with_nbgrader_commands
     assert "well done, student1" in html
 
 
+def test_jupyterlab_assignment_list_works_for_graders_too(stack, released):
+    v = _visitor(stack, "grader1")
+    listing = v.http.get(f"{server_url(stack, 'grader1')}assignments", params={"course_id": COURSE}).json()
+    assert listing["success"], listing
+    assert [a["status"] for a in listing["value"] if a["assignment_id"] == PS] == ["released"]
+
+
 def test_jupyterlab_assignment_list_fetches_and_submits_through_the_exchange(stack, released):
     v = _visitor(stack, "student2")
     base = server_url(stack, "student2")
@@ -194,8 +201,9 @@ def test_jupyterlab_assignment_list_fetches_and_submits_through_the_exchange(sta
 # role (demo account) → what it may do in intro-python; in data-science nobody may do anything.
 ALLOWED = {
     "student1": {"list", "fetch", "submit", "mine"},
-    "grader1": {"list", "fetch", "release", "inbound", "collect", "feedback"},
-    "instructor1": {"list", "fetch", "release", "inbound", "collect", "feedback"},
+    # "mine": their own submissions, none (JupyterLab's assignment list asks everyone for theirs)
+    "grader1": {"list", "fetch", "release", "inbound", "collect", "feedback", "mine"},
+    "instructor1": {"list", "fetch", "release", "inbound", "collect", "feedback", "mine"},
     "student3": set(),
 }
 
