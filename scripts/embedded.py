@@ -41,13 +41,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _not_for_learners(course: Path):
+    """What learners never see of a course: hidden files, caches, and ``source/`` (nbgrader's instructor version of
+    the assignments: solutions and hidden tests; the grading side reads it from the course repository)."""
+    hidden = shutil.ignore_patterns(".*", "__pycache__")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skip = set(hidden(folder, names))
+        if Path(folder) == course:
+            skip |= {"source"} & set(names)
+        return skip
+
+    return ignore
+
+
 def sync_content(courses: list[Path], dest: Path) -> None:
     """Copy course folders into ``dest``, read-only for learners (dirs 0755, files 0644), replacing old content."""
     staging = dest.with_name(dest.name + ".new")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(mode=0o755)
     for course in courses:
-        shutil.copytree(course, staging / course.name, ignore=shutil.ignore_patterns(".*", "__pycache__"))
+        shutil.copytree(course, staging / course.name, ignore=_not_for_learners(course))
     for path in [staging, *staging.rglob("*")]:
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
     old = dest.with_name(dest.name + ".old")

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import requests
 
+from tests.conftest import COURSE_CONTENT
 from tests.integration.client import Visitor
 from tests.integration.kernel import run_in_kernel
 
@@ -92,14 +95,22 @@ NOTEBOOK = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_min
 
 @pytest.fixture(scope="module")
 def released(stack):
-    """instructor1 generates and releases ps01 from a course folder in their own home, as nbgrader's docs say."""
+    """instructor1 generates and releases ps01 from a course folder in their own home, as nbgrader's docs say.
+
+    The instructor's copy of the assignment (with solutions and hidden tests) is not in the course content
+    learners see: it is put into their home from the course repository, as they would clone it."""
     in_kernel(stack, "instructor1", (
-        "import os, shutil\n"
-        f"src = os.path.join(os.environ['STUDIO_CONTENT_DIR'], '{COURSE}', 'source', '{PS}')\n"
-        f"shutil.copytree(src, os.path.expanduser('~/course/source/{PS}'), dirs_exist_ok=True)\n"
+        "import os\n"
+        f"os.makedirs(os.path.expanduser('~/course/source'), exist_ok=True)\n"
         "open(os.path.expanduser('~/course/nbgrader_config.py'), 'w').write("
         f"'c = get_config()\\nc.CourseDirectory.course_id = \"{COURSE}\"\\n')\n"
     ))  # fmt: skip
+    home = Path("/home") / f"{stack.learner_prefix}instructor1"
+    dest = home / "course" / "source" / PS
+    shutil.copytree(COURSE_CONTENT / COURSE / "source" / PS, dest)
+    owner = home.stat()
+    for path in [dest, *dest.rglob("*")]:
+        os.chown(path, owner.st_uid, owner.st_gid)
     rc, out = nbgrader(stack, "instructor1", "generate_assignment", PS, cwd="~/course")
     assert rc == 0, out
     rc, out = nbgrader(stack, "instructor1", "release_assignment", PS, "--force", cwd="~/course")
@@ -254,6 +265,14 @@ def test_students_see_only_their_own_work(stack, released):
     assert api(stack, "student2", "GET", theirs).status_code == 200
     own = api(stack, "student1", "GET", "api/submissions", params={"mine": "1"}).json()["submissions"]
     assert {s["student_id"] for s in own} <= {"student1"}
+
+
+def test_learners_content_holds_no_solutions_or_hidden_tests(stack):
+    content = stack.var / "content"
+    assert (content / COURSE / "lessons").is_dir() and not (content / COURSE / "source").exists()
+    for path in content.rglob("*.ipynb"):
+        text = path.read_text()
+        assert "BEGIN HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text, path
 
 
 def test_tokens_are_required_and_checked(stack, released):

@@ -1,0 +1,139 @@
+"""nbgrader's Execute step, done in a grading sandbox; and the report of what the sandbox saw.
+
+Enabled by the grader's nbgrader config (``jupyter-config/nbgrader_config.py`` ships it)::
+
+    c.Autograde.autograde_preprocessors = [SandboxedExecute, ..., SaveAutoGrades, ..., RecordGradingReport]
+
+so ``nbgrader autograde`` keeps every other step of its pipeline (sanitizing, hidden tests put back from the
+gradebook's copy of the source, checksums, late penalties, the gradebook) and only the execution moves into
+gVisor. What comes back from the sandbox is only each code cell's outputs and execution count: the cells'
+sources and nbgrader metadata stay the grader's copy, so nothing a submission prints or does can rewrite them.
+A cell that never ran (the program ended, or ran out of time) gets an error output saying so, because nbgrader
+gives a test cell with no error its full points.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+
+import nbformat
+from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.utils import is_grade, is_solution
+from traitlets import Enum, Integer, Unicode
+
+from .sandbox import SandboxError, SandboxPool, SandboxSpec
+from .sanitize import NOTES
+
+_POOLS: dict[tuple, SandboxPool] = {}
+_POOLS_LOCK = threading.Lock()
+# What each graded notebook's sandbox run said, in this process (the parallel autograde reads it).
+REPORTS: list[dict] = []
+
+
+def pool_for(spec: SandboxSpec, size: int, mode: str) -> SandboxPool:
+    key = (spec, size, mode)
+    with _POOLS_LOCK:
+        if key not in _POOLS:
+            _POOLS[key] = SandboxPool(spec, size=size, mode=mode)
+            atexit.register(_POOLS[key].close)
+        return _POOLS[key]
+
+
+def close_pools() -> None:
+    with _POOLS_LOCK:
+        for pool in _POOLS.values():
+            pool.close()
+        _POOLS.clear()
+
+
+class SandboxedExecute(NbGraderPreprocessor):
+    timeout = Integer(30, help="Seconds each cell may run (nbgrader's Execute.timeout). "
+                               "c.SandboxedExecute.timeout = 30").tag(config=True)  # fmt: skip
+    job_timeout = Integer(300, help="Seconds one notebook may run in all. c.SandboxedExecute.job_timeout = 300").tag(
+        config=True
+    )
+    mode = Enum(("pooled", "strict"), "pooled", help="""'pooled': long-lived sandboxes, each notebook in a fresh
+        process under its own uid, everything of the previous one removed first (the default); 'strict': a fresh
+        sandbox per notebook. c.SandboxedExecute.mode = 'strict'""").tag(config=True)  # fmt: skip
+    sandboxes = Integer(1, help="Sandboxes this process keeps (graded one notebook at a time each). "
+                                "c.SandboxedExecute.sandboxes = 1").tag(config=True)  # fmt: skip
+    image = Unicode("studio-learner:latest", help="The image sandboxes run: the learners' own, so a submission "
+                    "meets the packages it was written with. c.SandboxedExecute.image = 'studio-learner:latest'"
+                    ).tag(config=True)  # fmt: skip
+    runtime = Unicode("runsc", help="Docker runtime of the sandboxes (gVisor). c.SandboxedExecute.runtime = 'runsc'"
+                      ).tag(config=True)  # fmt: skip
+    memory_mib = Integer(1024, help="Memory one notebook may use, MiB. c.SandboxedExecute.memory_mib = 1024").tag(
+        config=True
+    )
+
+    processes = Integer(8, help="Processes one notebook may run at once (its kernel included). "
+                                "c.SandboxedExecute.processes = 8").tag(config=True)  # fmt: skip
+
+    def spec(self) -> SandboxSpec:
+        return SandboxSpec(image=self.image, runtime=self.runtime, job_memory_mib=self.memory_mib,
+                           memory_mib=self.memory_mib + 512)  # fmt: skip
+
+    def preprocess(self, nb, resources):
+        code = [cell for cell in nb.cells if cell.cell_type == "code"]
+        job = {
+            "id": resources.get("nbgrader", {}).get("student"),
+            "cells": [{"source": cell.source, "grade": is_grade(cell) and not is_solution(cell)} for cell in code],
+            "timeout": self.timeout,
+            "job_timeout": self.job_timeout,
+            "limits": {"memory_mib": self.memory_mib, "cpu_seconds": self.job_timeout, "processes": self.processes},
+        }
+        pool = pool_for(self.spec(), self.sandboxes, self.mode)
+        try:
+            result = pool.run(job, timeout=self.job_timeout + 60)
+        except SandboxError as e:
+            # Twice in a row (the pool retries once in a new sandbox): the submission takes its sandbox down, e.g.
+            # by using all its memory across many processes. It is graded as not having run, and flagged.
+            result = {"status": "crashed", "cells": [], "flags": [], "clean": True,
+                      "reason": f"the notebook's sandbox died while running it (too much memory or too many "
+                                f"processes?): {str(e)[:300]}"}  # fmt: skip
+        apply_result(code, result)
+        report = {key: result.get(key) for key in ("status", "reason", "flags", "seconds", "clean")}
+        report.update(mode=self.mode, **{k: resources.get("nbgrader", {}).get(k) for k in ("student", "notebook")})
+        # What sanitizing had to put back in this notebook's nbgrader metadata (sanitize.RestoreNbgraderMetadata).
+        report["flags"] = NOTES.pop((report["student"], report["notebook"]), []) + (report["flags"] or [])
+        resources["studio_grading"] = report
+        if report["status"] != "ok" or report["flags"]:
+            self.log.warning("%s/%s: %s %s %s", report["student"], report["notebook"], report["status"],
+                             report["reason"], "; ".join(report["flags"] or []))  # fmt: skip
+        return nb, resources
+
+
+def apply_result(code_cells: list, result: dict) -> None:
+    """Each code cell gets the outputs the sandbox recorded for it; cells it never reached get an error."""
+    ran = result.get("cells", [])
+    why = result.get("reason") or result.get("status") or "the notebook stopped"
+    for i, cell in enumerate(code_cells):
+        if i < len(ran):
+            cell.outputs = [nbformat.from_dict(out) for out in ran[i]["outputs"]]
+            cell.execution_count = ran[i]["execution_count"]
+        else:
+            cell.outputs = [nbformat.from_dict({"output_type": "error", "ename": "NotRun",
+                                                "evalue": f"this cell did not run: {why}",
+                                                "traceback": [f"NotRun: this cell did not run: {why}"]})]  # fmt: skip
+            cell.execution_count = None
+
+
+class RecordGradingReport(NbGraderPreprocessor):
+    """After SaveAutoGrades: a notebook the sandbox flagged (or that timed out or crashed) is flagged in the
+    gradebook for a person to look at, and what happened is kept in this process's ``REPORTS``."""
+
+    def preprocess(self, nb, resources):
+        from nbgrader.api import Gradebook
+
+        report = resources.get("studio_grading")
+        if not report:
+            return nb, resources
+        REPORTS.append(report)
+        if report["flags"] or report["status"] != "ok":
+            info = resources["nbgrader"]
+            with Gradebook(info["db_url"]) as gb:  # as nbgrader's SaveAutoGrades opens it
+                submitted = gb.find_submission_notebook(info["notebook"], info["assignment"], info["student"])
+                submitted.flagged = True
+                gb.db.commit()
+        return nb, resources

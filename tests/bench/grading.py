@@ -1,0 +1,122 @@
+"""Autograding throughput, side by side in one run: stock nbgrader vs ours, on the same generated submissions.
+
+    python -m tests.bench.grading [--submissions 60] [--workers N] [--timeout 3]
+
+Stock: ``nbgrader autograde`` as shipped, serial, each notebook executed by a local kernel on this machine (the
+benchmark's own generated submissions only). Ours: ``studio-autograde`` (nbgrader's pipeline, one student per
+worker process, every notebook executed in a gVisor sandbox, pooled mode). Both grade copies of one set of
+submissions of the real course's ps01 (right, wrong, raising, looping), and the scores must be identical.
+Per-submission times come from nbgrader's API for stock (one student at a time, as its command does) and from
+our workers. Needs root (Docker) and the learner image (images/build.sh learner).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.grading_cases import ASSIGNMENT, ENV, make_course, nbgrader, scores, submission, submit
+
+MIX = {"right": 0.4, "wrong": 0.25, "raising": 0.25, "looping": 0.1}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def kinds_for(n: int) -> list[str]:
+    kinds = [k for k, share in MIX.items() for _ in range(round(share * n))]
+    kinds += ["right"] * (n - len(kinds))
+    random.Random(7).shuffle(kinds)
+    return kinds[:n]
+
+
+def stock_per_submission(course: Path) -> list[float]:
+    """nbgrader's own API, one student after another (what ``nbgrader autograde`` does in one process)."""
+    code = (
+        "import json, sys, time\n"
+        "from nbgrader.apps import NbGraderAPI\n"
+        "from nbgrader.apps.nbgraderapp import NbGrader\n"
+        "from nbgrader.coursedir import CourseDirectory\n"
+        "app = NbGrader(); app.load_config_file(); cfg = app.config\n"
+        "api = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)\n"
+        "times = []\n"
+        "for student in sys.argv[1:]:\n"
+        f"    t0 = time.monotonic(); r = api.autograde({ASSIGNMENT!r}, student, force=True)\n"
+        "    assert r['success'], r['error']\n"
+        "    times.append(time.monotonic() - t0)\n"
+        "print(json.dumps(times))\n"
+    )
+    students = sorted(p.name for p in (course / "submitted").iterdir())
+    done = subprocess.run([sys.executable, "-c", code, *students], cwd=course, env=ENV, capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submissions", type=int, default=60)
+    parser.add_argument("--workers", type=int, default=max(2, (os.cpu_count() or 2) * 2))
+    parser.add_argument("--timeout", type=int, default=3, help="seconds per cell (both ways)")
+    parser.add_argument("--image", default="studio-learner:latest")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="bench-grading-"))
+    try:
+        stock = make_course(work / "stock", image=args.image, timeout=args.timeout, stock=True)
+        ours = make_course(work / "ours", image=args.image, timeout=args.timeout)
+        kinds = kinds_for(args.submissions)
+        for i, kind in enumerate(kinds):
+            nb = submission(stock, kind)
+            submit(stock, f"s{i:03d}-{kind}", nb)
+            submit(ours, f"s{i:03d}-{kind}", nb)
+        print(f"submissions: {len(kinds)} ({', '.join(f'{k} {kinds.count(k)}' for k in MIX)})")
+
+        t0 = time.monotonic()
+        nbgrader(stock, "autograde", ASSIGNMENT)
+        stock_wall = time.monotonic() - t0
+        stock_scores = scores(stock)
+
+        t0 = time.monotonic()
+        report = work / "ours-report.json"
+        done = subprocess.run([sys.executable, "-m", "studio_grader.autograde", ASSIGNMENT, "--workers",
+                               str(args.workers), "--report", str(report)], cwd=ours, env=ENV, capture_output=True,
+                              text=True)  # fmt: skip
+        ours_wall = time.monotonic() - t0
+        if done.returncode:
+            raise SystemExit(f"studio-autograde failed:\n{done.stderr[-4000:]}")
+        ours_scores = scores(ours)
+        differ = {s: (want, ours_scores.get(s)) for s, want in stock_scores.items() if want != ours_scores.get(s)}
+        assert not differ, f"scores differ (stock, ours): {differ}"
+
+        # Per-submission times: stock graded again one at a time through nbgrader's API; ours from its workers.
+        stock_times = stock_per_submission(stock)
+        ours_times = [r["seconds"] for r in json.loads(report.read_text())]
+
+        print(f"stock_wall: {stock_wall:.1f} s")
+        print(f"ours_wall: {ours_wall:.1f} s")
+        print(f"stock_throughput: {len(kinds) / stock_wall:.2f} submissions/s")
+        print(f"ours_throughput: {len(kinds) / ours_wall:.2f} submissions/s")
+        print(f"stock_per_submission_p50: {statistics.median(stock_times):.2f} s")
+        print(f"stock_per_submission_p95: {percentile(stock_times, 0.95):.2f} s")
+        print(f"ours_per_submission_p50: {statistics.median(ours_times):.2f} s")
+        print(f"ours_per_submission_p95: {percentile(ours_times, 0.95):.2f} s")
+        print(f"workers: {args.workers} sandboxes (gVisor, pooled)")
+        print("scores: identical")
+        print(f"RESULT: {stock_wall / ours_wall:.1f}x stock nbgrader autograde throughput ({len(kinds)} "
+              f"submissions: {stock_wall:.1f} s stock, {ours_wall:.1f} s ours, code in gVisor only)")  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

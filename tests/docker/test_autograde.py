@@ -1,0 +1,113 @@
+"""nbgrader autograde with student code only in gVisor: nbgrader's own command and the parallel one, on the real
+course's ps01, with right, wrong, raising, looping and every bad or hostile kind of submission in one batch.
+
+Each submission is either graded as its code deserves or flagged with a plain reason; the batch never stops.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.grading_cases import (
+    ASSIGNMENT,
+    ENV,
+    autograded_text,
+    flagged,
+    make_course,
+    nbgrader,
+    scores,
+    strip_ansi,
+    submission,
+    submit,
+)
+
+pytestmark = pytest.mark.docker
+
+# kind → total auto score it deserves (ex1 is worth 2, ex2 3); None: not gradable, reported as a failure.
+EXPECTED = {
+    "right": 5.0, "wrong": 0.0, "raising": 0.0, "looping": 3.0, "half": 2.0,
+    "invalid-json": None,  # nbgrader cannot read it: reported, the batch goes on
+    "nbformat3": 5.0,  # read as the v4 it converts to
+    "missing-cell-ids": 5.0,  # nbformat fills them in
+    "duplicated-grade-cells": 5.0,  # nbgrader drops the copy of the test (DeduplicateIds)
+    "edited-tests": 0.0,  # the tests are put back from the instructor's copy: the unanswered exercises fail them
+    "deleted-tests": 0.0,  # likewise: the deleted test cells are restored
+    "forged-metadata": 0.0,  # the answer cell's forged points and checksum are ignored; neither exercise is answered
+    "huge-output": 5.0,  # printed output cut, answers right
+    "sys-exit": 3.0,  # ex1 raised SystemExit: its tests fail; ex2 right
+    "os-exit": 0.0,  # the program ended itself: nothing after ran, every test fails
+    "kernel-crash": 0.0,  # likewise
+    "patch-builtins": 3.0,  # abs() is put back before the tests run: ex1's hidden test catches the wrong answer
+    "always-equal": 3.0,  # fools ex1's == asserts, not its hidden abs() test; and it is flagged
+    "read-hidden-tests": 5.0,  # finds nothing, answers right
+    "spy-on-tests": 5.0,  # answers right; its hook is flagged and the tests' source never reaches feedback
+}  # fmt: skip
+FLAGGED = {
+    "os-exit",
+    "kernel-crash",
+    "patch-builtins",
+    "always-equal",
+    "spy-on-tests",
+    "duplicated-grade-cells",
+    "forged-metadata",
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, learner_image):
+    """One batch of every kind, graded by the parallel command (two sandboxes), as a grader would run it."""
+    course = make_course(tmp_path_factory.mktemp("course"), image=learner_image, timeout=3)
+    for kind in EXPECTED:
+        submit(course, kind, submission(course, kind))
+    done = subprocess.run([sys.executable, "-m", "studio_grader.autograde", ASSIGNMENT, "--workers", "2"],
+                          cwd=course, env=ENV, capture_output=True, text=True, timeout=900)  # fmt: skip
+    return course, done
+
+
+def test_every_submission_is_graded_as_it_deserves_and_the_batch_goes_on(graded):
+    course, done = graded
+    got = scores(course)
+    wrong = {kind: (got.get(kind), want) for kind, want in EXPECTED.items() if got.get(kind) != want}
+    assert not wrong, f"(got, expected): {wrong}\n{done.stderr[-6000:]}"
+    assert done.returncode == 1, "a submission that could not be graded makes the command fail at the end"
+    assert "FAILED invalid-json" in done.stderr
+    assert f"graded {len(EXPECTED) - 1} of {len(EXPECTED)} submissions" in done.stderr
+
+
+def test_tampering_timeouts_and_crashes_are_flagged_with_reasons(graded):
+    course, done = graded
+    assert flagged(course) >= FLAGGED, done.stderr[-4000:]
+    assert not flagged(course) & {"right", "wrong", "raising", "half"}
+    err = done.stderr
+    assert "flagged patch-builtins" in err and "built-in `abs` was replaced" in err
+    assert "flagged always-equal" in err and "own ==" in err
+    assert "flagged os-exit" in err and "exit code" in err
+
+
+def test_the_progress_line_counts_done_failed_and_flagged(graded):
+    _, done = graded
+    last = [line for line in done.stderr.splitlines() if line.startswith("[")][-1]
+    total = len(EXPECTED)
+    assert f"{total}/{total}" in last and "failed 1" in last and "/s" in last
+
+
+def test_hidden_tests_are_nowhere_a_submission_could_see_them(graded):
+    course, _ = graded
+    text = strip_ansi(autograded_text(course, "read-hidden-tests"))
+    assert "FOUND-ON-DISK []" in text and "FOUND-IN-MEMORY 0" in text
+
+
+def test_nbgrader_autograde_itself_runs_in_the_sandbox(tmp_path, learner_image):
+    course = make_course(tmp_path / "course", image=learner_image, timeout=3)
+    submit(course, "right", submission(course, "right"))
+    probe = submission(course, "right")
+    probe.cells[2].source += "\nimport os\nprint('UID', os.getuid(), 'KERNEL', os.uname().release)"
+    submit(course, "probe", probe)
+    done = nbgrader(course, "autograde", ASSIGNMENT)
+    assert scores(course) == {"probe": 5.0, "right": 5.0}, done.stderr[-3000:]
+    text = autograded_text(course, "probe")
+    uid = int(text.split("UID ")[1].split()[0])
+    assert uid >= 200_000 and "KERNEL 4.4.0" in text, "executed under a job uid, in gVisor's kernel"
