@@ -34,8 +34,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def kinds_for(n: int) -> list[str]:
-    kinds = [k for k, share in MIX.items() for _ in range(round(share * n))]
+def kinds_for(n: int, mix: dict[str, float]) -> list[str]:
+    total = sum(mix.values())
+    kinds = [k for k, share in mix.items() for _ in range(round(share / total * n))]
     kinds += ["right"] * (n - len(kinds))
     random.Random(7).shuffle(kinds)
     return kinds[:n]
@@ -66,20 +67,22 @@ def stock_per_submission(course: Path) -> list[float]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=60)
-    parser.add_argument("--workers", type=int, default=max(2, (os.cpu_count() or 2) * 2))
+    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 2) + 1)
     parser.add_argument("--timeout", type=int, default=3, help="seconds per cell (both ways)")
     parser.add_argument("--image", default="studio-learner:latest")
+    parser.add_argument("--kinds", default=",".join(MIX), help=f"which kinds of submission (default {','.join(MIX)})")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bench-grading-"))
     try:
         stock = make_course(work / "stock", image=args.image, timeout=args.timeout, stock=True)
         ours = make_course(work / "ours", image=args.image, timeout=args.timeout)
-        kinds = kinds_for(args.submissions)
+        mix = {k: MIX[k] for k in args.kinds.split(",")}
+        kinds = kinds_for(args.submissions, mix)
         for i, kind in enumerate(kinds):
             nb = submission(stock, kind)
             submit(stock, f"s{i:03d}-{kind}", nb)
             submit(ours, f"s{i:03d}-{kind}", nb)
-        print(f"submissions: {len(kinds)} ({', '.join(f'{k} {kinds.count(k)}' for k in MIX)})")
+        print(f"submissions: {len(kinds)} ({', '.join(f'{k} {kinds.count(k)}' for k in mix)})")
 
         t0 = time.monotonic()
         nbgrader(stock, "autograde", ASSIGNMENT)
