@@ -61,6 +61,22 @@ def running_stack(name: str, extra_env: dict[str, str] | None = None, after_stop
         shutil.rmtree(s.var, ignore_errors=True)
 
 
+def new_account(stack, username: str, course: str | None = None) -> str:
+    """A portal account besides the demo ones, a student of ``course`` if given; returns its password."""
+    password = secrets.token_urlsafe(12)
+    enroll = ""
+    if course:
+        enroll = ("from studio_portal.catalog.models import CoursePage\n"
+                  "from studio_portal.courses.services import enrollment_create\n"
+                  f"enrollment_create(user=u, course=CoursePage.objects.get(slug={course!r}))\n")  # fmt: skip
+    stack.manage("shell", "-c", (
+        "from django.contrib.auth import get_user_model\n"
+        f"u, _ = get_user_model().objects.get_or_create(username={username!r})\n"
+        f"u.set_password({password!r}); u.save()\n" + enroll
+    ))  # fmt: skip
+    return password
+
+
 @pytest.fixture(scope="session")
 def stack():
     with running_stack("local") as s:

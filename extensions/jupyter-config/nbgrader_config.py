@@ -32,3 +32,11 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
     "studio_grader.preprocessor.RecordGradingReport",
 ]
+
+# Feedback says which test failed and its message, never a hidden test's source (per course:
+# c.RedactHiddenTests.show_hidden_tests = True shows them as nbgrader does).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "studio_grader.feedback.RedactHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, running_stack
+from tests.conftest import ROOT, new_account, running_stack
 
 DAEMON_JSON = Path("/etc/docker/daemon.json")
 # gVisor's own network stack fails in this old runsc on new kernels (gVisor issue 10704); --network=host makes
@@ -156,13 +156,4 @@ def docker_stack(learner_image):
 def new_learner(stack, username: str, course: str = "intro-python") -> str:
     """A student of ``course`` besides the demo accounts (each destructive test gets its own); returns the
     password."""
-    password = secrets.token_urlsafe(12)
-    stack.manage("shell", "-c", (
-        "from django.contrib.auth import get_user_model\n"
-        "from studio_portal.catalog.models import CoursePage\n"
-        "from studio_portal.courses.services import enrollment_create\n"
-        f"u, _ = get_user_model().objects.get_or_create(username={username!r})\n"
-        f"u.set_password({password!r}); u.save()\n"
-        f"enrollment_create(user=u, course=CoursePage.objects.get(slug={course!r}))\n"
-    ))  # fmt: skip
-    return password
+    return new_account(stack, username, course)

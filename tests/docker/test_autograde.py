@@ -100,6 +100,23 @@ def test_hidden_tests_are_nowhere_a_submission_could_see_them(graded):
     assert "FOUND-ON-DISK []" in text and "FOUND-IN-MEMORY 0" in text
 
 
+def feedback_html(course, student: str) -> str:
+    nbgrader(course, "generate_feedback", ASSIGNMENT, "--student", student)
+    return (course / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+
+
+def test_feedback_names_the_failed_test_without_showing_hidden_ones(graded):
+    course, _ = graded
+    hidden = ["celsius_to_fahrenheit(-40)", "98.6", "seconds_to_hms(86399)"]
+    caught = feedback_html(course, "patch-builtins")  # fails ex1 on a hidden test only
+    assert "a hidden test failed" in caught and "hidden tests ran here" in caught
+    assert not [h for h in hidden if h in caught]
+    spied = feedback_html(course, "spy-on-tests")  # its hook would have printed each test's source
+    assert "SPIED: assert" not in spied and not [h for h in hidden if h in spied]
+    wrong = feedback_html(course, "wrong")  # a visible test fails: the feedback shows which
+    assert "failed: assert celsius_to_fahrenheit(0) == 32" in wrong and not [h for h in hidden if h in wrong]
+
+
 def test_nbgrader_autograde_itself_runs_in_the_sandbox(tmp_path, learner_image):
     course = make_course(tmp_path / "course", image=learner_image, timeout=3)
     submit(course, "right", submission(course, "right"))

@@ -1,8 +1,9 @@
 """The exchange service with the real stack: nbgrader's own commands, run in each user's own server, and the
 JupyterLab assignment list's endpoints, all going through the hub-managed exchange with the caller's hub token.
 
-Who is who (the demo accounts): student1, student2 study intro-python; grader1 grades it; instructor1 teaches it;
-student3 is not enrolled. Nobody has a role in data-science.
+Who is who (the demo accounts): student1, student2 study intro-python; grader1 grades it; instructor1 teaches it.
+"outsider" is an account of this module's own with no course (the demo student3 is kept for the login tests,
+which check that it never reached the hub). Nobody has a role in data-science.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import COURSE_CONTENT
+from tests.conftest import COURSE_CONTENT, new_account
 from tests.integration.client import Visitor
 from tests.integration.kernel import run_in_kernel
 
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.integration
 
 COURSE, OTHER = "intro-python", "data-science"
 PS = "ps01-values-and-names"
+OUTSIDER = "outsider"
 
 
 _VISITORS: dict[tuple[int, str], object] = {}
@@ -36,7 +38,7 @@ def _visitor(stack, username):
     key = (id(stack), username)
     if key not in _VISITORS:
         v = Visitor(stack)
-        v.login(username)
+        v.login(username, new_account(stack, username) if username == OUTSIDER else None)
         resp = v.follow(f"{stack.hub_url}/hub/spawn")
         assert resp.status_code == 200 and f"/user/{username}/" in resp.url, (resp.status_code, resp.url)
         _VISITORS[key] = v
@@ -215,7 +217,7 @@ ALLOWED = {
     # "mine": their own submissions, none (JupyterLab's assignment list asks everyone for theirs)
     "grader1": {"list", "fetch", "release", "inbound", "collect", "feedback", "mine"},
     "instructor1": {"list", "fetch", "release", "inbound", "collect", "feedback", "mine"},
-    "student3": set(),
+    OUTSIDER: set(),
 }
 
 
