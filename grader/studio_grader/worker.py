@@ -55,7 +55,7 @@ class _Lines:
             self.sock.settimeout(remaining)
             try:
                 chunk = self.sock.recv(1 << 20)
-            except TimeoutError:
+            except TimeoutError:  # an OSError too, but not the end of the peer
                 raise
             except OSError:
                 return None
