@@ -40,13 +40,6 @@ def pool_for(spec: SandboxSpec, size: int, mode: str) -> SandboxPool:
         return _POOLS[key]
 
 
-def close_pools() -> None:
-    with _POOLS_LOCK:
-        for pool in _POOLS.values():
-            pool.close()
-        _POOLS.clear()
-
-
 class SandboxedExecute(NbGraderPreprocessor):
     timeout = Integer(30, help="Seconds each cell may run (nbgrader's Execute.timeout). "
                                "c.SandboxedExecute.timeout = 30").tag(config=True)  # fmt: skip
