@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import shutil
+from datetime import UTC
 from glob import glob
 from pathlib import Path
 
@@ -141,7 +142,9 @@ class ReleaseAssignment(Exchange, abc.ExchangeReleaseAssignment):
                 due = gb.find_assignment(assignment).duedate
         except MissingEntry:
             return None
-        return due.isoformat() + "+00:00" if due and due.tzinfo is None else (due.isoformat() if due else None)
+        if due is None:
+            return None
+        return (due if due.tzinfo else due.replace(tzinfo=UTC)).isoformat()
 
 
 class FetchAssignment(Exchange, abc.ExchangeFetchAssignment):

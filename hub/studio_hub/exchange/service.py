@@ -175,10 +175,11 @@ class SubmissionsHandler(ApiHandler):
         course = self.get_query_argument("course", "")
         assignment = self.get_query_argument("assignment", None)
         if self.get_query_argument("mine", ""):
-            if course and course not in courses_of(self.user["groups"]):
+            theirs = courses_of(self.user["groups"])
+            if course and course not in theirs:
                 raise web.HTTPError(403, f"{self.user['name']} has no role in {course}")
             # A grader's or instructor's own list is empty (JupyterLab's assignment list asks everyone).
-            courses = [course] if course else sorted(courses_of(self.user["groups"]))
+            courses = [course] if course else sorted(theirs)
             subs = []
             for c in courses:
                 if may(self.user["groups"], Action.OWN_SUBMISSIONS, check_id("course", c)):
