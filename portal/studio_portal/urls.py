@@ -9,6 +9,7 @@ from wagtail.admin import urls as wagtailadmin_urls
 
 from studio_portal.accounts.views import logout_view
 from studio_portal.courses.views import enroll
+from studio_portal.grades.views import api_grades, course_grades, course_grades_csv
 from studio_portal.health import healthz
 
 # Only the provider's endpoints: no client self-registration or application management for users.
@@ -20,6 +21,9 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("o/", include(oauth2_patterns)),
     path("courses/<slug:slug>/enroll/", enroll, name="enroll"),
+    path("courses/<slug:slug>/grades/", course_grades, name="course_grades"),
+    path("courses/<slug:slug>/grades.csv", course_grades_csv, name="course_grades_csv"),
+    path("api/grades/", api_grades, name="api_grades"),
     path("cms/", include(wagtailadmin_urls)),
     path("django-admin/", admin.site.urls),
     path("", include(wagtail_urls)),

@@ -7,7 +7,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.management.utils import get_random_secret_key
 
-from .env import ALLOWED_HOSTS, DATA_DIR, DATABASE_URL, HUB_URL, SECRET_KEY, private_file
+from .env import ALLOWED_HOSTS, DATA_DIR, DATABASE_URL, GRADES_TOKEN, HUB_URL, SECRET_KEY, private_file
 from .oauth import *  # noqa: F403
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -17,10 +17,13 @@ ALLOWED_HOSTS = ALLOWED_HOSTS
 
 # The hub's public address: "Open in JupyterLab" sends learners there.
 STUDIO_HUB_URL = HUB_URL
+# The hub's grading service sends grades with this token (else it is read from $STUDIO_GRADES_TOKEN_FILE).
+GRADES_TOKEN = GRADES_TOKEN
 
 INSTALLED_APPS = [
     "studio_portal.catalog",
     "studio_portal.courses",
+    "studio_portal.grades",
     "studio_portal.sso",
     "studio_portal.accounts",
     "oauth2_provider",

@@ -34,3 +34,4 @@ REDIS_URL = env("STUDIO_REDIS_URL")  # production: cache and sessions in Redis; 
 ALLOWED_HOSTS = env_list("STUDIO_PORTAL_ALLOWED_HOSTS", "127.0.0.1,localhost")
 SECRET_KEY = env("STUDIO_PORTAL_SECRET_KEY")
 HTTPS = env("STUDIO_PORTAL_HTTPS") == "1"
+GRADES_TOKEN = env("STUDIO_GRADES_TOKEN")

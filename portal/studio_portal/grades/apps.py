@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class GradesConfig(AppConfig):
+    name = "studio_portal.grades"
+    label = "grades"

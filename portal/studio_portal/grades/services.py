@@ -1,0 +1,65 @@
+"""Writing grades: what the grading service sends, stored idempotently (sending the same grades twice changes
+nothing; a newer report of the same student's assignment replaces the older)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from studio_portal.catalog.models import CoursePage
+
+from .models import Grade, State
+
+FIELDS = {"course": str, "assignment": str, "student": str, "state": str}
+
+
+class GradeError(ValueError):
+    pass
+
+
+@dataclass
+class Outcome:
+    stored: int = 0
+    skipped: list[str] = field(default_factory=list)  # grades of courses or people the portal does not know
+
+
+def grades_store(*, grades: list[dict]) -> Outcome:
+    rows = [_checked(g) for g in grades]
+    courses = {c.slug: c for c in CoursePage.objects.filter(slug__in={r["course"] for r in rows})}
+    users = {u.username: u for u in get_user_model().objects.filter(username__in={r["student"] for r in rows})}
+    out = Outcome()
+    with transaction.atomic():
+        for r in rows:
+            course, student = courses.get(r["course"]), users.get(r["student"])
+            if course is None or student is None:
+                out.skipped.append(f"{r['course']}/{r['assignment']}/{r['student']}")
+                continue
+            Grade.objects.update_or_create(
+                course=course, student=student, assignment=r["assignment"],
+                defaults={
+                    "state": r["state"], "score": r.get("score"), "max_score": r.get("max_score"),
+                    "needs_manual_grade": bool(r.get("needs_manual_grade")), "flagged": bool(r.get("flagged")),
+                    "submission": r.get("submission") or "", "submitted": r.get("timestamp") or "",
+                    "graded_at": datetime.fromtimestamp(r["graded_at"], UTC) if r.get("graded_at") else None,
+                    "reason": (r.get("reason") or "")[:2000],
+                },
+            )  # fmt: skip
+            out.stored += 1
+    return out
+
+
+def _checked(g) -> dict:
+    if not isinstance(g, dict):
+        raise GradeError("each grade must be an object")
+    for name, kind in FIELDS.items():
+        if not isinstance(g.get(name), kind) or not g[name] or len(g[name]) > 150:
+            raise GradeError(f"a grade needs {name!r} (text)")
+    if g["state"] not in State.values:
+        raise GradeError(f"state must be one of {', '.join(State.values)}, not {g['state']!r}")
+    for name in ("score", "max_score", "graded_at"):
+        if g.get(name) is not None and (isinstance(g[name], bool) or not isinstance(g[name], int | float)):
+            raise GradeError(f"{name!r} must be a number")
+    return g
