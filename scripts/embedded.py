@@ -108,6 +108,7 @@ class Stack:
     hub_api_port: int = 8081
     proxy_api_port: int = 8082
     exchange_port: int = 8083
+    grading_port: int = 8084
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     started_in: float = 0.0  # seconds the last up() took
@@ -153,6 +154,9 @@ class Stack:
             "STUDIO_HUB_BIND_URL": f"http://127.0.0.1:{self.hub_api_port}",
             "STUDIO_PROXY_API_URL": f"http://127.0.0.1:{self.proxy_api_port}",
             "STUDIO_EXCHANGE_PORT": str(self.exchange_port),
+            "STUDIO_GRADING_PORT": str(self.grading_port),
+            # The portal takes grades from the hub's grading service with the token the hub keeps there.
+            "STUDIO_GRADES_TOKEN_FILE": str(self.hub_dir / "grades_token"),
             "STUDIO_PORTAL_URL": self.portal_url,
             "STUDIO_HUB_DATA_DIR": str(self.hub_dir),
             "STUDIO_CONTENT_DIR": str(self.var / "content"),
@@ -167,7 +171,8 @@ class Stack:
     def up(self) -> None:
         """Set up what is missing (idempotent) and start both; the hub starts while the portal is being set up."""
         t0 = time.monotonic()
-        ports = (self.hub_port, self.portal_port, self.hub_api_port, self.proxy_api_port, self.exchange_port)
+        ports = (self.hub_port, self.portal_port, self.hub_api_port, self.proxy_api_port, self.exchange_port,
+                 self.grading_port)  # fmt: skip
         busy = [p for p in ports if not port_is_free(p)]
         if busy:
             raise RuntimeError(f"ports {busy} on 127.0.0.1 are in use (another demo still running?)")
@@ -256,6 +261,7 @@ def demo() -> int:
         hub_api_port=int(env("STUDIO_HUB_API_PORT", 8081)),
         proxy_api_port=int(env("STUDIO_PROXY_API_PORT", 8082)),
         exchange_port=int(env("STUDIO_EXCHANGE_PORT", 8083)),
+        grading_port=int(env("STUDIO_GRADING_PORT", 8084)),
         extra_env={k: os.environ[k] for k in DEMO_PASS_THROUGH if os.environ.get(k)},
     )
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops it as cleanly as Ctrl-C

@@ -35,12 +35,13 @@ def running_stack(name: str, extra_env: dict[str, str] | None = None, after_stop
 
     run = secrets.token_hex(3)
     prefix = f"t{run}-"
-    names = ("hub_port", "portal_port", "hub_api_port", "proxy_api_port", "exchange_port")
+    names = ("hub_port", "portal_port", "hub_api_port", "proxy_api_port", "exchange_port", "grading_port")
     ports = {key: ports.get(key) or free_port() for key in names}
     s = Stack(
         var=ROOT / "var" / "tests" / f"{name}-{run}",  # not under pytest's 0700 tmp: learners read the content
         courses=[COURSE_CONTENT / "intro-python", FIXTURE_CONTENT / "data-science"],
-        extra_env={"STUDIO_LEARNER_USER_PREFIX": prefix, **(extra_env or {})},
+        # One grading worker (one warm sandbox) per test stack: the grading tests need no more.
+        extra_env={"STUDIO_LEARNER_USER_PREFIX": prefix, "STUDIO_GRADING_WORKERS": "1", **(extra_env or {})},
         **ports,
     )
     try:

@@ -10,33 +10,10 @@ for action, cls in [("exchange", "Exchange"), ("fetch_assignment", "FetchAssignm
                     ("collect", "Collect")]:  # fmt: skip
     setattr(c.ExchangeFactory, action, f"studio_ext.exchange.{cls}")
 
-# Before nbgrader trusts a submission's nbgrader metadata, it is put back as the instructor made it (copies of test
-# cells, forged points or ids would otherwise fail the batch); then nbgrader's own sanitizing steps.
-c.Autograde.sanitize_preprocessors = [
-    "nbgrader.preprocessors.ClearOutput",
-    "studio_grader.sanitize.RestoreNbgraderMetadata",
-    "nbgrader.preprocessors.DeduplicateIds",
-    "nbgrader.preprocessors.OverwriteKernelspec",
-    "nbgrader.preprocessors.OverwriteCells",
-    "nbgrader.preprocessors.CheckCellMetadata",
-]
-# nbgrader's autograde pipeline with its Execute step done in a gVisor sandbox, and what the sandbox saw (time-outs,
-# crashes, tampering) flagged in the gradebook after SaveAutoGrades. Order as nbgrader's own list.
-c.Autograde.autograde_preprocessors = [
-    "studio_grader.preprocessor.SandboxedExecute",
-    "nbgrader.preprocessors.IgnorePattern",
-    "nbconvert.preprocessors.ClearMetadataPreprocessor",
-    "nbgrader.preprocessors.LimitOutput",
-    "nbgrader.preprocessors.SaveAutoGrades",
-    "nbgrader.preprocessors.AssignLatePenalties",
-    "nbgrader.preprocessors.CheckCellMetadata",
-    "studio_grader.preprocessor.RecordGradingReport",
-]
+# Autograding and feedback as the grading service does them: student code only in a gVisor sandbox, metadata put
+# back as the instructor made it, hidden tests kept out of feedback (studio_grader.pipeline says how).
+# studio-grader is installed next to studio-ext (learner image, venv): without it this file fails loudly rather than
+# let nbgrader execute student code in the grader's own process.
+from studio_grader.pipeline import configure  # noqa: E402
 
-# Feedback says which test failed and its message, never a hidden test's source (per course:
-# c.RedactHiddenTests.show_hidden_tests = True shows them as nbgrader does).
-c.GenerateFeedback.preprocessors = [
-    "nbgrader.preprocessors.GetGrades",
-    "studio_grader.feedback.RedactHiddenTests",
-    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-]
+configure(c)

@@ -49,23 +49,24 @@ class Exchange(abc.Exchange):
     def _token_default(self) -> str:
         return os.environ.get("JUPYTERHUB_API_TOKEN", "")
 
-    def api(self, method: str, path: str, **kwargs) -> dict:
-        if not self.url:
+    def api(self, method: str, path: str, *, base: str = "", service: str = "exchange", **kwargs) -> dict:
+        base = base or self.url
+        if not base:
             self.fail("No exchange service is configured: set $STUDIO_EXCHANGE_URL or c.Exchange.url.")
         if not self.token:
             self.fail("No JupyterHub token: run this from your hub server (or set $JUPYTERHUB_API_TOKEN).")
-        url = self.url.rstrip("/") + "/" + path
+        url = base.rstrip("/") + "/" + path
         try:
             resp = requests.request(method, url, headers={"Authorization": f"token {self.token}"},
                                     timeout=self.timeout, **kwargs)  # fmt: skip
         except requests.RequestException as e:
-            self.fail(f"The exchange service cannot be reached ({type(e).__name__}); try again in a minute.")
+            self.fail(f"The {service} service cannot be reached ({type(e).__name__}); try again in a minute.")
         if resp.status_code >= 400:
             try:
                 message = resp.json().get("message") or resp.reason
             except ValueError:
                 message = resp.reason
-            self.fail(f"The exchange refused: {message} (HTTP {resp.status_code})")
+            self.fail(f"The {service} refused: {message} (HTTP {resp.status_code})")
         return resp.json() if resp.content else {}
 
     def course_required(self) -> str:
@@ -128,10 +129,24 @@ class ReleaseAssignment(Exchange, abc.ExchangeReleaseAssignment):
         src = Path(self.coursedir.format_path(self.coursedir.release_directory, ".", assignment))
         if not src.is_dir():
             self.fail(f"Assignment not found: {src} (run nbgrader generate_assignment {assignment} first)")
+        self._send_source(course, assignment)
         body = {"files": self.read_folder(src), "force": self.force, "duedate": self._duedate(assignment)}
         info = self.api("PUT", f"api/assignments/{course}/{assignment}", json=body)
         self.log.info("Released %s/%s (%s); due %s", course, assignment, ", ".join(info["notebooks"]),
                       info["duedate"] or "never")  # fmt: skip
+
+    def _send_source(self, course: str, assignment: str) -> None:
+        """The grading service grades submissions against the source this release was generated from."""
+        url = os.environ.get("STUDIO_GRADING_URL", "")
+        source = Path(self.coursedir.format_path(self.coursedir.source_directory, ".", assignment))
+        if not url or not source.is_dir():
+            why = "no $STUDIO_GRADING_URL" if not url else f"no {source}"
+            self.log.warning("The grading service gets no source of %s (%s): it grades with the course "
+                             "repository's", assignment, why)  # fmt: skip
+            return
+        self.api("PUT", f"api/source/{course}/{assignment}", json={"files": self.read_folder(source)},
+                 base=url, service="grading service")  # fmt: skip
+        self.log.info("Sent the source of %s to the grading service", assignment)
 
     def _duedate(self, assignment: str) -> str | None:
         """The due date the gradebook holds for the assignment (UTC there), which the exchange checks lateness by."""

@@ -19,16 +19,18 @@ REFRESH_SECONDS = 5
 STAFF_GROUP = "portal-staff"
 # What a learner's own server may do with its $JUPYTERHUB_API_TOKEN: report activity, and read its owner's
 # name and groups (the lesson extension checks course membership with it).
-# and call the exchange service as its owner (nbgrader's fetch/submit, from the terminal or JupyterLab).
+# and call the exchange and grading services as its owner (nbgrader's fetch/submit/release, terminal or JupyterLab).
 SERVER_TOKEN_SCOPES = [
     "users:activity!user",
     "access:servers!server",
     "read:users:name!user",
     "read:users:groups!user",
     "access:services!service=exchange",
+    "access:services!service=grading",
 ]
-# Every user may call the exchange; what they may do there, the service decides by their course groups.
-USER_ROLE = {"name": "user", "scopes": ["self", "access:services!service=exchange"]}
+# Every user may call the exchange and the grading service; what they may do there, the services decide by their
+# course groups.
+USER_ROLE = {"name": "user", "scopes": ["self", "access:services!service=exchange", "access:services!service=grading"]}
 
 
 def update_base(c: Config, s: Settings) -> None:
@@ -86,7 +88,7 @@ def update_spawner(c: Config, s: Settings) -> None:
     c.Spawner.cmd = [str(s.bin_dir / "jupyterhub-singleuser")]
     c.Spawner.default_url = "/lab"
     c.Spawner.environment = {"STUDIO_CONTENT_DIR": str(s.content_dir), "STUDIO_PORTAL_URL": s.portal_url,
-                             "STUDIO_EXCHANGE_URL": s.exchange_url}  # fmt: skip
+                             "STUDIO_EXCHANGE_URL": s.exchange_url, **_grading_env(s)}  # fmt: skip
     c.Spawner.server_token_scopes = list(SERVER_TOKEN_SCOPES)
     c.Spawner.start_timeout = 90
     c.Spawner.http_timeout = 90
@@ -98,6 +100,11 @@ def update_spawner(c: Config, s: Settings) -> None:
     c.LearnerSpawner.readonly_paths = [str(s.content_dir), str(s.bin_dir.parent)]
     if s.learner_isolation:
         c.LearnerSpawner.isolation = s.learner_isolation
+
+
+def _grading_env(s: Settings) -> dict[str, str]:
+    """An instructor's nbgrader release_assignment also sends the assignment's source to the grading service."""
+    return {"STUDIO_GRADING_URL": s.grading_url} if s.grading else {}
 
 
 def update_docker_spawner(c: Config, s: Settings) -> None:
@@ -118,22 +125,51 @@ def update_docker_spawner(c: Config, s: Settings) -> None:
     d.home_images_dir = str(s.data_dir / "home-images")
     d.poll_interval = 10  # notice a server that died (and why) within seconds, not the default 30
     d.environment = {"STUDIO_CONTENT_DIR": "/srv/content", "STUDIO_PORTAL_URL": s.portal_url,
-                     "STUDIO_EXCHANGE_URL": s.exchange_url}  # fmt: skip
-    d.host_ports = [s.exchange_port]  # besides the hub API: the exchange
+                     "STUDIO_EXCHANGE_URL": s.exchange_url, **_grading_env(s)}  # fmt: skip
+    d.host_ports = [s.exchange_port, s.grading_port]  # besides the hub API: the exchange and grading services
     # Else the learner image's own /srv/content (the courses it was built with) is what learners see.
     d.read_only_volumes = {str(s.content_dir): "/srv/content"} if s.docker_mount_content else {}
 
 
 def update_services(c: Config, s: Settings) -> None:
-    """Hub-managed services: the exchange (nbgrader's, over HTTP), the idle culler (stops idle servers)."""
-    services = [{
-        "name": "exchange",
-        "url": s.exchange_bind_url,
-        "command": [str(s.bin_dir / "python"), "-m", "studio_hub.exchange.service",
-                    "--data-dir", str(s.data_dir / "exchange")],
-        "display": False,
-    }]  # fmt: skip
+    """Hub-managed services: the exchange (nbgrader's, over HTTP), grading (autograding in sandboxes, formgrader per
+    course), the idle culler (stops idle servers)."""
+    python = str(s.bin_dir / "python")
+    exchange = [python, "-m", "studio_hub.exchange.service", "--data-dir", str(s.data_dir / "exchange")]
+    services = [{"name": "exchange", "url": s.exchange_bind_url, "command": exchange, "display": False}]
     roles = [dict(USER_ROLE, scopes=list(USER_ROLE["scopes"]))]
+    if s.grading:
+        grading_url = s.grading_bind_url + "/services/grading/"
+        exchange += ["--trust-service", "grading", "--notify-url", grading_url]
+        command = [
+            python,
+            "-m",
+            "studio_grader.service",
+            "--data-dir",
+            str(s.data_dir / "grading"),
+            "--content-dir",
+            str(s.content_dir),
+            "--exchange-url",
+            s.exchange_bind_url + "/services/exchange/",
+            "--image",
+            s.learner_image,
+            "--runtime",
+            s.docker_runtime,
+            "--portal-url",
+            s.portal_backend_url,
+        ]
+        if s.grading_workers:
+            command += ["--workers", str(s.grading_workers)]
+        environment = {"STUDIO_GRADEBOOK_URL": s.gradebook_url, "STUDIO_GRADES_TOKEN": s.grades_token}
+        services.append({
+            "name": "grading", "url": s.grading_bind_url, "command": command, "environment": environment,
+            "display": True,  # "Formgrader" on the hub's home page; the service lists the courses one grades
+            "oauth_no_confirm": True,
+            # Formgrader in the browser: the service reads the user's groups to know which courses they grade.
+            "oauth_client_allowed_scopes": ["read:users:groups!user"],
+        })  # fmt: skip
+        roles.append({"name": "grading", "services": ["grading", "exchange"],
+                      "scopes": ["access:services!service=exchange", "access:services!service=grading"]})  # fmt: skip
     if s.cull_timeout > 0:
         services.append({
             "name": "idle-culler",

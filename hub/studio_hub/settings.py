@@ -52,6 +52,13 @@ class Settings:
     # The exchange service (studio_hub.exchange) listens on the hub API's address at this port; learners reach it
     # where they reach the hub API (hub_connect_url), at this port.
     exchange_port: int = 8083
+    # The grading service (studio_grader.service): autogrades every submission in gVisor sandboxes of learner_image
+    # and serves each course's formgrader; it listens next to the exchange, at this port.
+    grading: bool = True
+    grading_port: int = 8084
+    grading_workers: int = 0  # submissions graded at once; 0: the number of cores plus one
+    gradebook_url: str = field(default="", repr=False)  # PostgreSQL for the courses' gradebooks; "": SQLite each
+    grades_token: str = field(default="", repr=False)  # the portal takes grades from the grading service with it
     db_url: str = field(default="", repr=False)  # the hub's database; default SQLite in data_dir
     proxy_external: bool = False  # True: configurable-http-proxy runs on its own (docker-compose), not from the hub
     cull_timeout: int = 3600  # seconds a learner's server may idle before it is stopped; 0: never
@@ -75,6 +82,15 @@ class Settings:
     def exchange_url(self) -> str:
         """Where learners' and graders' servers call the exchange (the service's own address, not the proxy)."""
         return _with_port(self.hub_connect_url or self.hub_bind_url, self.exchange_port) + "/services/exchange/"
+
+    @property
+    def grading_bind_url(self) -> str:
+        return _with_port(self.hub_bind_url, self.grading_port)
+
+    @property
+    def grading_url(self) -> str:
+        """Where learners' and graders' servers call the grading service (an instructor's release sends source)."""
+        return _with_port(self.hub_connect_url or self.hub_bind_url, self.grading_port) + "/services/grading/"
 
     @property
     def shared_home_base(self) -> Path:
@@ -110,14 +126,15 @@ class Settings:
         }
         for key, name in [("cull_timeout", "STUDIO_CULL_TIMEOUT"), ("cull_every", "STUDIO_CULL_EVERY"),
                           ("docker_warm_pool", "STUDIO_WARM_POOL"),
-                          ("exchange_port", "STUDIO_EXCHANGE_PORT")]:  # fmt: skip
+                          ("exchange_port", "STUDIO_EXCHANGE_PORT"), ("grading_port", "STUDIO_GRADING_PORT"),
+                          ("grading_workers", "STUDIO_GRADING_WORKERS")]:  # fmt: skip
             if env.get(name):
                 try:
                     optional[key] = int(env[name])
                 except ValueError:
                     raise ValueError(f"{name} must be a whole number, not {env[name]!r}") from None
         for key, name in [("docker_mount_content", "STUDIO_DOCKER_MOUNT_CONTENT"),
-                          ("proxy_external", "STUDIO_PROXY_EXTERNAL")]:  # fmt: skip
+                          ("proxy_external", "STUDIO_PROXY_EXTERNAL"), ("grading", "STUDIO_GRADING")]:  # fmt: skip
             if env.get(name):
                 optional[key] = _flag(name, env[name])
         private = tuple(p for p in env.get("STUDIO_PRIVATE_DIRS", "").split(os.pathsep) if p)
@@ -126,6 +143,8 @@ class Settings:
             private_dirs=private,
             content_dir=Path(env.get("STUDIO_CONTENT_DIR", root / "var" / "content")).resolve(),
             db_url=env.get("STUDIO_HUB_DB_URL", ""),
+            gradebook_url=env.get("STUDIO_GRADEBOOK_URL", ""),
+            grades_token=env.get("STUDIO_GRADES_TOKEN") or secrets.read_or_create(data_dir / "grades_token"),
             # Secrets come from the environment when the operator sets them (docker-compose's .env), else from
             # files generated in data_dir on first use (the embedded default).
             oauth_client_secret=env.get("STUDIO_HUB_OAUTH_CLIENT_SECRET")

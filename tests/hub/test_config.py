@@ -60,6 +60,7 @@ def test_spawner_is_learner_spawner_with_narrow_server_token(settings):
         "STUDIO_CONTENT_DIR": str(settings.content_dir),
         "STUDIO_PORTAL_URL": "https://learn.example.org",
         "STUDIO_EXCHANGE_URL": "http://127.0.0.1:8083/services/exchange/",
+        "STUDIO_GRADING_URL": "http://127.0.0.1:8084/services/grading/",
     }
     assert "read:users:groups!user" in c.Spawner.server_token_scopes
     assert "access:services!service=exchange" in c.Spawner.server_token_scopes
@@ -113,8 +114,8 @@ def test_idle_culler_is_a_hub_managed_service_with_least_privilege(settings):
     assert role["services"] == ["idle-culler"] and "admin:users" not in role["scopes"]
     assert set(role["scopes"]) == {"list:users", "read:users:activity", "read:servers", "delete:servers"}
     off = config.apply_config(Config(), replace(settings, cull_timeout=0))
-    assert [s["name"] for s in off.JupyterHub.services] == ["exchange"]
-    assert [r["name"] for r in off.JupyterHub.load_roles] == ["user"]
+    assert [s["name"] for s in off.JupyterHub.services] == ["exchange", "grading"]
+    assert [r["name"] for r in off.JupyterHub.load_roles] == ["user", "grading"]
 
 
 def test_exchange_is_a_hub_managed_service_every_user_may_call(settings):
@@ -123,12 +124,40 @@ def test_exchange_is_a_hub_managed_service_every_user_may_call(settings):
     c = config.apply_config(Config(), replace(settings, exchange_port=9183))
     (exchange,) = [s for s in c.JupyterHub.services if s["name"] == "exchange"]
     assert exchange["url"] == "http://127.0.0.1:9183"
-    assert exchange["command"][1:] == ["-m", "studio_hub.exchange.service",
-                                       "--data-dir", str(settings.data_dir / "exchange")]  # fmt: skip
+    assert exchange["command"][1:5] == ["-m", "studio_hub.exchange.service",
+                                        "--data-dir", str(settings.data_dir / "exchange")]  # fmt: skip
     assert "api_token" not in exchange and "oauth_client_id" not in exchange  # the hub makes its token
     (user,) = [r for r in c.JupyterHub.load_roles if r["name"] == "user"]
-    assert set(user["scopes"]) == {"self", "access:services!service=exchange"}
+    assert set(user["scopes"]) == {"self", "access:services!service=exchange", "access:services!service=grading"}
     assert "services" not in user and "users" not in user
+
+
+def test_grading_is_a_hub_managed_service_the_exchange_trusts_and_tells(settings):
+    from dataclasses import replace
+
+    c = config.apply_config(Config(), replace(settings, grading_port=9184, grading_workers=2,
+                                              gradebook_url="postgresql+psycopg://g:pw@db/grading"))  # fmt: skip
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    grading, exchange = services["grading"], services["exchange"]
+    assert grading["url"] == "http://127.0.0.1:9184"
+    cmd = grading["command"]
+    assert cmd[1:3] == ["-m", "studio_grader.service"] and cmd[cmd.index("--workers") + 1] == "2"
+    assert cmd[cmd.index("--exchange-url") + 1] == "http://127.0.0.1:8083/services/exchange/"
+    assert cmd[cmd.index("--image") + 1] == settings.learner_image and cmd[cmd.index("--runtime") + 1] == "runsc"
+    # Secrets travel in the environment, never on a command line (which every local user can read).
+    assert grading["environment"]["STUDIO_GRADEBOOK_URL"].endswith("@db/grading")
+    assert not any("pw@" in part for part in cmd)
+    assert grading["oauth_client_allowed_scopes"] == ["read:users:groups!user"]
+    ex = exchange["command"]
+    assert ex[ex.index("--trust-service") + 1] == "grading"
+    assert ex[ex.index("--notify-url") + 1] == "http://127.0.0.1:9184/services/grading/"
+    (role,) = [r for r in c.JupyterHub.load_roles if r["name"] == "grading"]
+    assert set(role["services"]) == {"grading", "exchange"}
+    assert set(role["scopes"]) == {"access:services!service=exchange", "access:services!service=grading"}
+    off = config.apply_config(Config(), replace(settings, grading=False))
+    assert "grading" not in {s["name"] for s in off.JupyterHub.services}
+    assert "--trust-service" not in {s["name"]: s for s in off.JupyterHub.services}["exchange"]["command"]
+    assert "STUDIO_GRADING_URL" not in off.Spawner.environment
 
 
 def test_learners_containers_reach_the_exchange_where_they_reach_the_hub(settings):
@@ -141,7 +170,7 @@ def test_learners_containers_reach_the_exchange_where_they_reach_the_hub(setting
     assert exchange["url"] == "http://172.30.0.1:8093"
     d = c.SandboxedDockerSpawner
     assert d.environment["STUDIO_EXCHANGE_URL"] == "http://172.30.0.1:8093/services/exchange/"
-    assert d.host_ports == [8093]  # let through the learners' firewall
+    assert d.host_ports == [8093, 8084]  # let through the learners' firewall: the exchange and grading
 
 
 def test_docker_spawner_is_chosen_by_settings(settings):

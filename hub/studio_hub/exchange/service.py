@@ -39,15 +39,49 @@ from .policy import Action, courses_of, may
 from .store import ExchangeError, ExchangeStore, Limits, check_id
 
 log = logging.getLogger("studio.exchange")
+# What a trusted service (the grading service, for formgrader) may do, in any course.
+SERVICE_ACTIONS = {Action.LIST_RELEASED, Action.FETCH, Action.RELEASE, Action.COLLECT, Action.RELEASE_FEEDBACK}
+
+
+class Notifier:
+    """Tells the grading service of each new submission (POST ``<url>api/submitted``, this service's hub token).
+
+    Best effort and off the request path: a grading service that is down misses nothing, because it also looks for
+    ungraded submissions on its own every minute."""
+
+    def __init__(self, url: str, token: str):
+        from tornado.httpclient import AsyncHTTPClient
+
+        self.url, self.token = url.rstrip("/") + "/api/submitted", token
+        self.client = AsyncHTTPClient()
+        self.tasks: set[asyncio.Task] = set()
+
+    def submitted(self, info: dict) -> None:
+        task = asyncio.ensure_future(self._post(info))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _post(self, info: dict) -> None:
+        body = json.dumps({k: info[k] for k in ("course_id", "assignment_id", "student_id", "id")})
+        try:
+            await self.client.fetch(self.url, method="POST", body=body, request_timeout=10,
+                                    headers={"Authorization": f"token {self.token}",
+                                             "Content-Type": "application/json"})  # fmt: skip
+        except Exception as e:  # noqa: BLE001 -- logged; the grading service finds it on its next look
+            log.warning("could not tell the grading service of %s/%s by %s: %s", info["course_id"],
+                        info["assignment_id"], info["student_id"], e)  # fmt: skip
 
 
 class ApiHandler(web.RequestHandler):
     store: ExchangeStore
     user: dict
 
-    def initialize(self, store: ExchangeStore, hub_auth: HubAuth):
+    def initialize(self, store: ExchangeStore, hub_auth: HubAuth, trusted: frozenset[str] = frozenset(),
+                   notify: Notifier | None = None):  # fmt: skip
         self.store = store
         self.hub_auth = hub_auth
+        self.trusted = trusted
+        self.notify = notify
 
     async def prepare(self):
         if self.request.path.endswith("/api/health"):
@@ -57,19 +91,32 @@ class ApiHandler(web.RequestHandler):
         if scheme.lower() not in ("token", "bearer") or not token.strip():
             raise web.HTTPError(401, "send your JupyterHub token: Authorization: token <token>")
         model = await self.hub_auth.user_for_token(token.strip(), sync=False)
-        if not model or model.get("kind", "user") != "user":
-            raise web.HTTPError(403, "this token is not a user's token the hub knows")
+        if not model:
+            raise web.HTTPError(403, "this token is not one the hub knows")
         if not self.hub_auth.check_scopes(self.hub_auth.access_scopes, model):
             raise web.HTTPError(403, f"this token may not use the exchange (needs {self.hub_auth.access_scopes})")
+        if model.get("kind") == "service":
+            # The grading service collects, releases and returns feedback for the courses' teams (formgrader).
+            if model.get("name") not in self.trusted:
+                raise web.HTTPError(403, f"the service {model.get('name')} may not use the exchange")
+            self.user = {"name": f"service:{model['name']}", "groups": [], "service": True}
+            return
+        if model.get("kind", "user") != "user":
+            raise web.HTTPError(403, "this token is not a user's token the hub knows")
         if "groups" not in model:
             # The hub shows a user's groups only to tokens allowed to read them (read:users:groups!user, which
             # every learner's server token has): the token of someone's own server or terminal does.
             raise web.HTTPError(403, "this token may not read its owner's groups (needs read:users:groups!user)")
         self.user = model
 
+    def allowed(self, action: Action, course: str) -> bool:
+        if self.user.get("service"):
+            return action in SERVICE_ACTIONS
+        return may(self.user["groups"], action, course)
+
     def require(self, action: Action, course: str) -> None:
         check_id("course", course)
-        if not may(self.user["groups"], action, course):
+        if not self.allowed(action, course):
             raise web.HTTPError(403, f"{self.user['name']} may not {action} in {course}")
 
     def body(self) -> dict:
@@ -122,7 +169,7 @@ class AssignmentsHandler(ApiHandler):
     def get(self):
         course = self.get_query_argument("course", "")
         courses = [course] if course else sorted(courses_of(self.user["groups"]))
-        allowed = [c for c in courses if may(self.user["groups"], Action.LIST_RELEASED, check_id("course", c))]
+        allowed = [c for c in courses if self.allowed(Action.LIST_RELEASED, check_id("course", c))]
         if course and not allowed:
             raise web.HTTPError(403, f"{self.user['name']} may not {Action.LIST_RELEASED} in {course}")
         self.finish({"assignments": self.store.releases(allowed)})
@@ -166,6 +213,8 @@ class SubmitHandler(ApiHandler):
         self.require(Action.SUBMIT, course)
         info = self.store.submit(course, assignment, self.user["name"], self.files(self.body()))
         self.log_action("submitted %s/%s as %s%s", course, assignment, info["id"], " (late)" if info["late"] else "")
+        if self.notify:
+            self.notify.submitted(info)
         self.set_status(201)
         self.finish(info)
 
@@ -182,7 +231,7 @@ class SubmissionsHandler(ApiHandler):
             courses = [course] if course else sorted(theirs)
             subs = []
             for c in courses:
-                if may(self.user["groups"], Action.OWN_SUBMISSIONS, check_id("course", c)):
+                if self.allowed(Action.OWN_SUBMISSIONS, check_id("course", c)):
                     subs += self.store.submissions(c, assignment=assignment, student=self.user["name"])
         else:
             if not course:
@@ -207,9 +256,9 @@ class SubmissionHandler(ApiHandler):
     def may_read(self, course: str, student: str) -> None:
         """Graders and instructors read anyone's in their course; a student only their own."""
         check_id("course", course)
-        if may(self.user["groups"], Action.COLLECT, course):
+        if self.allowed(Action.COLLECT, course):
             return
-        if student == self.user["name"] and may(self.user["groups"], Action.OWN_SUBMISSIONS, course):
+        if student == self.user["name"] and self.allowed(Action.OWN_SUBMISSIONS, course):
             return
         raise web.HTTPError(403, f"{self.user['name']} may not read {student}'s work in {course}")
 
@@ -231,7 +280,8 @@ class FeedbackHandler(SubmissionHandler):
         self.finish(info)
 
 
-def make_app(store: ExchangeStore, hub_auth: HubAuth, prefix: str) -> web.Application:
+def make_app(store: ExchangeStore, hub_auth: HubAuth, prefix: str, *, trusted: frozenset[str] = frozenset(),
+             notify: Notifier | None = None) -> web.Application:  # fmt: skip
     part = r"([^/]+)"
     routes = [
         ("api/health", HealthHandler),
@@ -243,7 +293,7 @@ def make_app(store: ExchangeStore, hub_auth: HubAuth, prefix: str) -> web.Applic
         (f"api/submissions/{part}/{part}/{part}/{part}", SubmissionHandler),
         (f"api/feedback/{part}/{part}/{part}/{part}", FeedbackHandler),
     ]
-    args = {"store": store, "hub_auth": hub_auth}
+    args = {"store": store, "hub_auth": hub_auth, "trusted": trusted, "notify": notify}
     return web.Application([(url_path_join(prefix, path), handler, args) for path, handler in routes])
 
 
@@ -251,6 +301,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True, help="where releases and submissions are kept")
     parser.add_argument("--max-mib", type=float, default=20, help="largest release/submission/feedback, MiB")
+    parser.add_argument(
+        "--trust-service",
+        action="append",
+        default=[],
+        help="a hub service that may release, collect and return feedback in every course",
+    )
+    parser.add_argument("--notify-url", default="", help="the grading service, told of every new submission")
     args = parser.parse_args(argv)
     enable_pretty_logging()
     logging.getLogger().setLevel(logging.INFO)
@@ -266,7 +323,8 @@ async def serve(args: argparse.Namespace) -> None:
     # Groups change when the portal changes a role; the hub re-reads them within seconds, so must we.
     hub_auth = HubAuth(cache_max_age=5)
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/exchange/")
-    app = make_app(store, hub_auth, prefix)
+    notify = Notifier(args.notify_url, os.environ.get("JUPYTERHUB_API_TOKEN", "")) if args.notify_url else None
+    app = make_app(store, hub_auth, prefix, trusted=frozenset(args.trust_service), notify=notify)
     url = os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8083")
     bind = urlparse(url)
     # base64 adds a third: bodies up to twice the limit reach the handler, which says what the limit is.

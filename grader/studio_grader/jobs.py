@@ -1,0 +1,155 @@
+"""What the grading service's worker processes do: grade one student's latest submission of one assignment.
+
+Each worker is a process of its own (started once, with the service), holding a warm grading sandbox and an
+nbgrader API per course; a job there:
+
+1. makes sure the gradebook knows the assignment as its source now is (``nbgrader generate_assignment``, once
+   per source version, under the course's lock);
+2. takes the submission's files from the exchange (the service's hub token) into ``submitted/`` with nbgrader's
+   timestamp;
+3. runs nbgrader's autograde for that student: sanitizing, execution in the sandbox, hidden tests, checksums,
+   late penalty, the gradebook (``studio_grader.pipeline``);
+4. answers with the scores the gradebook now holds, flagged or not, and what the sandbox reported.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+from .autograde import _check_metadata_schema_once, _load_config, _share_gradebook_engines
+from .courses import CourseSpace
+
+_APIS: dict[str, tuple[float, object]] = {}  # course folder → (config mtime, NbGraderAPI)
+SOURCE_STAMP = ".generated"
+
+
+def init_worker(warm: dict | None = None) -> None:
+    """Once per worker process: nbgrader's costly set-up, and a grading sandbox started before any job needs it."""
+    _share_gradebook_engines()
+    _check_metadata_schema_once()
+    if warm:
+        from .preprocessor import SandboxedExecute, pool_for
+
+        execute = SandboxedExecute(**warm)  # as the courses' configs set it (CourseSpace.prepare)
+        try:
+            pool_for(execute.spec(), execute.sandboxes, execute.mode)
+        except Exception as e:  # noqa: BLE001 -- jobs say why when they need the sandbox; the worker stays
+            print(f"grading worker {os.getpid()}: no warm sandbox: {e}", flush=True)
+
+
+def _api(folder: Path):
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    mtime = (folder / "nbgrader_config.py").stat().st_mtime
+    cached = _APIS.get(str(folder))
+    os.chdir(folder)  # nbgrader reads the course's nbgrader_config.py from the working folder
+    if cached is None or cached[0] != mtime:
+        config = _load_config()
+        cached = _APIS[str(folder)] = (mtime, NbGraderAPI(coursedir=CourseDirectory(config=config), config=config))
+    return cached[1]
+
+
+@contextmanager
+def _course_lock(folder: Path):
+    with open(folder / ".lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def source_version(source: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(source.rglob("*")):
+        if p.is_file() and p.name != SOURCE_STAMP:
+            h.update(str(p.relative_to(source)).encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+def ensure_generated(space: CourseSpace, assignment: str, api) -> None:
+    """The gradebook holds the assignment's notebooks, grade cells and checksums from its current source."""
+    source = space.source_dir(assignment)
+    if source is None:
+        raise GradingError(
+            f"no source of {assignment} on the grading side: an instructor releases it "
+            f"(nbgrader release_assignment), or the course repository has source/{assignment}"
+        )
+    with _course_lock(space.folder):
+        version = source_version(source)
+        stamp = source / SOURCE_STAMP
+        if stamp.is_file() and stamp.read_text() == version:
+            return
+        result = api.generate_assignment(assignment, force=True)
+        if not result.get("success"):
+            raise GradingError(f"nbgrader generate_assignment {assignment} failed: "
+                               f"{(result.get('error') or result.get('log') or '')[-1500:]}")  # fmt: skip
+        stamp.write_text(version)
+
+
+class GradingError(Exception):
+    pass
+
+
+def fetch_submission(exchange_url: str, token: str, course: str, assignment: str, student: str, sub_id: str):
+    from studio_hub.exchange.store import check_path
+
+    url = f"{exchange_url.rstrip('/')}/api/submissions/{course}/{assignment}/{student}/{sub_id}"
+    resp = requests.get(url, headers={"Authorization": f"token {token}"}, timeout=120)
+    if resp.status_code != 200:
+        raise GradingError(f"the exchange did not give the submission ({resp.status_code}): {resp.text[:300]}")
+    data = resp.json()
+    files = {check_path(name): base64.b64decode(content) for name, content in data["files"].items()}
+    return files, data["timestamp"]
+
+
+def grade(space: CourseSpace, assignment: str, student: str, sub_id: str) -> dict:
+    """Grade one submission; never raises: the answer says what happened."""
+    from .preprocessor import REPORTS
+
+    t0 = time.monotonic()
+    start = len(REPORTS)
+    out = {"course": space.course, "assignment": assignment, "student": student, "submission": sub_id}
+    try:
+        api = _api(space.folder)
+        ensure_generated(space, assignment, api)
+        files, timestamp = fetch_submission(space.exchange_url, os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+                                            space.course, assignment, student, sub_id)  # fmt: skip
+        space.put_submission(assignment, student, files, timestamp)
+        result = api.autograde(assignment, student, force=True, create=True)
+        if not result.get("success"):
+            raise GradingError((result.get("error") or result.get("log") or "nbgrader autograde failed")[-2000:])
+        out.update(scores(space.db_url, assignment, student), state="graded", timestamp=timestamp)
+    except Exception as e:  # noqa: BLE001 -- one submission never stops the others; the reason is kept
+        out.update(state="failed", reason=f"{type(e).__name__}: {e}"[-2000:] if not isinstance(e, GradingError)
+                   else str(e))  # fmt: skip
+    reports = REPORTS[start:]
+    out["flags"] = [f"{r['notebook']}: {why}" for r in reports
+                    for why in ([r["reason"]] if r.get("reason") else []) + (r.get("flags") or [])]  # fmt: skip
+    out["seconds"] = round(time.monotonic() - t0, 3)
+    out["graded_at"] = time.time()
+    return out
+
+
+def scores(db_url: str, assignment: str, student: str) -> dict:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url) as gb:
+        sub = gb.find_submission(assignment, student)
+        return {
+            "score": sub.score,
+            "max_score": sub.max_score,
+            "auto_score": sum(g.auto_score or 0 for nb in sub.notebooks for g in nb.grades),
+            "needs_manual_grade": bool(sub.needs_manual_grade),
+            "flagged": any(nb.flagged for nb in sub.notebooks),
+            "late_penalty": sub.late_submission_penalty,
+        }

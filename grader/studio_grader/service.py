@@ -1,0 +1,499 @@
+"""The grading service (hub-managed, ``python -m studio_grader.service``): every submission graded as it arrives.
+
+The exchange tells it of each new submission; it also looks for ungraded ones on its own every minute (at start
+too), so nothing is missed while it was down. Jobs run in worker processes, each with a warm grading sandbox, as
+many at once as there are workers; a student's newer submission replaces one still waiting. Each course has an
+nbgrader course folder and gradebook on this side (:mod:`.courses`), which its graders and instructors review in
+formgrader, served here per course (:mod:`.formgrader`).
+
+    GET  api/health
+    POST api/submitted                      {course_id, assignment_id, student_id, id}   the exchange only
+    PUT  api/source/<course>/<assignment>   {"files": {path: base64}}    an instructor's release brings its source
+    GET  api/grades?course=                 every student's latest: state, score, flags (graders, instructors)
+    GET  api/grades?mine=1                  the caller's own, in all their courses
+    GET  api/progress?course=               queued / grading / graded / failed, rate
+    POST api/regrade/<course>/<assignment>  grade every latest submission again
+    GET  formgrader/<course>/formgrader...  nbgrader's formgrader of that course (graders, instructors)
+    GET  /                                  the courses the caller grades, with their formgraders
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import html
+import json
+import logging
+import multiprocessing
+import os
+import time
+from collections import OrderedDict
+from pathlib import Path
+from urllib.parse import urlparse
+
+from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated
+from jupyterhub.utils import url_path_join
+from tornado import web
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from tornado.httpserver import HTTPServer
+from tornado.log import enable_pretty_logging
+
+from studio_hub.exchange.policy import Action, courses_of, may
+from studio_hub.exchange.store import ExchangeError, check_id, check_path
+
+from . import jobs
+from .courses import CourseSpace, Sandboxes
+from .formgrader import Formgraders
+
+log = logging.getLogger("studio.grading")
+EXCHANGE_SERVICE = "exchange"
+# Headers not passed on between the browser and a course's formgrader.
+HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host",
+               "cookie", "set-cookie", "authorization", "upgrade", "te", "trailer"}  # fmt: skip
+
+
+class Grading:
+    """The queue and the workers."""
+
+    def __init__(self, root: Path, *, content_dir: Path | None, gradebook: str, exchange_url: str,
+                 sandboxes: Sandboxes, workers: int, job_timeout: float, warm: bool = True,
+                 portal: PortalGrades | None = None):  # fmt: skip
+        self.root, self.content_dir, self.gradebook = root, content_dir, gradebook
+        self.exchange_url, self.sandboxes, self.workers = exchange_url, sandboxes, max(1, workers)
+        self.job_timeout = job_timeout
+        self.portal = portal
+        self.spaces: dict[str, CourseSpace] = {}
+        self.status: dict[str, dict[str, dict]] = {}
+        self.queue: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+        self.running: dict[tuple[str, str, str], str] = {}
+        self.started = time.time()
+        self.finished: list[float] = []
+        warm_args = {"image": sandboxes.image, "runtime": sandboxes.runtime, "mode": sandboxes.mode} if warm else None
+        # Spawned (not forked) from this asyncio process; each worker starts its sandbox right away.
+        self.pool = multiprocessing.get_context("spawn").Pool(self.workers, initializer=jobs.init_worker,
+                                                              initargs=(warm_args,))  # fmt: skip
+        for course in self.known_courses():
+            self.space(course)
+
+    def known_courses(self) -> list[str]:
+        names = {p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")}
+        if self.content_dir and self.content_dir.is_dir():
+            names |= {p.name for p in self.content_dir.iterdir() if (p / "source").is_dir()}
+        return sorted(n for n in names if _valid_id(n))
+
+    def space(self, course: str) -> CourseSpace:
+        """The course's grading folder, made the first time the course is seen (no restart for a new course)."""
+        if course not in self.spaces:
+            space = CourseSpace(self.root, check_id("course", course), self.gradebook, self.content_dir,
+                                self.exchange_url, self.sandboxes)  # fmt: skip
+            space.prepare()
+            self.spaces[course] = space
+            self.status[course] = space.read_status()
+            # Whatever was queued or running when the service stopped is graded again.
+            for key, entry in self.status[course].items():
+                if entry.get("state") in ("queued", "grading"):
+                    assignment, student = key.split("/")
+                    self.queue[(course, assignment, student)] = entry["submission"]
+        return self.spaces[course]
+
+    # --- the queue --------------------------------------------------------------------------------------------------
+    def enqueue(self, course: str, assignment: str, student: str, sub_id: str, *, force: bool = False) -> bool:
+        for kind, value in (("assignment", assignment), ("student", student), ("submission", sub_id)):
+            check_id(kind, value)
+        self.space(course)
+        entry = self.status[course].get(f"{assignment}/{student}", {})
+        if not force and entry.get("submission") == sub_id and entry.get("state") in ("graded", "failed"):
+            return False
+        key = (course, assignment, student)
+        self.queue[key] = sub_id  # a newer submission replaces one still waiting
+        self.queue.move_to_end(key)
+        self._set(course, assignment, student, {**entry, "submission": sub_id, "state": "queued",
+                                                "queued_at": time.time()})  # fmt: skip
+        self.kick()
+        return True
+
+    def kick(self) -> None:
+        for key in list(self.queue):
+            if len(self.running) >= self.workers:
+                return
+            if key in self.running:  # the same student's assignment is being graded: after it
+                continue
+            sub_id = self.queue.pop(key)
+            self.running[key] = sub_id
+            asyncio.ensure_future(self._run(key, sub_id))
+
+    async def _run(self, key: tuple[str, str, str], sub_id: str) -> None:
+        course, assignment, student = key
+        entry = self.status[course].get(f"{assignment}/{student}", {})
+        self._set(course, assignment, student, {**entry, "state": "grading", "started_at": time.time()})
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future = loop.create_future()
+
+        def finish(value, ok=True):
+            loop.call_soon_threadsafe(lambda: done.done() or (done.set_result(value) if ok else
+                                                              done.set_exception(value)))  # fmt: skip
+
+        self.pool.apply_async(jobs.grade, (self.spaces[course], assignment, student, sub_id), callback=finish,
+                              error_callback=lambda e: finish(e, ok=False))  # fmt: skip
+        try:
+            result = await asyncio.wait_for(done, self.job_timeout)
+        except Exception as e:  # noqa: BLE001 -- a worker that died or hung: this submission fails, the rest go on
+            result = {"state": "failed", "reason": f"the grading worker did not answer: {type(e).__name__} {e}",
+                      "flags": [], "graded_at": time.time()}  # fmt: skip
+        self.running.pop(key, None)
+        self._set(course, assignment, student, {"submission": sub_id, **{k: v for k, v in result.items()
+                                                if k not in ("course", "assignment", "student")}})  # fmt: skip
+        self.finished.append(time.time())
+        log.info("%s/%s by %s (%s): %s %s", course, assignment, student, sub_id, result["state"],
+                 result.get("reason") or f"{result.get('score')}/{result.get('max_score')}")  # fmt: skip
+        if self.portal is not None:
+            self.portal.send(course, assignment, student, self.status[course][f"{assignment}/{student}"])
+        self.kick()
+
+    def _set(self, course: str, assignment: str, student: str, entry: dict) -> None:
+        self.status[course][f"{assignment}/{student}"] = entry
+        self.spaces[course].write_status(self.status[course])
+
+    async def catch_up(self, client: ExchangeClient) -> int:
+        """Queue every latest submission the service has not graded (it may have been down when it came)."""
+        queued = 0
+        for course in sorted(set(self.known_courses()) | set(self.spaces)):
+            try:
+                subs = await client.get(f"api/submissions?course={course}")
+            except Exception as e:  # noqa: BLE001 -- the exchange may be starting; the next look will do
+                log.warning("could not list %s's submissions: %s", course, e)
+                continue
+            latest = {(s["assignment_id"], s["student_id"]): s["id"] for s in subs["submissions"]}
+            for (assignment, student), sub_id in sorted(latest.items()):
+                entry = self.status.get(course, {}).get(f"{assignment}/{student}", {})
+                if entry.get("submission") != sub_id and (course, assignment, student) not in self.running:
+                    queued += self.enqueue(course, assignment, student, sub_id)
+        return queued
+
+    def progress(self, course: str | None = None) -> dict:
+        entries = [e for c, st in self.status.items() if course in (None, c) for e in st.values()]
+        states = {s: sum(1 for e in entries if e.get("state") == s) for s in ("queued", "grading", "graded", "failed")}
+        recent = [t for t in self.finished if t > time.time() - 60]
+        return {**states, "total": len(entries), "per_minute": len(recent), "workers": self.workers}
+
+    def close(self) -> None:
+        self.pool.terminate()
+        self.pool.join()
+
+
+class ExchangeClient:
+    """The exchange as this service's own hub token reaches it."""
+
+    def __init__(self, url: str, token: str):
+        self.url, self.token = url.rstrip("/") + "/", token
+        self.client = AsyncHTTPClient()
+
+    async def get(self, path: str) -> dict:
+        resp = await self.client.fetch(self.url + path, headers={"Authorization": f"token {self.token}"},
+                                       request_timeout=60)  # fmt: skip
+        return json.loads(resp.body)
+
+
+class PortalGrades:
+    """Sends each student's grade to the portal (``PUT <portal>/api/grades/``, a service token), off the
+    request path; what could not be sent is sent again with the next one."""
+
+    def __init__(self, url: str, token: str):
+        self.url, self.token = url.rstrip("/") + "/api/grades/", token
+        self.client = AsyncHTTPClient()
+        self.pending: dict[tuple[str, str, str], dict] = {}
+        self.sending = False
+
+    def send(self, course: str, assignment: str, student: str, entry: dict) -> None:
+        self.pending[(course, assignment, student)] = {
+            "course": course, "assignment": assignment, "student": student, "state": entry.get("state"),
+            "score": entry.get("score"), "max_score": entry.get("max_score"),
+            "needs_manual_grade": entry.get("needs_manual_grade", False), "flagged": entry.get("flagged", False),
+            "submission": entry.get("submission"), "timestamp": entry.get("timestamp"),
+            "graded_at": entry.get("graded_at"), "reason": (entry.get("reason") or "")[:500],
+        }  # fmt: skip
+        if not self.sending:
+            asyncio.ensure_future(self._flush())
+
+    async def _flush(self) -> None:
+        self.sending = True
+        try:
+            while self.pending:
+                batch = list(self.pending.items())
+                try:
+                    await self.client.fetch(self.url, method="PUT", request_timeout=30,
+                                            body=json.dumps({"grades": [g for _, g in batch]}),
+                                            headers={"Authorization": f"Bearer {self.token}",
+                                                     "Content-Type": "application/json"})  # fmt: skip
+                except Exception as e:  # noqa: BLE001 -- kept, and sent with the next grade
+                    log.warning("could not send %d grades to the portal: %s", len(batch), e)
+                    return
+                for key, grade in batch:
+                    if self.pending.get(key) is grade:
+                        del self.pending[key]
+        finally:
+            self.sending = False
+
+
+# --- HTTP -------------------------------------------------------------------------------------------------------
+class BaseHandler(HubOAuthenticated, web.RequestHandler):
+    grading: Grading
+
+    def initialize(self, grading: Grading, formgraders: Formgraders | None = None):
+        self.grading = grading
+        self.formgraders = formgraders
+
+    def groups(self) -> list[str]:
+        user = self.current_user
+        if not user:
+            raise web.HTTPError(401, "log in through the hub, or send a JupyterHub token")
+        if user.get("kind", "user") != "user" or "groups" not in user:
+            raise web.HTTPError(403, "this token may not read its owner's groups (needs read:users:groups!user)")
+        return user["groups"]
+
+    def require(self, action: Action, course: str) -> None:
+        check_id("course", course)
+        if not may(self.groups(), action, course):
+            raise web.HTTPError(403, f"{self.current_user['name']} may not {action} in {course}")
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        error = kwargs.get("exc_info", (None, None))[1]
+        if isinstance(error, ExchangeError):
+            self.set_status(error.status)
+            message = str(error)
+        elif isinstance(error, web.HTTPError) and error.log_message:
+            message = error.log_message % error.args if error.args else error.log_message
+        else:
+            message = self._reason
+        self.finish({"status": self.get_status(), "message": message})
+
+
+class HealthHandler(BaseHandler):
+    def get(self):
+        self.finish({"ok": True, **self.grading.progress()})
+
+
+class SubmittedHandler(BaseHandler):
+    def post(self):
+        user = self.current_user
+        if not user or user.get("kind") != "service" or user.get("name") != EXCHANGE_SERVICE:
+            raise web.HTTPError(403, "only the exchange service tells of submissions")
+        info = _json_body(self)
+        queued = self.grading.enqueue(info["course_id"], info["assignment_id"], info["student_id"], info["id"])
+        self.set_status(202)
+        self.finish({"queued": queued})
+
+
+class SourceHandler(BaseHandler):
+    def put(self, course: str, assignment: str):
+        self.require(Action.RELEASE, course)
+        check_id("assignment", assignment)
+        files = _files(_json_body(self))
+        if not any(name.endswith(".ipynb") for name in files):
+            raise ExchangeError(f"the source of {assignment} has no notebook")
+        self.grading.space(course).put_source(assignment, files)
+        log.info("%s: the source of %s/%s (%d files)", self.current_user["name"], course, assignment, len(files))
+        self.finish({"course_id": course, "assignment_id": assignment, "files": sorted(files)})
+
+
+class GradesHandler(BaseHandler):
+    def get(self):
+        if self.get_query_argument("mine", ""):
+            me = self.current_user["name"]
+            courses = [c for c in courses_of(self.groups()) if may(self.groups(), Action.OWN_SUBMISSIONS, c)]
+            rows = [_row(c, key, entry) for c in sorted(courses) for key, entry in
+                    sorted(self.grading.status.get(c, {}).items()) if key.split("/")[1] == me]  # fmt: skip
+        else:
+            course = self.get_query_argument("course", "")
+            self.require(Action.COLLECT, course)
+            rows = [_row(course, key, entry) for key, entry in sorted(self.grading.status.get(course, {}).items())]
+        self.finish({"grades": rows})
+
+
+class ProgressHandler(BaseHandler):
+    def get(self):
+        course = self.get_query_argument("course", "")
+        self.require(Action.COLLECT, course)
+        self.finish(self.grading.progress(course))
+
+
+class RegradeHandler(BaseHandler):
+    def post(self, course: str, assignment: str):
+        self.require(Action.COLLECT, course)
+        check_id("assignment", assignment)
+        keys = [k for k in self.grading.status.get(course, {}) if k.split("/")[0] == assignment]
+        status = self.grading.status[course]
+        n = sum(self.grading.enqueue(course, assignment, k.split("/")[1], status[k]["submission"], force=True)
+                for k in keys)  # fmt: skip
+        self.finish({"queued": n})
+
+
+class IndexHandler(BaseHandler):
+    @web.authenticated
+    def get(self):
+        groups = self.groups()
+        courses = sorted(c for c in courses_of(groups) if may(groups, Action.COLLECT, c))
+        base = self.settings["prefix"]
+        items = "".join(f'<li><a href="{html.escape(url_path_join(base, "formgrader", c, "formgrader"))}/">'
+                        f"{html.escape(c)}</a>: {self.grading.progress(c)['graded']} graded, "
+                        f"{self.grading.progress(c)['queued']} waiting</li>" for c in courses)  # fmt: skip
+        body = f"<ul>{items}</ul>" if courses else "<p>You grade no course.</p>"
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Grading</title></head>"
+                    f"<body><h1>Formgrader</h1>{body}</body></html>")  # fmt: skip
+
+
+class FormgraderProxy(BaseHandler):
+    """A course's formgrader, for its graders and instructors only; only formgrader's own paths go through."""
+
+    SUPPORTED_METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD")
+
+    @web.authenticated
+    async def proxy(self, course: str, rest: str):
+        self.require(Action.COLLECT, course)
+        if not (rest == "formgrader" or rest.startswith("formgrader/")):
+            raise web.HTTPError(404, "only formgrader's pages are here")
+        fg = await self.formgraders.get(course, self.grading.space(course).folder)
+        url = fg.url + rest + (f"?{self.request.query}" if self.request.query else "")
+        headers = {k: v for k, v in self.request.headers.get_all() if k.lower() not in HOP_HEADERS}
+        headers["Authorization"] = f"token {fg.token}"
+        body = self.request.body if self.request.method in ("POST", "PUT") else None
+        try:
+            resp = await AsyncHTTPClient().fetch(url, method=self.request.method, headers=headers, body=body,
+                                                 follow_redirects=False, raise_error=False,
+                                                 allow_nonstandard_methods=True, request_timeout=600)  # fmt: skip
+        except HTTPClientError as e:
+            raise web.HTTPError(502, f"formgrader of {course} did not answer: {e}") from None
+        self.set_status(resp.code, resp.reason)
+        for k, v in resp.headers.get_all():
+            if k.lower() not in HOP_HEADERS and k.lower() != "content-security-policy":
+                self.add_header(k, v)
+        # Formgrader renders in a tab of its own, or framed by a page of this hub (JupyterLab): nowhere else.
+        self.set_header("Content-Security-Policy", "frame-ancestors 'self'")
+        if resp.headers.get("Content-Type", "").startswith("text/html"):
+            self.xsrf_token  # noqa: B018 -- sets the _xsrf cookie formgrader's scripts send back
+        self.finish(resp.body or b"")
+
+    get = post = put = delete = head = proxy
+
+
+def _row(course: str, key: str, entry: dict) -> dict:
+    assignment, student = key.split("/")
+    return {"course": course, "assignment": assignment, "student": student, **entry}
+
+
+def _json_body(handler: web.RequestHandler) -> dict:
+    try:
+        data = json.loads(handler.request.body or b"{}")
+    except ValueError:
+        raise ExchangeError("the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise ExchangeError("the body must be a JSON object")
+    return data
+
+
+def _files(data: dict) -> dict[str, bytes]:
+    files = data.get("files")
+    if not isinstance(files, dict) or not files:
+        raise ExchangeError('"files" must be an object {path: base64}')
+    try:
+        return {check_path(name): base64.b64decode(content, validate=True) for name, content in files.items()}
+    except (binascii.Error, TypeError, ValueError):
+        raise ExchangeError("a file's content is not base64") from None
+
+
+def _valid_id(name: str) -> bool:
+    try:
+        check_id("course", name)
+    except ExchangeError:
+        return False
+    return True
+
+
+def make_app(grading: Grading, formgraders: Formgraders, prefix: str, hub_auth: HubOAuth) -> web.Application:
+    part = r"([^/]+)"
+    args = {"grading": grading, "formgraders": formgraders}
+    routes = [
+        ("api/health", HealthHandler, args),
+        ("api/submitted", SubmittedHandler, args),
+        (f"api/source/{part}/{part}", SourceHandler, args),
+        ("api/grades", GradesHandler, args),
+        ("api/progress", ProgressHandler, args),
+        (f"api/regrade/{part}/{part}", RegradeHandler, args),
+        (f"formgrader/{part}/(.*)", FormgraderProxy, args),
+        ("oauth_callback", HubOAuthCallbackHandler, {}),
+        ("", IndexHandler, args),
+    ]
+    return web.Application(
+        [(url_path_join(prefix, path), handler, kwargs) for path, handler, kwargs in routes],
+        hub_auth=hub_auth, prefix=prefix, cookie_secret=os.urandom(32),
+        login_url=hub_auth.login_url,
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, required=True, help="the courses' grading folders")
+    parser.add_argument("--content-dir", type=Path, help="the course repository (<course>/source/<assignment>)")
+    parser.add_argument(
+        "--gradebook-url",
+        default=os.environ.get("STUDIO_GRADEBOOK_URL", ""),
+        help="PostgreSQL for the gradebooks (a schema per course); empty: SQLite per course",
+    )
+    parser.add_argument("--exchange-url", default=os.environ.get("STUDIO_EXCHANGE_URL", ""))
+    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 2) + 1, help="submissions graded at once")
+    parser.add_argument("--image", default="studio-learner:latest", help="the grading sandboxes' image")
+    parser.add_argument("--runtime", default="runsc")
+    parser.add_argument("--mode", choices=("pooled", "strict"), default="pooled")
+    parser.add_argument("--cell-timeout", type=int, default=30)
+    parser.add_argument("--job-timeout", type=float, default=900, help="seconds one submission may take in all")
+    parser.add_argument("--rescan", type=float, default=60, help="seconds between looks for ungraded submissions")
+    parser.add_argument("--portal-url", default="", help="the portal, sent every grade (with $STUDIO_GRADES_TOKEN)")
+    parser.add_argument("--no-warm", action="store_true", help="start sandboxes only when a job needs one")
+    args = parser.parse_args(argv)
+    enable_pretty_logging()
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        asyncio.run(serve(args))
+    except KeyboardInterrupt:  # the hub stops its services with SIGINT
+        log.info("grading stopped")
+
+
+async def serve(args: argparse.Namespace) -> None:
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+    portal = None
+    if args.portal_url and os.environ.get("STUDIO_GRADES_TOKEN"):
+        portal = PortalGrades(args.portal_url, os.environ["STUDIO_GRADES_TOKEN"])
+    sandboxes = Sandboxes(image=args.image, runtime=args.runtime, mode=args.mode, timeout=args.cell_timeout)
+    grading = Grading(args.data_dir, content_dir=args.content_dir, gradebook=args.gradebook_url,
+                      exchange_url=args.exchange_url, sandboxes=sandboxes, workers=args.workers,
+                      job_timeout=args.job_timeout, warm=not args.no_warm, portal=portal)  # fmt: skip
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/grading/")
+    formgraders = Formgraders(prefix)
+    # Groups change when the portal changes a role; the hub re-reads them within seconds, so must we.
+    hub_auth = HubOAuth(cache_max_age=5)
+    app = make_app(grading, formgraders, prefix, hub_auth)
+    url = os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8084")
+    bind = urlparse(url)
+    server = HTTPServer(app, max_body_size=64 * 2**20, xheaders=True)
+    server.listen(bind.port or 80, bind.hostname or "")
+    log.info("grading listening on %s%s, %d workers, courses in %s", url, prefix, grading.workers, args.data_dir)
+    exchange = ExchangeClient(args.exchange_url, token)
+    try:
+        while True:
+            if args.exchange_url:
+                queued = await grading.catch_up(exchange)
+                if queued:
+                    log.info("queued %d submissions not graded yet", queued)
+            grading.kick()
+            await asyncio.sleep(args.rescan)
+    finally:
+        formgraders.stop()
+        grading.close()
+
+
+if __name__ == "__main__":
+    main()

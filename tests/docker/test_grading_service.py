@@ -1,0 +1,173 @@
+"""The grading service with the real stack: a submission to the exchange is graded in a gVisor sandbox as it
+arrives, its score reaches the portal, the course's graders review it in formgrader (theirs only) and release
+feedback through it, and the student fetches that feedback with nbgrader.
+
+One hub and portal (learners as local processes: the sandboxes are what this is about), the learner image as
+the grading sandbox, one grading worker.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+import requests
+
+from tests.conftest import new_account, running_stack
+from tests.grading_cases import make_course, submission
+from tests.integration.test_exchange import (  # noqa: F401 -- released: the exchange tests' release fixture
+    COURSE,
+    PS,
+    _visitor,
+    in_kernel,
+    nbgrader,
+    released,
+    server_env,
+)
+
+pytestmark = [pytest.mark.docker, pytest.mark.integration]
+OUTSIDER = "outsider"
+FORMGRADER = f"/services/grading/formgrader/{COURSE}/formgrader"
+HIDDEN = ["celsius_to_fahrenheit(-40)", "98.6", "seconds_to_hms(86399)"]  # in ps01's hidden tests
+
+
+@pytest.fixture(scope="module")
+def stack(learner_image):
+    with running_stack("grading", {"STUDIO_LEARNER_IMAGE": learner_image}) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def notebooks(tmp_path_factory, learner_image) -> dict[str, bytes]:
+    course = make_course(tmp_path_factory.mktemp("course"), image=learner_image)
+    return {kind: _bytes(submission(course, kind)) for kind in ("right", "wrong")}
+
+
+def _bytes(nb) -> bytes:
+    import nbformat
+
+    return nb if isinstance(nb, bytes) else nbformat.writes(nb).encode()
+
+
+def call(stack, username: str, method: str, path: str, service: str = "GRADING", **kwargs) -> requests.Response:
+    """``username``'s own server token calling a service (as nbgrader in their terminal does)."""
+    env = server_env(stack, username)
+    return requests.request(method, env[f"STUDIO_{service}_URL"] + path, timeout=60,
+                            headers={"Authorization": f"token {env['JUPYTERHUB_API_TOKEN']}"}, **kwargs)  # fmt: skip
+
+
+def submit(stack, username: str, nb: bytes, assignment: str = PS) -> str:
+    body = {"files": {f"{PS}.ipynb": base64.b64encode(nb).decode()}}
+    resp = call(stack, username, "POST", f"api/submissions/{COURSE}/{assignment}", service="EXCHANGE", json=body)
+    assert resp.status_code == 201, resp.text
+    return resp.json()["id"]
+
+
+def wait_graded(stack, student: str, sub_id: str, assignment: str = PS, timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = call(stack, "grader1", "GET", "api/grades", params={"course": COURSE}).json()["grades"]
+        row = next((r for r in rows if (r["student"], r["assignment"]) == (student, assignment)), None)
+        if row and row["submission"] == sub_id and row["state"] in ("graded", "failed"):
+            return row
+        assert time.monotonic() < deadline, f"not graded in {timeout} s: {row}"
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def graded(stack, released, notebooks):  # noqa: F811 -- the exchange tests' release, by instructor1
+    first = submit(stack, "student1", notebooks["wrong"])
+    other = submit(stack, "student2", notebooks["right"])
+    return {"student1": wait_graded(stack, "student1", first), "student2": wait_graded(stack, "student2", other)}
+
+
+def test_each_submission_is_graded_in_a_sandbox_as_it_arrives(stack, graded, notebooks):
+    s1, s2 = graded["student1"], graded["student2"]
+    assert s1["state"] == s2["state"] == "graded", (s1, s2)
+    # ps01: 5 points of tests (2 + 3) and 2 points graded by hand.
+    assert (s1["auto_score"], s2["auto_score"]) == (0.0, 5.0)
+    assert s1["max_score"] == s2["max_score"] == 7.0 and not s1["flagged"] and not s2["flagged"]
+    folder = stack.hub_dir / "grading" / COURSE
+    autograded = (folder / "autograded" / "student2" / PS / f"{PS}.ipynb").read_text()
+    assert "Traceback" not in autograded
+    # A newer submission is graded again; the latest is what counts.
+    again = submit(stack, "student1", notebooks["right"])
+    row = wait_graded(stack, "student1", again)
+    assert (row["state"], row["auto_score"]) == ("graded", 5.0)
+
+
+def test_students_read_only_their_own_grades(stack, graded):
+    mine = call(stack, "student1", "GET", "api/grades", params={"mine": "1"})
+    assert mine.status_code == 200 and {r["student"] for r in mine.json()["grades"]} == {"student1"}
+    # Who may read a course's grades and its queue: graders and instructors of that course.
+    new_account(stack, OUTSIDER)
+    table = {"student1": 403, "grader1": 200, "instructor1": 200}
+    for user, status in table.items():
+        for path in ("api/grades", "api/progress"):
+            resp = call(stack, user, "GET", path, params={"course": COURSE})
+            assert resp.status_code == status, (user, path, resp.text)
+        assert call(stack, user, "GET", "api/grades", params={"course": "data-science"}).status_code == 403
+    assert requests.get(server_env(stack, "student1")["STUDIO_GRADING_URL"] + "api/grades?course=" + COURSE,
+                        timeout=30).status_code in (401, 403)  # no token  # fmt: skip
+
+
+def test_grades_reach_the_portal(stack, graded):
+    v = _visitor(stack, "student2")
+    page = v.http.get(f"{stack.portal_url}/courses/{COURSE}/grades/")
+    assert page.status_code == 200 and PS in page.text and "5 / 7" in page.text, page.text[-2000:]
+    teacher = _visitor(stack, "instructor1")
+    export = teacher.http.get(f"{stack.portal_url}/courses/{COURSE}/grades.csv")
+    assert export.status_code == 200 and f"student2,{PS},graded,5,7" in export.text, export.text
+
+
+def test_an_assignment_without_source_fails_with_a_reason_and_others_go_on(stack, graded, notebooks):
+    release = {"files": {"x.ipynb": base64.b64encode(notebooks["right"]).decode()}, "force": True}
+    resp = call(stack, "instructor1", "PUT", f"api/assignments/{COURSE}/ps99-nowhere", service="EXCHANGE", json=release)
+    assert resp.status_code == 200, resp.text
+    row = wait_graded(stack, "student2", submit(stack, "student2", notebooks["wrong"], "ps99-nowhere"),
+                      "ps99-nowhere")  # fmt: skip
+    assert row["state"] == "failed" and "no source of ps99-nowhere" in row["reason"], row
+    assert wait_graded(stack, "student1", submit(stack, "student1", notebooks["wrong"]))["state"] == "graded"
+
+
+def test_formgrader_serves_the_course_team_only(stack, graded):
+    url = stack.hub_url + FORMGRADER
+    grader = _visitor(stack, "grader1")
+    page = grader.follow(url + "/manage_assignments")
+    assert page.status_code == 200 and "Manage Assignments" in page.text, page.text[-1500:]
+    # In a tab of its own or framed by this hub's pages, nowhere else (JupyterHub's own headers stay).
+    assert page.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+    subs = grader.http.get(f"{url}/api/submissions/{PS}")
+    assert subs.status_code == 200 and {"student1", "student2"} <= {s["student"] for s in subs.json()}
+    # Only formgrader's own pages go through: not the jupyter-server behind it.
+    base = stack.hub_url + f"/services/grading/formgrader/{COURSE}/"
+    for path in ("api/contents", "api/kernels", "api/status", "lab", "formgrader/../api/contents"):
+        assert grader.http.get(base + path, allow_redirects=False).status_code == 404, path
+    for user in ("student1", OUTSIDER):
+        resp = _visitor(stack, user).follow(url + "/manage_assignments")
+        assert resp.status_code == 403, (user, resp.status_code)
+    # The grading service's page lists the courses one grades, with their formgraders.
+    index = grader.follow(stack.hub_url + "/services/grading/")
+    assert index.status_code == 200 and f'href="{FORMGRADER}/"' in index.text
+
+
+def test_feedback_released_from_formgrader_reaches_the_student_without_hidden_tests(stack, graded, notebooks):
+    wait_graded(stack, "student1", submit(stack, "student1", notebooks["wrong"]))
+    grader = _visitor(stack, "grader1")
+    url = stack.hub_url + FORMGRADER
+    grader.follow(url + "/manage_assignments")
+    xsrf = grader.http.cookies.get("_xsrf", path="/services/grading/")  # the one its pages can read
+    assert xsrf, "formgrader's pages set the _xsrf cookie its scripts send back"
+    # A cross-site form cannot send the header: refused without it.
+    assert grader.http.post(f"{url}/api/assignment/{PS}/student1/generate_feedback").status_code == 403
+    for action in ("generate_feedback", "release_feedback"):
+        resp = grader.http.post(f"{url}/api/assignment/{PS}/student1/{action}", headers={"X-CSRFToken": xsrf})
+        assert resp.status_code == 200 and resp.json()["success"], (action, resp.text[-2000:])
+    rc, out = nbgrader(stack, "student1", "fetch_feedback", PS, "--course", COURSE)
+    assert rc == 0 and "Fetched feedback: " in out, out
+    path = out.split("Fetched feedback: ")[-1].splitlines()[0].strip()  # the folder is the timestamp: spaces
+    html = in_kernel(stack, "student1", f"print(open({path!r}).read())")
+    # Which visible test failed, and how; never a hidden test's source.
+    assert "failed: assert celsius_to_fahrenheit(0) == 32" in html, html[-3000:]
+    assert not [h for h in HIDDEN if h in html]
