@@ -18,6 +18,7 @@ import base64
 import fcntl
 import hashlib
 import os
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,13 +29,21 @@ from .autograde import _check_metadata_schema_once, _load_config, _share_gradebo
 from .courses import CourseSpace
 
 _APIS: dict[str, tuple[float, object]] = {}  # course folder → (config mtime, NbGraderAPI)
+_SANDBOXES: dict = {}  # this worker's SandboxedExecute settings (image, runtime, mode)
 SOURCE_STAMP = ".generated"
+
+
+def own_bin_first() -> None:
+    """nbgrader opens a gradebook by running the ``alembic`` command: this environment's, whatever PATH says."""
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 def init_worker(warm: dict | None = None) -> None:
     """Once per worker process: nbgrader's costly set-up, and a grading sandbox started before any job needs it."""
+    own_bin_first()
     _share_gradebook_engines()
     _check_metadata_schema_once()
+    _SANDBOXES.update(warm or {})
     if warm:
         from .preprocessor import SandboxedExecute, pool_for
 
@@ -91,8 +100,9 @@ def ensure_generated(space: CourseSpace, assignment: str, api) -> None:
             return
         result = api.generate_assignment(assignment, force=True)
         if not result.get("success"):
+            # nbgrader's own log says what was wrong (its error is only "see the above traceback").
             raise GradingError(f"nbgrader generate_assignment {assignment} failed: "
-                               f"{(result.get('error') or result.get('log') or '')[-1500:]}")  # fmt: skip
+                               f"{(result.get('log') or '')[-1500:]} {(result.get('error') or '')[-500:]}")  # fmt: skip
         stamp.write_text(version)
 
 
@@ -138,6 +148,20 @@ def grade(space: CourseSpace, assignment: str, student: str, sub_id: str) -> dic
     out["seconds"] = round(time.monotonic() - t0, 3)
     out["graded_at"] = time.time()
     return out
+
+
+def execute(job: dict) -> dict:
+    """A grader's own ``nbgrader autograde`` (``SandboxedExecute.backend = 'service'``): one notebook's cells run
+    in this worker's sandbox; the answer is the sandbox's, as the grader's preprocessor would get it from Docker."""
+    from .preprocessor import SandboxedExecute, pool_for
+    from .sandbox import SandboxError
+
+    settings = SandboxedExecute(**_SANDBOXES)
+    try:
+        return pool_for(settings.spec(), settings.sandboxes, settings.mode).run(job, timeout=job["job_timeout"] + 60)
+    except SandboxError as e:
+        return {"status": "crashed", "cells": [], "flags": [], "clean": True,
+                "reason": f"the notebook's sandbox died while running it: {str(e)[:300]}"}  # fmt: skip
 
 
 def scores(db_url: str, assignment: str, student: str) -> dict:

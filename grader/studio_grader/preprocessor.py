@@ -15,12 +15,13 @@ gives a test cell with no error its full points.
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
-from traitlets import Enum, Integer, Unicode
+from traitlets import Enum, Integer, Unicode, default
 
 from .sandbox import SandboxError, SandboxPool, SandboxSpec
 from .sanitize import NOTES
@@ -63,6 +64,28 @@ class SandboxedExecute(NbGraderPreprocessor):
     processes = Integer(8, help="Processes one notebook may run at once (its kernel included). "
                                 "c.SandboxedExecute.processes = 8").tag(config=True)  # fmt: skip
 
+    backend = Enum(
+        ("auto", "docker", "service"),
+        "auto",
+        help="""Where the sandboxes run. 'docker': started here
+        (needs Docker with gVisor); 'service': the hub's grading service runs the notebook in one of its sandboxes
+        (graders and instructors of the course, from a server without Docker); 'auto': Docker if this user may use
+        it, else the service if $STUDIO_GRADING_URL is set. c.SandboxedExecute.backend = 'auto'""",
+    ).tag(config=True)
+    grading_url = Unicode(help="The grading service (default: $STUDIO_GRADING_URL)").tag(config=True)
+
+    @default("grading_url")
+    def _grading_url_default(self) -> str:
+        return os.environ.get("STUDIO_GRADING_URL", "")
+
+    def chosen_backend(self) -> str:
+        if self.backend != "auto":
+            return self.backend
+        socket = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
+        if os.path.exists(socket) and os.access(socket, os.R_OK | os.W_OK):
+            return "docker"
+        return "service" if self.grading_url else "docker"
+
     def spec(self) -> SandboxSpec:
         return SandboxSpec(image=self.image, runtime=self.runtime, job_memory_mib=self.memory_mib,
                            memory_mib=self.memory_mib + 512)  # fmt: skip
@@ -76,9 +99,12 @@ class SandboxedExecute(NbGraderPreprocessor):
             "job_timeout": self.job_timeout,
             "limits": {"memory_mib": self.memory_mib, "cpu_seconds": self.job_timeout, "processes": self.processes},
         }
-        pool = pool_for(self.spec(), self.sandboxes, self.mode)
         try:
-            result = pool.run(job, timeout=self.job_timeout + 60)
+            if self.chosen_backend() == "service":
+                result = run_at_service(self.grading_url, self.config.CourseDirectory.course_id, job,
+                                        timeout=self.job_timeout + 120)  # fmt: skip
+            else:
+                result = pool_for(self.spec(), self.sandboxes, self.mode).run(job, timeout=self.job_timeout + 60)
         except SandboxError as e:
             # Twice in a row (the pool retries once in a new sandbox): the submission takes its sandbox down, e.g.
             # by using all its memory across many processes. It is graded as not having run, and flagged.
@@ -95,6 +121,32 @@ class SandboxedExecute(NbGraderPreprocessor):
             self.log.warning("%s/%s: %s %s %s", report["student"], report["notebook"], report["status"],
                              report["reason"], "; ".join(report["flags"] or []))  # fmt: skip
         return nb, resources
+
+
+class GradingServiceError(RuntimeError):
+    """The grading service did not run the notebook (refused, unreachable): nbgrader reports this submission as
+    failed, and grades nothing for it."""
+
+
+def run_at_service(url: str, course: str, job: dict, timeout: float) -> dict:
+    """Run a notebook's job in one of the grading service's sandboxes, with the caller's hub token."""
+    import requests
+
+    if not course:
+        raise GradingServiceError("the grading service needs the course: set c.CourseDirectory.course_id")
+    token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+    try:
+        resp = requests.post(f"{url.rstrip('/')}/api/execute/{course}", json=job, timeout=timeout,
+                             headers={"Authorization": f"token {token}"})  # fmt: skip
+    except requests.RequestException as e:
+        raise GradingServiceError(f"the grading service cannot be reached ({type(e).__name__})") from None
+    if resp.status_code != 200:
+        try:
+            message = resp.json().get("message") or resp.reason
+        except ValueError:
+            message = resp.reason
+        raise GradingServiceError(f"the grading service refused: {message} (HTTP {resp.status_code})")
+    return resp.json()
 
 
 def apply_result(code_cells: list, result: dict) -> None:

@@ -13,6 +13,7 @@ formgrader, served here per course (:mod:`.formgrader`).
     GET  api/grades?mine=1                  the caller's own, in all their courses
     GET  api/progress?course=               queued / grading / graded / failed, rate
     POST api/regrade/<course>/<assignment>  grade every latest submission again
+    POST api/execute/<course>               run one notebook's cells in a sandbox (a grader's own nbgrader autograde)
     GET  formgrader/<course>/formgrader...  nbgrader's formgrader of that course (graders, instructors)
     GET  /                                  the courses the caller grades, with their formgraders
 """
@@ -128,17 +129,9 @@ class Grading:
         course, assignment, student = key
         entry = self.status[course].get(f"{assignment}/{student}", {})
         self._set(course, assignment, student, {**entry, "state": "grading", "started_at": time.time()})
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future = loop.create_future()
-
-        def finish(value, ok=True):
-            loop.call_soon_threadsafe(lambda: done.done() or (done.set_result(value) if ok else
-                                                              done.set_exception(value)))  # fmt: skip
-
-        self.pool.apply_async(jobs.grade, (self.spaces[course], assignment, student, sub_id), callback=finish,
-                              error_callback=lambda e: finish(e, ok=False))  # fmt: skip
         try:
-            result = await asyncio.wait_for(done, self.job_timeout)
+            result = await self._in_worker(jobs.grade, (self.spaces[course], assignment, student, sub_id),
+                                           self.job_timeout)  # fmt: skip
         except Exception as e:  # noqa: BLE001 -- a worker that died or hung: this submission fails, the rest go on
             result = {"state": "failed", "reason": f"the grading worker did not answer: {type(e).__name__} {e}",
                       "flags": [], "graded_at": time.time()}  # fmt: skip
@@ -171,6 +164,22 @@ class Grading:
                 if entry.get("submission") != sub_id and (course, assignment, student) not in self.running:
                     queued += self.enqueue(course, assignment, student, sub_id)
         return queued
+
+    async def execute(self, job: dict) -> dict:
+        """One notebook's cells in a worker's sandbox (a grader's own autograde), next to the queue's jobs."""
+        return await self._in_worker(jobs.execute, (job,), job["job_timeout"] + 120)
+
+    async def _in_worker(self, func, args: tuple, timeout: float):
+        """``func(*args)`` in a worker process; its answer, or its exception, or TimeoutError."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future = loop.create_future()
+
+        def finish(value, ok=True):
+            loop.call_soon_threadsafe(lambda: done.done() or (done.set_result(value) if ok else
+                                                              done.set_exception(value)))  # fmt: skip
+
+        self.pool.apply_async(func, args, callback=finish, error_callback=lambda e: finish(e, ok=False))
+        return await asyncio.wait_for(done, timeout)
 
     def progress(self, course: str | None = None) -> dict:
         entries = [e for c, st in self.status.items() if course in (None, c) for e in st.values()]
@@ -330,6 +339,31 @@ class RegradeHandler(BaseHandler):
         self.finish({"queued": n})
 
 
+class ExecuteHandler(BaseHandler):
+    """A grader's or instructor's own ``nbgrader autograde`` from a server without Docker: one notebook's cells run
+    in a grading sandbox here (``SandboxedExecute.backend = 'service'``)."""
+
+    async def post(self, course: str):
+        self.require(Action.COLLECT, course)
+        job = _json_body(self)
+        cells = job.get("cells")
+        if not isinstance(cells, list) or not all(isinstance(c, dict) and isinstance(c.get("source"), str)
+                                                  for c in cells):  # fmt: skip
+            raise ExchangeError('"cells" must be a list of {"source": text, "grade": true|false}')
+        limits = job.get("limits") if isinstance(job.get("limits"), dict) else {}
+        timeout = _bounded(job.get("timeout"), 30, 1, 300)
+        job_timeout = _bounded(job.get("job_timeout"), 300, 1, int(self.grading.job_timeout))
+        clean = {
+            "id": str(job.get("id") or "")[:100] or None,
+            "cells": [{"source": c["source"], "grade": bool(c.get("grade"))} for c in cells],
+            "timeout": timeout, "job_timeout": job_timeout,
+            "limits": {"memory_mib": _bounded(limits.get("memory_mib"), 1024, 64, 1024), "cpu_seconds": job_timeout,
+                       "processes": _bounded(limits.get("processes"), 8, 1, 8)},
+        }  # fmt: skip
+        log.info("%s: runs a notebook of %s (%d cells) in a sandbox", self.current_user["name"], course, len(cells))
+        self.finish(await self.grading.execute(clean))
+
+
 class IndexHandler(BaseHandler):
     @web.authenticated
     def get(self):
@@ -379,6 +413,13 @@ class FormgraderProxy(BaseHandler):
     get = post = put = delete = head = proxy
 
 
+def _bounded(value, fallback: int, low: int, high: int) -> int:
+    """A number the caller chose, within what the service allows."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return fallback
+    return int(min(max(value, low), high))
+
+
 def _row(course: str, key: str, entry: dict) -> dict:
     assignment, student = key.split("/")
     return {"course": course, "assignment": assignment, "student": student, **entry}
@@ -422,6 +463,7 @@ def make_app(grading: Grading, formgraders: Formgraders, prefix: str, hub_auth: 
         ("api/grades", GradesHandler, args),
         ("api/progress", ProgressHandler, args),
         (f"api/regrade/{part}/{part}", RegradeHandler, args),
+        (f"api/execute/{part}", ExecuteHandler, args),
         (f"formgrader/{part}/(.*)", FormgraderProxy, args),
         ("oauth_callback", HubOAuthCallbackHandler, {}),
         ("", IndexHandler, args),
@@ -463,6 +505,7 @@ def main(argv: list[str] | None = None) -> None:
 
 async def serve(args: argparse.Namespace) -> None:
     args.data_dir.mkdir(parents=True, exist_ok=True)
+    jobs.own_bin_first()  # for the formgraders, which open gradebooks too
     token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
     portal = None
     if args.portal_url and os.environ.get("STUDIO_GRADES_TOKEN"):

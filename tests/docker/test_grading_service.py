@@ -9,12 +9,15 @@ the grading sandbox, one grading worker.
 from __future__ import annotations
 
 import base64
+import os
+import shutil
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import new_account, running_stack
+from tests.conftest import COURSE_CONTENT, new_account, running_stack
 from tests.grading_cases import make_course, submission
 from tests.integration.test_exchange import (  # noqa: F401 -- released: the exchange tests' release fixture
     COURSE,
@@ -150,6 +153,38 @@ def test_formgrader_serves_the_course_team_only(stack, graded):
     # The grading service's page lists the courses one grades, with their formgraders.
     index = grader.follow(stack.hub_url + "/services/grading/")
     assert index.status_code == 200 and f'href="{FORMGRADER}/"' in index.text
+
+
+def test_a_graders_own_nbgrader_autograde_runs_in_the_services_sandbox(stack, graded):
+    """grader1's server has no Docker (not theirs to use): their nbgrader autograde executes in the service's
+    sandbox, with their own course folder and gradebook; a student may not use that."""
+    in_kernel(stack, "grader1", (
+        "import os\n"
+        "os.makedirs(os.path.expanduser('~/mycourse/source'), exist_ok=True)\n"
+        "open(os.path.expanduser('~/mycourse/nbgrader_config.py'), 'w').write("
+        f"'c = get_config()\\nc.CourseDirectory.course_id = \"{COURSE}\"\\n')\n"
+    ))  # fmt: skip
+    home = Path("/home") / f"{stack.learner_prefix}grader1"
+    dest = home / "mycourse" / "source" / PS
+    shutil.copytree(COURSE_CONTENT / COURSE / "source" / PS, dest)
+    owner = home.stat()
+    for path in [dest, *dest.rglob("*")]:
+        os.chown(path, owner.st_uid, owner.st_gid)
+    for args in (("generate_assignment", PS), ("collect", PS, "--update"), ("autograde", PS)):
+        rc, out = nbgrader(stack, "grader1", *args, cwd="~/mycourse")
+        assert rc == 0, (args, out[-3000:])
+    score = in_kernel(stack, "grader1", (
+        "import os\nfrom nbgrader.api import Gradebook\n"
+        "with Gradebook('sqlite:///' + os.path.expanduser('~/mycourse/gradebook.db')) as gb:\n"
+        f"    print(gb.find_submission('{PS}', 'student2').score)\n"
+    ))  # fmt: skip
+    assert float(score) == 5.0  # student2's latest of ps01 is right
+    assert "grader1: runs a notebook of intro-python" in (stack.log_dir / "hub.log").read_text()
+    job = {"cells": [{"source": "print(1)", "grade": False}], "timeout": 5, "job_timeout": 10}
+    assert call(stack, "student1", "POST", f"api/execute/{COURSE}", json=job).status_code == 403
+    assert call(stack, "grader1", "POST", "api/execute/data-science", json=job).status_code == 403
+    ran = call(stack, "grader1", "POST", f"api/execute/{COURSE}", json=job)
+    assert ran.status_code == 200 and ran.json()["cells"][0]["outputs"][0]["text"] == "1\n", ran.text
 
 
 def test_feedback_released_from_formgrader_reaches_the_student_without_hidden_tests(stack, graded, notebooks):

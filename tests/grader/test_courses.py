@@ -1,0 +1,133 @@
+"""The grading service's course folders, gradebooks (SQLite, and a schema per course on a real PostgreSQL) and
+its queue (real worker processes; no sandbox needed: these jobs fail before running anything)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+from studio_grader.courses import CourseSpace, gradebook_url, schema_for
+
+from tests import services
+from tests.conftest import COURSE_CONTENT
+
+PS = "ps01-values-and-names"
+
+
+def test_course_folder_config_and_source_from_the_course_repository(tmp_path):
+    space = CourseSpace(tmp_path / "grading", "intro-python", content_dir=COURSE_CONTENT,
+                        exchange_url="http://127.0.0.1:1/services/exchange/")  # fmt: skip
+    folder = space.prepare()
+    config = (folder / "nbgrader_config.py").read_text()
+    assert "c.CourseDirectory.course_id = 'intro-python'" in config and "configure(c)" in config
+    assert f"sqlite:///{folder / 'gradebook.db'}" in config
+    assert PS in space.assignments()
+    source = space.source_dir(PS)
+    assert source == folder / "source" / PS and (source / f"{PS}.ipynb").is_file()
+    assert space.source_dir("no-such-assignment") is None
+
+
+def test_an_uploaded_source_replaces_the_old_one_whole(tmp_path):
+    space = CourseSpace(tmp_path, "c1")
+    space.prepare()
+    space.put_source("a1", {"a1.ipynb": b"{}", "data/old.csv": b"1"})
+    space.put_source("a1", {"a1.ipynb": b'{"new": 1}'})
+    folder = tmp_path / "c1" / "source" / "a1"
+    assert sorted(p.name for p in folder.rglob("*")) == ["a1.ipynb"]
+    assert not [p for p in (tmp_path / "c1" / "source").iterdir() if p.name.startswith(".")]  # nothing left over
+
+
+def test_a_submission_lands_where_nbgrader_collect_puts_it(tmp_path):
+    space = CourseSpace(tmp_path, "c1")
+    space.prepare()
+    dest = space.put_submission("a1", "s1", {"a1.ipynb": b"{}"}, "2026-11-22 10:00:00.000000 UTC")
+    assert dest == tmp_path / "c1" / "submitted" / "s1" / "a1"
+    assert (dest / "timestamp.txt").read_text() == "2026-11-22 10:00:00.000000 UTC"
+
+
+def test_a_broken_status_file_is_kept_aside_and_everything_is_graded_again(tmp_path):
+    space = CourseSpace(tmp_path, "c1")
+    space.prepare()
+    space.write_status({"a1/s1": {"state": "graded"}})
+    assert space.read_status() == {"a1/s1": {"state": "graded"}}
+    (tmp_path / "c1" / "status.json").write_text("{not json")
+    assert space.read_status() == {}
+    assert (tmp_path / "c1" / "status.json.broken").read_text() == "{not json"
+
+
+def test_gradebook_urls():
+    assert gradebook_url("", "c1", Path("/g/c1")) == "sqlite:////g/c1/gradebook.db?timeout=60"
+    with pytest.raises(ValueError, match="PostgreSQL or empty"):
+        gradebook_url("mysql://x/y", "c1", None)
+    # Course ids may hold what a schema name may not; two ids never share a schema.
+    assert schema_for("intro-python") != schema_for("intro_python")
+    assert all(c.isalnum() or c == "_" for c in schema_for("a.b@c-d"))
+
+
+@pytest.mark.integration
+def test_each_course_has_a_gradebook_of_its_own_in_one_postgresql_database(tmp_path, monkeypatch):
+    if os.geteuid() != 0:
+        pytest.skip("installing or starting PostgreSQL needs root")
+    import sys
+
+    from nbgrader.api import Gradebook
+
+    # nbgrader migrates a server database with the alembic command, from PATH (the service has its own bin there).
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    url, name = services.create_database()
+    base = url.replace("postgres://", "postgresql+psycopg://")
+    try:
+        spaces = [CourseSpace(tmp_path, course, gradebook=base) for course in ("intro-python", "data.science")]
+        for space in spaces:
+            space.prepare()
+        with Gradebook(spaces[0].db_url) as gb:
+            gb.update_or_create_assignment("ps01")
+            gb.update_or_create_student("s1")
+        with Gradebook(spaces[1].db_url) as gb:
+            assert [a.name for a in gb.assignments] == [] and gb.students == []
+            gb.update_or_create_assignment("tables")
+        with Gradebook(spaces[0].db_url) as gb:
+            assert [a.name for a in gb.assignments] == ["ps01"] and [s.id for s in gb.students] == ["s1"]
+        spaces[0].prepare()  # again, at the next start: nothing lost
+        with Gradebook(spaces[0].db_url) as gb:
+            assert [a.name for a in gb.assignments] == ["ps01"]
+    finally:
+        services.drop_database(name)
+
+
+def test_queue_grades_the_latest_and_one_failure_never_stops_the_rest(tmp_path):
+    from studio_grader.courses import Sandboxes
+    from studio_grader.service import Grading
+
+    async def scenario():
+        # The exchange is down (nothing listens on port 9): every job fails at fetching, with the reason kept.
+        grading = Grading(tmp_path, content_dir=COURSE_CONTENT, gradebook="", sandboxes=Sandboxes(),
+                          exchange_url="http://127.0.0.1:9/services/exchange/", workers=1, job_timeout=120,
+                          warm=False)  # fmt: skip
+        try:
+            grading.enqueue("intro-python", PS, "s1", "sub-1")
+            grading.enqueue("intro-python", PS, "s2", "sub-1")
+            assert grading.enqueue("intro-python", PS, "s2", "sub-2")  # replaces s2's waiting one
+            with pytest.raises(Exception, match="invalid student"):
+                grading.enqueue("intro-python", PS, "bad/../id", "x")
+            for _ in range(600):
+                if not grading.queue and not grading.running:
+                    break
+                await asyncio.sleep(0.2)
+            return grading.status["intro-python"], grading.progress("intro-python")
+        finally:
+            grading.close()
+
+    status, progress = asyncio.run(scenario())
+    assert set(status) == {f"{PS}/s1", f"{PS}/s2"}
+    assert status[f"{PS}/s2"]["submission"] == "sub-2"
+    for entry in status.values():
+        assert entry["state"] == "failed" and "exchange" in entry["reason"], entry
+    assert progress["failed"] == 2 and progress["queued"] == progress["grading"] == 0
+    # The gradebook knows the assignment: its source was generated before the submission was fetched.
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{tmp_path / 'intro-python' / 'gradebook.db'}") as gb:
+        assert gb.find_assignment(PS).name == PS
