@@ -168,12 +168,24 @@ def scores(db_url: str, assignment: str, student: str) -> dict:
     from nbgrader.api import Gradebook
 
     with Gradebook(db_url) as gb:
-        sub = gb.find_submission(assignment, student)
-        return {
-            "score": sub.score,
-            "max_score": sub.max_score,
-            "auto_score": sum(g.auto_score or 0 for nb in sub.notebooks for g in nb.grades),
-            "needs_manual_grade": bool(sub.needs_manual_grade),
-            "flagged": any(nb.flagged for nb in sub.notebooks),
-            "late_penalty": sub.late_submission_penalty,
-        }
+        return _scores(gb.find_submission(assignment, student))
+
+
+def course_scores(db_url: str) -> dict[str, dict]:
+    """Every submission's scores in a course's gradebook, by "<assignment>/<student>" (after manual grading too)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url) as gb:
+        return {f"{sub.assignment.name}/{sub.student.id}": _scores(sub)
+                for assignment in gb.assignments for sub in assignment.submissions}  # fmt: skip
+
+
+def _scores(sub) -> dict:
+    return {
+        "score": sub.score,
+        "max_score": sub.max_score,
+        "auto_score": sum(g.auto_score or 0 for nb in sub.notebooks for g in nb.grades),
+        "needs_manual_grade": bool(sub.needs_manual_grade),
+        "flagged": any(nb.flagged for nb in sub.notebooks),
+        "late_penalty": sub.late_submission_penalty,
+    }

@@ -32,7 +32,7 @@ import os
 import time
 from collections import OrderedDict
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
@@ -164,6 +164,36 @@ class Grading:
                 if entry.get("submission") != sub_id and (course, assignment, student) not in self.running:
                     queued += self.enqueue(course, assignment, student, sub_id)
         return queued
+
+    async def refresh_scores(self) -> int:
+        """Scores changed in a gradebook since (a grader's manual grades in formgrader) are taken into the status and
+        sent to the portal; the number of changed ones."""
+        changed = 0
+        for course, space in list(self.spaces.items()):
+            try:
+                current = await self._in_worker(jobs.course_scores, (space.db_url,), 120)
+            except Exception as e:  # noqa: BLE001 -- the next look will do
+                log.warning("could not read %s's gradebook: %s", course, e)
+                continue
+            for key, entry in list(self.status[course].items()):
+                new = current.get(key)
+                if entry.get("state") != "graded" or new is None or all(entry.get(k) == v for k, v in new.items()):
+                    continue
+                assignment, student = key.split("/")
+                self._set(course, assignment, student, {**entry, **new})
+                if self.portal is not None:
+                    self.portal.send(course, assignment, student, self.status[course][key])
+                changed += 1
+        return changed
+
+    def send_all(self) -> None:
+        """Every grade to the portal (at start: it may have missed some while either was down; it keeps each once)."""
+        if self.portal is None:
+            return
+        for course, entries in self.status.items():
+            for key, entry in entries.items():
+                if entry.get("state") in ("graded", "failed"):
+                    self.portal.send(course, *key.split("/"), entry)
 
     async def execute(self, job: dict) -> dict:
         """One notebook's cells in a worker's sandbox (a grader's own autograde), next to the queue's jobs."""
@@ -387,10 +417,11 @@ class FormgraderProxy(BaseHandler):
     @web.authenticated
     async def proxy(self, course: str, rest: str):
         self.require(Action.COLLECT, course)
-        if not (rest == "formgrader" or rest.startswith("formgrader/")):
+        parts = rest.split("/")
+        if parts[0] != "formgrader" or any(p in (".", "..") for p in parts):
             raise web.HTTPError(404, "only formgrader's pages are here")
         fg = await self.formgraders.get(course, self.grading.space(course).folder)
-        url = fg.url + rest + (f"?{self.request.query}" if self.request.query else "")
+        url = fg.url + quote(rest, safe="/") + (f"?{self.request.query}" if self.request.query else "")
         headers = {k: v for k, v in self.request.headers.get_all() if k.lower() not in HOP_HEADERS}
         headers["Authorization"] = f"token {fg.token}"
         body = self.request.body if self.request.method in ("POST", "PUT") else None
@@ -401,9 +432,13 @@ class FormgraderProxy(BaseHandler):
         except HTTPClientError as e:
             raise web.HTTPError(502, f"formgrader of {course} did not answer: {e}") from None
         self.set_status(resp.code, resp.reason)
+        seen = set()
         for k, v in resp.headers.get_all():
-            if k.lower() not in HOP_HEADERS and k.lower() != "content-security-policy":
-                self.add_header(k, v)
+            if k.lower() in HOP_HEADERS or k.lower() == "content-security-policy":
+                continue
+            # Replacing this handler's own defaults (its Content-Type is text/html), repeating what repeats.
+            (self.add_header if k.lower() in seen else self.set_header)(k, v)
+            seen.add(k.lower())
         # Formgrader renders in a tab of its own, or framed by a page of this hub (JupyterLab): nowhere else.
         self.set_header("Content-Security-Policy", "frame-ancestors 'self'")
         if resp.headers.get("Content-Type", "").startswith("text/html"):
@@ -525,6 +560,7 @@ async def serve(args: argparse.Namespace) -> None:
     server.listen(bind.port or 80, bind.hostname or "")
     log.info("grading listening on %s%s, %d workers, courses in %s", url, prefix, grading.workers, args.data_dir)
     exchange = ExchangeClient(args.exchange_url, token)
+    grading.send_all()
     try:
         while True:
             if args.exchange_url:
@@ -533,6 +569,9 @@ async def serve(args: argparse.Namespace) -> None:
                     log.info("queued %d submissions not graded yet", queued)
             grading.kick()
             await asyncio.sleep(args.rescan)
+            changed = await grading.refresh_scores()
+            if changed:
+                log.info("%d scores changed in the gradebooks (manual grading)", changed)
     finally:
         formgraders.stop()
         grading.close()

@@ -57,6 +57,7 @@ class Settings:
     grading: bool = True
     grading_port: int = 8084
     grading_workers: int = 0  # submissions graded at once; 0: the number of cores plus one
+    grading_rescan: int = 60  # seconds between the service's own looks for ungraded work and changed scores
     gradebook_url: str = field(default="", repr=False)  # PostgreSQL for the courses' gradebooks; "": SQLite each
     grades_token: str = field(default="", repr=False)  # the portal takes grades from the grading service with it
     db_url: str = field(default="", repr=False)  # the hub's database; default SQLite in data_dir
@@ -127,7 +128,8 @@ class Settings:
         for key, name in [("cull_timeout", "STUDIO_CULL_TIMEOUT"), ("cull_every", "STUDIO_CULL_EVERY"),
                           ("docker_warm_pool", "STUDIO_WARM_POOL"),
                           ("exchange_port", "STUDIO_EXCHANGE_PORT"), ("grading_port", "STUDIO_GRADING_PORT"),
-                          ("grading_workers", "STUDIO_GRADING_WORKERS")]:  # fmt: skip
+                          ("grading_workers", "STUDIO_GRADING_WORKERS"),
+                          ("grading_rescan", "STUDIO_GRADING_RESCAN")]:  # fmt: skip
             if env.get(name):
                 try:
                     optional[key] = int(env[name])

@@ -37,7 +37,8 @@ HIDDEN = ["celsius_to_fahrenheit(-40)", "98.6", "seconds_to_hms(86399)"]  # in p
 
 @pytest.fixture(scope="module")
 def stack(learner_image):
-    with running_stack("grading", {"STUDIO_LEARNER_IMAGE": learner_image}) as s:
+    # The service looks for changed scores (manual grading) every 3 s here, every minute by default.
+    with running_stack("grading", {"STUDIO_LEARNER_IMAGE": learner_image, "STUDIO_GRADING_RESCAN": "3"}) as s:
         yield s
 
 
@@ -124,6 +125,25 @@ def test_grades_reach_the_portal(stack, graded):
     assert export.status_code == 200 and f"student2,{PS},graded,5,7" in export.text, export.text
 
 
+def test_a_manual_grade_given_in_formgrader_reaches_the_portal(stack, graded):
+    grader = _visitor(stack, "grader1")
+    url = stack.hub_url + FORMGRADER
+    grader.follow(url + "/manage_assignments")
+    xsrf = grader.http.cookies.get("_xsrf", path="/services/grading/")
+    notebooks = grader.http.get(f"{url}/api/submitted_notebooks/{PS}/{PS}").json()
+    (nb,) = [n for n in notebooks if n["student"] == "student2"]
+    grades = grader.http.get(f"{url}/api/grades", params={"submission_id": nb["id"]}).json()
+    (manual,) = [g for g in grades if g["name"] == "explain"]  # ps01's answer graded by hand (2 points)
+    resp = grader.http.put(f"{url}/api/grade/{manual['id']}", json={"manual_score": 2.0, "extra_credit": None},
+                           headers={"X-CSRFToken": xsrf})  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    student = _visitor(stack, "student2")
+    deadline = time.monotonic() + 60
+    while "7 / 7" not in (page := student.http.get(f"{stack.portal_url}/courses/{COURSE}/grades/").text):
+        assert time.monotonic() < deadline, page[-1500:]
+        time.sleep(1)
+
+
 def test_an_assignment_without_source_fails_with_a_reason_and_others_go_on(stack, graded, notebooks):
     release = {"files": {"x.ipynb": base64.b64encode(notebooks["right"]).decode()}, "force": True}
     resp = call(stack, "instructor1", "PUT", f"api/assignments/{COURSE}/ps99-nowhere", service="EXCHANGE", json=release)
@@ -141,6 +161,10 @@ def test_formgrader_serves_the_course_team_only(stack, graded):
     assert page.status_code == 200 and "Manage Assignments" in page.text, page.text[-1500:]
     # In a tab of its own or framed by this hub's pages, nowhere else (JupyterHub's own headers stay).
     assert page.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+    # Its scripts and styles arrive as what they are (a browser refuses them otherwise: nosniff).
+    for path, kind in (("static/css/nbgrader.css", "text/css"), ("static/js/utils.js", "application/javascript")):
+        resp = grader.http.get(f"{url}/{path}")
+        assert resp.status_code == 200 and resp.headers["Content-Type"].startswith(kind), (path, resp.headers)
     subs = grader.http.get(f"{url}/api/submissions/{PS}")
     assert subs.status_code == 200 and {"student1", "student2"} <= {s["student"] for s in subs.json()}
     # Only formgrader's own pages go through: not the jupyter-server behind it.
