@@ -141,23 +141,10 @@ def update_services(c: Config, s: Settings) -> None:
     if s.grading:
         grading_url = s.grading_bind_url + "/services/grading/"
         exchange += ["--trust-service", "grading", "--notify-url", grading_url]
-        command = [
-            python,
-            "-m",
-            "studio_grader.service",
-            "--data-dir",
-            str(s.data_dir / "grading"),
-            "--content-dir",
-            str(s.content_dir),
-            "--exchange-url",
-            s.exchange_bind_url + "/services/exchange/",
-            "--image",
-            s.learner_image,
-            "--runtime",
-            s.docker_runtime,
-            "--portal-url",
-            s.portal_backend_url,
-        ]
+        command = [python, "-m", "studio_grader.service", "--data-dir", str(s.data_dir / "grading"),
+                   "--content-dir", str(s.content_dir), "--exchange-url", s.exchange_bind_url + "/services/exchange/",
+                   "--image", s.learner_image, "--runtime", s.docker_runtime, "--portal-url", s.portal_backend_url,
+                   "--rescan", str(s.grading_rescan)]  # fmt: skip
         if s.grading_workers:
             command += ["--workers", str(s.grading_workers)]
         environment = {"STUDIO_GRADEBOOK_URL": s.gradebook_url, "STUDIO_GRADES_TOKEN": s.grades_token}

@@ -144,6 +144,7 @@ def test_grading_is_a_hub_managed_service_the_exchange_trusts_and_tells(settings
     assert cmd[1:3] == ["-m", "studio_grader.service"] and cmd[cmd.index("--workers") + 1] == "2"
     assert cmd[cmd.index("--exchange-url") + 1] == "http://127.0.0.1:8083/services/exchange/"
     assert cmd[cmd.index("--image") + 1] == settings.learner_image and cmd[cmd.index("--runtime") + 1] == "runsc"
+    assert cmd[cmd.index("--rescan") + 1] == "60"
     # Secrets travel in the environment, never on a command line (which every local user can read).
     assert grading["environment"]["STUDIO_GRADEBOOK_URL"].endswith("@db/grading")
     assert not any("pw@" in part for part in cmd)
