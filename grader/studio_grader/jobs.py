@@ -106,6 +106,11 @@ def ensure_generated(space: CourseSpace, assignment: str, api) -> None:
         stamp.write_text(version)
 
 
+def prepare(space: CourseSpace, assignment: str) -> None:
+    """What the service does when an assignment's source arrives: the gradebook learns it before any submission."""
+    ensure_generated(space, assignment, _api(space.folder))
+
+
 class GradingError(Exception):
     pass
 
@@ -122,8 +127,9 @@ def fetch_submission(exchange_url: str, token: str, course: str, assignment: str
     return files, data["timestamp"]
 
 
-def grade(space: CourseSpace, assignment: str, student: str, sub_id: str) -> dict:
-    """Grade one submission; never raises: the answer says what happened."""
+def grade(space: CourseSpace, assignment: str, student: str, sub_id: str | None) -> dict:
+    """Grade one submission (``sub_id`` from the exchange; None: what ``submitted/`` holds already); never raises:
+    the answer says what happened."""
     from .preprocessor import REPORTS
 
     t0 = time.monotonic()
@@ -132,9 +138,12 @@ def grade(space: CourseSpace, assignment: str, student: str, sub_id: str) -> dic
     try:
         api = _api(space.folder)
         ensure_generated(space, assignment, api)
-        files, timestamp = fetch_submission(space.exchange_url, os.environ.get("JUPYTERHUB_API_TOKEN", ""),
-                                            space.course, assignment, student, sub_id)  # fmt: skip
-        space.put_submission(assignment, student, files, timestamp)
+        if sub_id is None:
+            timestamp = (space.folder / "submitted" / student / assignment / "timestamp.txt").read_text().strip()
+        else:
+            files, timestamp = fetch_submission(space.exchange_url, os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+                                                space.course, assignment, student, sub_id)  # fmt: skip
+            space.put_submission(assignment, student, files, timestamp)
         result = api.autograde(assignment, student, force=True, create=True)
         if not result.get("success"):
             raise GradingError((result.get("error") or result.get("log") or "nbgrader autograde failed")[-2000:])
@@ -148,6 +157,12 @@ def grade(space: CourseSpace, assignment: str, student: str, sub_id: str) -> dic
     out["seconds"] = round(time.monotonic() - t0, 3)
     out["graded_at"] = time.time()
     return out
+
+
+def ready(seconds: float) -> int:
+    """A worker that answers has finished its set-up (warm sandbox included)."""
+    time.sleep(seconds)
+    return os.getpid()
 
 
 def execute(job: dict) -> dict:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import binascii
 import html
 import json
 import logging
@@ -39,9 +37,9 @@ from jupyterhub.utils import url_path_join
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.httpserver import HTTPServer
-from tornado.log import enable_pretty_logging
 
 from studio_hub.exchange.policy import Action, courses_of, may
+from studio_hub.exchange.service import decode_files, json_body, run_service
 from studio_hub.exchange.store import ExchangeError, check_id, check_path
 
 from . import jobs
@@ -461,23 +459,14 @@ def _row(course: str, key: str, entry: dict) -> dict:
 
 
 def _json_body(handler: web.RequestHandler) -> dict:
-    try:
-        data = json.loads(handler.request.body or b"{}")
-    except ValueError:
-        raise ExchangeError("the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise ExchangeError("the body must be a JSON object")
-    return data
+    return json_body(handler.request.body)
 
 
 def _files(data: dict) -> dict[str, bytes]:
-    files = data.get("files")
-    if not isinstance(files, dict) or not files:
-        raise ExchangeError('"files" must be an object {path: base64}')
-    try:
-        return {check_path(name): base64.b64decode(content, validate=True) for name, content in files.items()}
-    except (binascii.Error, TypeError, ValueError):
-        raise ExchangeError("a file's content is not base64") from None
+    files = decode_files(data)
+    if not files:
+        raise ExchangeError("no files were sent")
+    return {check_path(name): content for name, content in files.items()}
 
 
 def _valid_id(name: str) -> bool:
@@ -529,13 +518,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rescan", type=float, default=60, help="seconds between looks for ungraded submissions")
     parser.add_argument("--portal-url", default="", help="the portal, sent every grade (with $STUDIO_GRADES_TOKEN)")
     parser.add_argument("--no-warm", action="store_true", help="start sandboxes only when a job needs one")
-    args = parser.parse_args(argv)
-    enable_pretty_logging()
-    logging.getLogger().setLevel(logging.INFO)
-    try:
-        asyncio.run(serve(args))
-    except KeyboardInterrupt:  # the hub stops its services with SIGINT
-        log.info("grading stopped")
+    run_service(serve(parser.parse_args(argv)), log)
 
 
 async def serve(args: argparse.Namespace) -> None:

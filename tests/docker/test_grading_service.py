@@ -9,20 +9,18 @@ the grading sandbox, one grading worker.
 from __future__ import annotations
 
 import base64
-import os
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import COURSE_CONTENT, new_account, running_stack
+from tests.conftest import new_account, running_stack
 from tests.grading_cases import make_course, submission
 from tests.integration.test_exchange import (  # noqa: F401 -- released: the exchange tests' release fixture
     COURSE,
     PS,
     _visitor,
+    course_folder,
     in_kernel,
     nbgrader,
     released,
@@ -182,18 +180,7 @@ def test_formgrader_serves_the_course_team_only(stack, graded):
 def test_a_graders_own_nbgrader_autograde_runs_in_the_services_sandbox(stack, graded):
     """grader1's server has no Docker (not theirs to use): their nbgrader autograde executes in the service's
     sandbox, with their own course folder and gradebook; a student may not use that."""
-    in_kernel(stack, "grader1", (
-        "import os\n"
-        "os.makedirs(os.path.expanduser('~/mycourse/source'), exist_ok=True)\n"
-        "open(os.path.expanduser('~/mycourse/nbgrader_config.py'), 'w').write("
-        f"'c = get_config()\\nc.CourseDirectory.course_id = \"{COURSE}\"\\n')\n"
-    ))  # fmt: skip
-    home = Path("/home") / f"{stack.learner_prefix}grader1"
-    dest = home / "mycourse" / "source" / PS
-    shutil.copytree(COURSE_CONTENT / COURSE / "source" / PS, dest)
-    owner = home.stat()
-    for path in [dest, *dest.rglob("*")]:
-        os.chown(path, owner.st_uid, owner.st_gid)
+    course_folder(stack, "grader1", "mycourse")
     for args in (("generate_assignment", PS), ("collect", PS, "--update"), ("autograde", PS)):
         rc, out = nbgrader(stack, "grader1", *args, cwd="~/mycourse")
         assert rc == 0, (args, out[-3000:])

@@ -95,24 +95,30 @@ def files(**named: bytes) -> dict:
 NOTEBOOK = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
 
 
+def course_folder(stack, username: str, name: str) -> None:
+    """``~/<name>`` of ``username``: an nbgrader course folder of intro-python with ps01's source, as they would
+    clone it from the course repository (it is not in the content learners see)."""
+    in_kernel(stack, username, (
+        "import os\n"
+        f"os.makedirs(os.path.expanduser('~/{name}/source'), exist_ok=True)\n"
+        f"open(os.path.expanduser('~/{name}/nbgrader_config.py'), 'w').write("
+        f"'c = get_config()\\nc.CourseDirectory.course_id = \"{COURSE}\"\\n')\n"
+    ))  # fmt: skip
+    home = Path("/home") / f"{stack.learner_prefix}{username}"
+    dest = home / name / "source" / PS
+    shutil.copytree(COURSE_CONTENT / COURSE / "source" / PS, dest)
+    owner = home.stat()
+    for path in [dest, *dest.rglob("*")]:
+        os.chown(path, owner.st_uid, owner.st_gid)
+
+
 @pytest.fixture(scope="module")
 def released(stack):
     """instructor1 generates and releases ps01 from a course folder in their own home, as nbgrader's docs say.
 
     The instructor's copy of the assignment (with solutions and hidden tests) is not in the course content
     learners see: it is put into their home from the course repository, as they would clone it."""
-    in_kernel(stack, "instructor1", (
-        "import os\n"
-        f"os.makedirs(os.path.expanduser('~/course/source'), exist_ok=True)\n"
-        "open(os.path.expanduser('~/course/nbgrader_config.py'), 'w').write("
-        f"'c = get_config()\\nc.CourseDirectory.course_id = \"{COURSE}\"\\n')\n"
-    ))  # fmt: skip
-    home = Path("/home") / f"{stack.learner_prefix}instructor1"
-    dest = home / "course" / "source" / PS
-    shutil.copytree(COURSE_CONTENT / COURSE / "source" / PS, dest)
-    owner = home.stat()
-    for path in [dest, *dest.rglob("*")]:
-        os.chown(path, owner.st_uid, owner.st_gid)
+    course_folder(stack, "instructor1", "course")
     rc, out = nbgrader(stack, "instructor1", "generate_assignment", PS, cwd="~/course")
     assert rc == 0, out
     rc, out = nbgrader(stack, "instructor1", "release_assignment", PS, "--force", cwd="~/course")

@@ -43,6 +43,28 @@ log = logging.getLogger("studio.exchange")
 SERVICE_ACTIONS = {Action.LIST_RELEASED, Action.FETCH, Action.RELEASE, Action.COLLECT, Action.RELEASE_FEEDBACK}
 
 
+def json_body(body: bytes) -> dict:
+    """A request's JSON object, or ExchangeError (400) saying what is wrong with it."""
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        raise ExchangeError("the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise ExchangeError("the body must be a JSON object")
+    return data
+
+
+def decode_files(data: dict) -> dict[str, bytes]:
+    """``{"files": {path: base64}}`` decoded; the paths are checked where they are used (the store)."""
+    files = data.get("files")
+    if not isinstance(files, dict):
+        raise ExchangeError('"files" must be an object {path: base64}')
+    try:
+        return {name: base64.b64decode(content, validate=True) for name, content in files.items()}
+    except (binascii.Error, TypeError, ValueError):
+        raise ExchangeError("a file's content is not base64") from None
+
+
 class Notifier:
     """Tells the grading service of each new submission (POST ``<url>api/submitted``, this service's hub token).
 
@@ -120,22 +142,10 @@ class ApiHandler(web.RequestHandler):
             raise web.HTTPError(403, f"{self.user['name']} may not {action} in {course}")
 
     def body(self) -> dict:
-        try:
-            data = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise ExchangeError("the body is not JSON") from None
-        if not isinstance(data, dict):
-            raise ExchangeError("the body must be a JSON object")
-        return data
+        return json_body(self.request.body)
 
     def files(self, data: dict) -> dict[str, bytes]:
-        files = data.get("files")
-        if not isinstance(files, dict):
-            raise ExchangeError('"files" must be an object {path: base64}')
-        try:
-            return {name: base64.b64decode(content, validate=True) for name, content in files.items()}
-        except (binascii.Error, TypeError, ValueError):
-            raise ExchangeError("a file's content is not base64") from None
+        return decode_files(data)
 
     def send_files(self, files: dict[str, bytes], **info) -> None:
         self.finish({**info, "files": {name: base64.b64encode(data).decode() for name, data in files.items()}})
@@ -308,13 +318,17 @@ def main(argv: list[str] | None = None) -> None:
         help="a hub service that may release, collect and return feedback in every course",
     )
     parser.add_argument("--notify-url", default="", help="the grading service, told of every new submission")
-    args = parser.parse_args(argv)
+    run_service(serve(parser.parse_args(argv)), log)
+
+
+def run_service(main, logger: logging.Logger) -> None:
+    """Run a hub-managed service's coroutine with logging on, until the hub stops it."""
     enable_pretty_logging()
     logging.getLogger().setLevel(logging.INFO)
     try:
-        asyncio.run(serve(args))
+        asyncio.run(main)
     except KeyboardInterrupt:  # the hub stops its services with SIGINT
-        log.info("exchange stopped")
+        logger.info("%s stopped", logger.name)
 
 
 async def serve(args: argparse.Namespace) -> None:
