@@ -23,7 +23,8 @@ from nbgrader.utils import is_grade, is_solution
 from traitlets import Bool, Unicode
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-ARROW = re.compile(r"^-*>\s*(\d+)", re.MULTILINE)  # IPython's marker of the failing line: "----> 3 assert ..."
+# Where IPython's traceback says a frame is: "Cell In[7], line 3" (in every traceback mode).
+FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)")
 
 
 class RedactHiddenTests(NbGraderPreprocessor):
@@ -66,7 +67,8 @@ class RedactHiddenTests(NbGraderPreprocessor):
             if output.get("output_type") != "error":
                 continue  # printed output of a test cell is not feedback
             trace = ANSI.sub("", "\n".join(output.get("traceback", [])))
-            failing = [int(n) for n in ARROW.findall(trace)]
+            # The test cell's own frames (not those of a student's function it called, defined in another cell).
+            failing = [int(line) for count, line in FRAME.findall(trace) if int(count) == cell.get("execution_count")]
             where = "a hidden test failed" if failing and failing[-1] in hidden_numbers else None
             if where is None and failing and 0 < failing[-1] <= len(lines):
                 where = f"failed: {lines[failing[-1] - 1].strip()}"
