@@ -303,6 +303,7 @@ Learning Studio is running (ready in {seconds:.1f} s).
   Portal (start here):  {stack.portal_url}/
   JupyterHub:           {stack.hub_url}/
   Portal admin:         {stack.portal_url}/cms/   (instructor1)
+  Grading, formgrader:  {stack.hub_url}/services/grading/   (grader1, instructor1)
 
 Demo accounts (also in {stack.passwords_file}):
   {accounts.replace(chr(10), chr(10) + '  ')}

@@ -16,6 +16,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class Formgrader:
     port: int
     token: str = field(default_factory=lambda: secrets.token_hex(24), repr=False)
     proc: subprocess.Popen | None = None
+    last_used: float = 0.0  # time.monotonic() of the last request through the service
 
     @property
     def url(self) -> str:
@@ -57,7 +59,17 @@ class Formgraders:
             fg = self.running.get(course)
             if fg is None or not fg.alive():
                 fg = self.running[course] = await self._start(course, folder)
+            fg.last_used = time.monotonic()
             return fg
+
+    def stop_idle(self, max_idle: float) -> list[str]:
+        """Stop the formgraders nobody used for ``max_idle`` seconds (the next request starts them again)."""
+        now = time.monotonic()
+        idle = [c for c, fg in self.running.items() if now - fg.last_used >= max_idle and not self.locks[c].locked()]
+        for course in idle:
+            _stop(self.running.pop(course))
+            log.info("formgrader of %s stopped: unused for %.0f s", course, max_idle)
+        return idle
 
     async def _start(self, course: str, folder: Path) -> Formgrader:
         fg = Formgrader(course, folder, f"{self.prefix}{course}/", _free_port())
@@ -84,13 +96,17 @@ class Formgraders:
 
     def stop(self) -> None:
         for fg in self.running.values():
-            if fg.alive():
-                fg.proc.terminate()
-        for fg in self.running.values():
-            try:
-                fg.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                fg.proc.kill()
+            _stop(fg)
+
+
+def _stop(fg: Formgrader) -> None:
+    if fg.alive():
+        fg.proc.terminate()
+        try:
+            fg.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            fg.proc.kill()
+            fg.proc.wait()
 
 
 def _free_port() -> int:

@@ -518,6 +518,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rescan", type=float, default=60, help="seconds between looks for ungraded submissions")
     parser.add_argument("--portal-url", default="", help="the portal, sent every grade (with $STUDIO_GRADES_TOKEN)")
     parser.add_argument("--no-warm", action="store_true", help="start sandboxes only when a job needs one")
+    parser.add_argument("--formgrader-idle", type=float, default=3600,
+                        help="seconds a course's formgrader may go unused before it is stopped")  # fmt: skip
     run_service(serve(parser.parse_args(argv)), log)
 
 
@@ -555,6 +557,7 @@ async def serve(args: argparse.Namespace) -> None:
             changed = await grading.refresh_scores()
             if changed:
                 log.info("%d scores changed in the gradebooks (manual grading)", changed)
+            formgraders.stop_idle(args.formgrader_idle)
     finally:
         formgraders.stop()
         grading.close()
