@@ -116,13 +116,6 @@ class CourseSpace:
         _replace_folder(mine, {str(p.relative_to(theirs)): p.read_bytes() for p in theirs.rglob("*") if p.is_file()})
         return mine
 
-    def assignments(self) -> list[str]:
-        names = set()
-        for base in (self.folder / "source", self.content_dir / self.course / "source" if self.content_dir else None):
-            if base is not None and base.is_dir():
-                names |= {p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")}
-        return sorted(names)
-
     def put_source(self, assignment: str, files: dict[str, bytes]) -> None:
         """An instructor's release brings the source it was generated from: it replaces the one here."""
         _replace_folder(self.folder / "source" / assignment, files)

@@ -28,7 +28,7 @@ import logging
 import multiprocessing
 import os
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
@@ -67,8 +67,7 @@ class Grading:
         self.status: dict[str, dict[str, dict]] = {}
         self.queue: OrderedDict[tuple[str, str, str], str] = OrderedDict()
         self.running: dict[tuple[str, str, str], str] = {}
-        self.started = time.time()
-        self.finished: list[float] = []
+        self.finished: deque[float] = deque()  # when jobs ended, over the last minute
         warm_args = {"image": sandboxes.image, "runtime": sandboxes.runtime, "mode": sandboxes.mode} if warm else None
         # Spawned (not forked) from this asyncio process; each worker starts its sandbox right away.
         self.pool = multiprocessing.get_context("spawn").Pool(self.workers, initializer=jobs.init_worker,
@@ -137,6 +136,8 @@ class Grading:
         self._set(course, assignment, student, {"submission": sub_id, **{k: v for k, v in result.items()
                                                 if k not in ("course", "assignment", "student")}})  # fmt: skip
         self.finished.append(time.time())
+        while self.finished[0] < time.time() - 60:
+            self.finished.popleft()
         log.info("%s/%s by %s (%s): %s %s", course, assignment, student, sub_id, result["state"],
                  result.get("reason") or f"{result.get('score')}/{result.get('max_score')}")  # fmt: skip
         if self.portal is not None:
@@ -398,9 +399,13 @@ class IndexHandler(BaseHandler):
         groups = self.groups()
         courses = sorted(c for c in courses_of(groups) if may(groups, Action.COLLECT, c))
         base = self.settings["prefix"]
-        items = "".join(f'<li><a href="{html.escape(url_path_join(base, "formgrader", c, "formgrader"))}/">'
-                        f"{html.escape(c)}</a>: {self.grading.progress(c)['graded']} graded, "
-                        f"{self.grading.progress(c)['queued']} waiting</li>" for c in courses)  # fmt: skip
+        items = ""
+        for c in courses:
+            progress = self.grading.progress(c)
+            items += (
+                f'<li><a href="{html.escape(url_path_join(base, "formgrader", c, "formgrader"))}/">'
+                f"{html.escape(c)}</a>: {progress['graded']} graded, {progress['queued']} waiting</li>"
+            )
         body = f"<ul>{items}</ul>" if courses else "<p>You grade no course.</p>"
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Grading</title></head>"

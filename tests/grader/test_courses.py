@@ -23,7 +23,6 @@ def test_course_folder_config_and_source_from_the_course_repository(tmp_path):
     config = (folder / "nbgrader_config.py").read_text()
     assert "c.CourseDirectory.course_id = 'intro-python'" in config and "configure(c)" in config
     assert f"sqlite:///{folder / 'gradebook.db'}" in config
-    assert PS in space.assignments()
     source = space.source_dir(PS)
     assert source == folder / "source" / PS and (source / f"{PS}.ipynb").is_file()
     assert space.source_dir("no-such-assignment") is None
