@@ -76,12 +76,20 @@ for course in course-content/*/; do
   [ -f "$course/course.toml" ] && cp -r "$course" "$content/" && rm -rf "$content/$(basename "$course")/source"
 done
 
+# The hub's image (the trusted side, where the grading service runs) carries the courses whole, source/ included.
+trusted=$WORK/content-trusted
+rm -rf "$trusted" && mkdir -p "$trusted"
+for course in course-content/*/; do
+  [ -f "$course/course.toml" ] && cp -r "$course" "$trusted/"
+done
+
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(postgres redis portal hub learner)
 for target in "${targets[@]}"; do
   case $target in
     learner)  build learner "$wheels=wheelhouse" "kernels=kernels" "$content=content" ;;
-    hub)      build hub "$wheels=wheelhouse" "$VENV/lib/node=node" "jupyterhub_config.py=jupyterhub_config.py" ;;
+    hub)      build hub "$wheels=wheelhouse" "$VENV/lib/node=node" "jupyterhub_config.py=jupyterhub_config.py" \
+                "$trusted=content" ;;
     portal)   build portal "$wheels=wheelhouse" "$content=content" ;;
     postgres) build postgres ;;
     redis)    build redis ;;

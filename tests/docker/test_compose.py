@@ -1,34 +1,40 @@
 """docker-compose on this machine: proxy, hub (learners under runsc), portal, PostgreSQL and Redis, for real.
 
 Brought up from the repository's own docker-compose.yml with an .env of fresh secrets, logged into through the
-portal, torn down; nothing of it may be left behind (containers, runsc sandboxes, networks, volumes, rules).
+portal, an assignment released, submitted and graded with nbgrader in learners' containers, torn down; nothing of
+it may be left behind (containers, runsc sandboxes, grading sandboxes, networks, volumes, rules).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
+import nbformat
 import pytest
 import requests
 
-from tests.conftest import ROOT
+from tests.conftest import COURSE_CONTENT, ROOT
 from tests.docker.conftest import build_images, remove_learner_resources
-from tests.integration.client import Visitor
+from tests.grading_cases import ASSIGNMENT, make_course, submission
+from tests.integration.client import Visitor, learner_in_lesson
 
 pytestmark = pytest.mark.docker
 
 SECRETS = ["POSTGRES_PASSWORD", "STUDIO_HUB_DB_PASSWORD", "STUDIO_PORTAL_DB_PASSWORD", "REDIS_PASSWORD",
            "STUDIO_PORTAL_SECRET_KEY", "STUDIO_HUB_OAUTH_CLIENT_SECRET", "JUPYTERHUB_CRYPT_KEY",
-           "CONFIGPROXY_AUTH_TOKEN"]  # fmt: skip
+           "CONFIGPROXY_AUTH_TOKEN", "STUDIO_GRADES_TOKEN"]  # fmt: skip
+GRADING_LABEL = "label=org.learning-studio.grading=1"
 SERVICES = ["postgres", "redis", "portal", "proxy", "hub"]
 
 
@@ -145,10 +151,14 @@ def compose_up():
         shutil.rmtree(env_dir, ignore_errors=True)
 
 
-def test_compose_serves_a_learner_under_gvisor_and_tears_down_clean(docker_engine):
+def test_compose_serves_a_learner_under_gvisor_grades_and_tears_down_clean(docker_engine, tmp_path):
+    right = submission(make_course(tmp_path / "course", image="studio-learner:latest"), "right")
     with compose_up() as s:
-        check_running_stack(s)
+        student = check_running_stack(s)
+        check_grading(s, student, nbformat.writes(right).encode())
     assert s.down.returncode == 0, s.down.stderr
+    # The grading service's sandboxes go with the hub.
+    assert not set(s.sandboxes) & set(docker_ids("ps", "-aq", "--filter", GRADING_LABEL)), s.sandboxes
     print(f"docker-compose down: {s.down_seconds:.1f} s")
     # The hub stops learners' servers as it shuts down: no container or gVisor sandbox outlives the stack. (Home
     # volumes and the learners' network are the hub's, kept across restarts on purpose; the clean-up removes them.)
@@ -157,7 +167,11 @@ def test_compose_serves_a_learner_under_gvisor_and_tears_down_clean(docker_engin
     assert after == {"containers": [], "runsc processes": [], "networks": [], "volumes": []}, after
 
 
-def check_running_stack(s) -> None:
+def docker_ids(*args: str) -> list[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True).stdout.split()
+
+
+def check_running_stack(s) -> Visitor:
     # Every service healthy, and the portal's health endpoint reports PostgreSQL and Redis in use.
     for service in SERVICES:
         wait_healthy(s.compose, service, 30)
@@ -199,3 +213,56 @@ def check_running_stack(s) -> None:
     a.login("admin", "first-admin-pw")
     assert a.follow(f"{s.hub_url}/hub/admin").status_code == 200
     assert v.follow(f"{s.hub_url}/hub/admin").status_code == 403  # a student is not
+    return v
+
+
+def in_container(s, username: str, script: str, stdin: bytes | None = None) -> str:
+    """``bash -c script`` in ``username``'s own container, as them, in their home (as their terminal would)."""
+    done = subprocess.run(["docker", "exec", "-i", "-u", "1000", "-w", "/home/learner", f"{s.prefix}-{username}",
+                           "bash", "-c", script], input=stdin or b"", capture_output=True, timeout=300)  # fmt: skip
+    out = (done.stdout + done.stderr).decode(errors="replace")
+    assert done.returncode == 0, f"{username}: {script}\n{out}"
+    return out
+
+
+def source_tar() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(COURSE_CONTENT / "intro-python" / "source" / ASSIGNMENT, arcname=ASSIGNMENT)
+    return buf.getvalue()
+
+
+def check_grading(s, student: Visitor, right: bytes) -> None:
+    """The instructor releases ps01 with nbgrader in their container (from a course folder, as they would clone
+    it); the student fetches it, answers and submits with nbgrader in theirs; the hub's grading service grades it
+    in a gVisor sandbox (its gradebook a schema of the hub's PostgreSQL) and the student reads 5 / 7 at the
+    portal."""
+    learner_in_lesson(s, "instructor1", "intro-python", "values-and-names")
+    config = "c = get_config()\nc.CourseDirectory.course_id = 'intro-python'\n"
+    in_container(s, "instructor1", f"mkdir -p course/source && tar -x -C course/source && printf \"{config}\" "
+                                   f">course/nbgrader_config.py", stdin=source_tar())  # fmt: skip
+    out = in_container(s, "instructor1", f"cd course && nbgrader generate_assignment {ASSIGNMENT} && "
+                                         f"nbgrader release_assignment {ASSIGNMENT} --force")  # fmt: skip
+    assert f"Released intro-python/{ASSIGNMENT}" in out, out
+    in_container(s, "student1", f"nbgrader fetch_assignment {ASSIGNMENT} --course intro-python")
+    in_container(s, "student1", f"cat >{ASSIGNMENT}/{ASSIGNMENT}.ipynb", stdin=right)
+    t0 = time.monotonic()
+    out = in_container(s, "student1", f"nbgrader submit {ASSIGNMENT} --course intro-python")
+    assert "Submitted as:" in out, out
+    deadline = time.monotonic() + 300
+    while "5 / 7" not in (page := student.http.get(f"{s.portal_url}/courses/intro-python/grades/").text):
+        s.sandboxes = sorted({*getattr(s, "sandboxes", []), *docker_ids("ps", "-q", "--filter", GRADING_LABEL)})
+        assert time.monotonic() < deadline, page[-2000:]
+        time.sleep(2)
+    print(f"nbgrader submit → grade at the portal: {time.monotonic() - t0:.1f} s")
+    s.sandboxes = sorted({*getattr(s, "sandboxes", []), *docker_ids("ps", "-q", "--filter", GRADING_LABEL)})
+    assert s.sandboxes, "graded in a sandbox of the grading service"
+    for cid in s.sandboxes:
+        info = json.loads(subprocess.run(["docker", "inspect", cid], capture_output=True, text=True).stdout or "[{}]")
+        if info[0]:  # (a sandbox may have ended since)
+            assert info[0]["HostConfig"]["Runtime"] == "runsc" and info[0]["HostConfig"]["NetworkMode"] == "none"
+    # The gradebook: a schema of the hub's database, with the student's submission in it.
+    query = ("select count(*) from information_schema.tables where table_schema like 'grading_intro_python_%' "
+             "and table_name = 'submitted_notebook'")  # fmt: skip
+    tables = s.compose("exec", "-T", "postgres", "psql", "-U", "postgres", "-d", "hub", "-tAc", query).stdout
+    assert tables.strip() == "1", tables
