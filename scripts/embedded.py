@@ -109,6 +109,7 @@ class Stack:
     proxy_api_port: int = 8082
     exchange_port: int = 8083
     grading_port: int = 8084
+    hints_port: int = 8085
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     started_in: float = 0.0  # seconds the last up() took
@@ -155,6 +156,7 @@ class Stack:
             "STUDIO_PROXY_API_URL": f"http://127.0.0.1:{self.proxy_api_port}",
             "STUDIO_EXCHANGE_PORT": str(self.exchange_port),
             "STUDIO_GRADING_PORT": str(self.grading_port),
+            "STUDIO_HINTS_PORT": str(self.hints_port),
             # The portal takes grades from the hub's grading service with the token the hub keeps there.
             "STUDIO_GRADES_TOKEN_FILE": str(self.hub_dir / "grades_token"),
             "STUDIO_PORTAL_URL": self.portal_url,
@@ -172,7 +174,7 @@ class Stack:
         """Set up what is missing (idempotent) and start both; the hub starts while the portal is being set up."""
         t0 = time.monotonic()
         ports = (self.hub_port, self.portal_port, self.hub_api_port, self.proxy_api_port, self.exchange_port,
-                 self.grading_port)  # fmt: skip
+                 self.grading_port, self.hints_port)  # fmt: skip
         busy = [p for p in ports if not port_is_free(p)]
         if busy:
             raise RuntimeError(f"ports {busy} on 127.0.0.1 are in use (another demo still running?)")
@@ -262,6 +264,7 @@ def demo() -> int:
         proxy_api_port=int(env("STUDIO_PROXY_API_PORT", 8082)),
         exchange_port=int(env("STUDIO_EXCHANGE_PORT", 8083)),
         grading_port=int(env("STUDIO_GRADING_PORT", 8084)),
+        hints_port=int(env("STUDIO_HINTS_PORT", 8085)),
         extra_env={k: os.environ[k] for k in DEMO_PASS_THROUGH if os.environ.get(k)},
     )
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops it as cleanly as Ctrl-C

@@ -35,7 +35,7 @@ def running_stack(name: str, extra_env: dict[str, str] | None = None, after_stop
 
     run = secrets.token_hex(3)
     prefix = f"t{run}-"
-    names = ("hub_port", "portal_port", "hub_api_port", "proxy_api_port", "exchange_port", "grading_port")
+    names = ("hub_port", "portal_port", "hub_api_port", "proxy_api_port", "exchange_port", "grading_port", "hints_port")
     ports = {key: ports.get(key) or free_port() for key in names}
     s = Stack(
         var=ROOT / "var" / "tests" / f"{name}-{run}",  # not under pytest's 0700 tmp: learners read the content

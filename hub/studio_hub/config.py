@@ -19,18 +19,20 @@ REFRESH_SECONDS = 5
 STAFF_GROUP = "portal-staff"
 # What a learner's own server may do with its $JUPYTERHUB_API_TOKEN: report activity, and read its owner's
 # name and groups (the lesson extension checks course membership with it).
-# and call the exchange and grading services as its owner (nbgrader's fetch/submit/release, terminal or JupyterLab).
+# and call the exchange and grading services as its owner (nbgrader's fetch/submit/release, terminal or JupyterLab),
+# and the hints service (hints, learning events).
+SERVICE_SCOPES = ["access:services!service=exchange", "access:services!service=grading",
+                  "access:services!service=hints"]  # fmt: skip
 SERVER_TOKEN_SCOPES = [
     "users:activity!user",
     "access:servers!server",
     "read:users:name!user",
     "read:users:groups!user",
-    "access:services!service=exchange",
-    "access:services!service=grading",
+    *SERVICE_SCOPES,
 ]
-# Every user may call the exchange and the grading service; what they may do there, the services decide by their
-# course groups.
-USER_ROLE = {"name": "user", "scopes": ["self", "access:services!service=exchange", "access:services!service=grading"]}
+# Every user may call the exchange, grading and hints services; what they may do there, the services decide by
+# their course groups.
+USER_ROLE = {"name": "user", "scopes": ["self", *SERVICE_SCOPES]}
 
 
 def update_base(c: Config, s: Settings) -> None:
@@ -88,7 +90,7 @@ def update_spawner(c: Config, s: Settings) -> None:
     c.Spawner.cmd = [str(s.bin_dir / "jupyterhub-singleuser")]
     c.Spawner.default_url = "/lab"
     c.Spawner.environment = {"STUDIO_CONTENT_DIR": str(s.content_dir), "STUDIO_PORTAL_URL": s.portal_url,
-                             "STUDIO_EXCHANGE_URL": s.exchange_url, **_grading_env(s)}  # fmt: skip
+                             "STUDIO_EXCHANGE_URL": s.exchange_url, **_services_env(s)}  # fmt: skip
     c.Spawner.server_token_scopes = list(SERVER_TOKEN_SCOPES)
     c.Spawner.start_timeout = 90
     c.Spawner.http_timeout = 90
@@ -102,9 +104,11 @@ def update_spawner(c: Config, s: Settings) -> None:
         c.LearnerSpawner.isolation = s.learner_isolation
 
 
-def _grading_env(s: Settings) -> dict[str, str]:
-    """An instructor's nbgrader release_assignment also sends the assignment's source to the grading service."""
-    return {"STUDIO_GRADING_URL": s.grading_url} if s.grading else {}
+def _services_env(s: Settings) -> dict[str, str]:
+    """An instructor's nbgrader release_assignment also sends the assignment's source to the grading service; the
+    hints extension asks the hints service."""
+    env = {"STUDIO_GRADING_URL": s.grading_url} if s.grading else {}
+    return {**env, "STUDIO_HINTS_URL": s.hints_url} if s.hints else env
 
 
 def update_docker_spawner(c: Config, s: Settings) -> None:
@@ -125,8 +129,8 @@ def update_docker_spawner(c: Config, s: Settings) -> None:
     d.home_images_dir = str(s.data_dir / "home-images")
     d.poll_interval = 10  # notice a server that died (and why) within seconds, not the default 30
     d.environment = {"STUDIO_CONTENT_DIR": "/srv/content", "STUDIO_PORTAL_URL": s.portal_url,
-                     "STUDIO_EXCHANGE_URL": s.exchange_url, **_grading_env(s)}  # fmt: skip
-    d.host_ports = [s.exchange_port, s.grading_port]  # besides the hub API: the exchange and grading services
+                     "STUDIO_EXCHANGE_URL": s.exchange_url, **_services_env(s)}  # fmt: skip
+    d.host_ports = [s.exchange_port, s.grading_port, s.hints_port]  # besides the hub API: the services
     # Else the learner image's own /srv/content (the courses it was built with) is what learners see.
     d.read_only_volumes = {str(s.content_dir): "/srv/content"} if s.docker_mount_content else {}
 
@@ -157,6 +161,15 @@ def update_services(c: Config, s: Settings) -> None:
         })  # fmt: skip
         roles.append({"name": "grading", "services": ["grading", "exchange"],
                       "scopes": ["access:services!service=exchange", "access:services!service=grading"]})  # fmt: skip
+    if s.hints:
+        # The course source (solutions, hint ladders): as released to the grading service, else the content's.
+        hints = [python, "-m", "studio_hub.hints.service", "--data-dir", str(s.data_dir / "hints"),
+                 "--source-dir", str(s.data_dir / "grading"), "--source-dir", str(s.content_dir),
+                 "--provider", s.hints_provider]  # fmt: skip
+        if s.hints_config:
+            hints += ["--config", s.hints_config]
+        services.append({"name": "hints", "url": s.hints_bind_url, "command": hints, "display": False,
+                         "environment": {"STUDIO_HINTS_STATE_URL": s.hints_state_url}})  # fmt: skip
     if s.cull_timeout > 0:
         services.append({
             "name": "idle-culler",

@@ -60,6 +60,14 @@ class Settings:
     grading_rescan: int = 60  # seconds between the service's own looks for ungraded work and changed scores
     gradebook_url: str = field(default="", repr=False)  # PostgreSQL for the courses' gradebooks; "": SQLite each
     grades_token: str = field(default="", repr=False)  # the portal takes grades from the grading service with it
+    # The hints service (studio_hub.hints): next-step hints for exercises, and the learning-event queue. It listens
+    # next to the exchange, at this port; its state (rate limits, ladder positions, cache, events, hint log) is in
+    # Redis when hints_state_url is set, else in its own process and a SQLite file.
+    hints: bool = True
+    hints_port: int = 8085
+    hints_provider: str = "tutor"  # ladder, tutor (no model needed) or llm
+    hints_state_url: str = field(default="", repr=False)
+    hints_config: str = ""  # a traitlets config file for the service (the llm provider's endpoint and key file)
     db_url: str = field(default="", repr=False)  # the hub's database; default SQLite in data_dir
     proxy_external: bool = False  # True: configurable-http-proxy runs on its own (docker-compose), not from the hub
     cull_timeout: int = 3600  # seconds a learner's server may idle before it is stopped; 0: never
@@ -94,6 +102,15 @@ class Settings:
         return _with_port(self.hub_connect_url or self.hub_bind_url, self.grading_port) + "/services/grading/"
 
     @property
+    def hints_bind_url(self) -> str:
+        return _with_port(self.hub_bind_url, self.hints_port)
+
+    @property
+    def hints_url(self) -> str:
+        """Where learners' servers call the hints service."""
+        return _with_port(self.hub_connect_url or self.hub_bind_url, self.hints_port) + "/services/hints/"
+
+    @property
     def shared_home_base(self) -> Path:
         return self.data_dir / "homes"
 
@@ -122,6 +139,8 @@ class Settings:
                 ("docker_runtime", "STUDIO_DOCKER_RUNTIME"),
                 ("docker_prefix", "STUDIO_DOCKER_PREFIX"),
                 ("docker_home_size", "STUDIO_HOME_SIZE"),
+                ("hints_provider", "STUDIO_HINTS_PROVIDER"),
+                ("hints_config", "STUDIO_HINTS_CONFIG"),
             ]
             if env.get(name)
         }
@@ -129,14 +148,16 @@ class Settings:
                           ("docker_warm_pool", "STUDIO_WARM_POOL"),
                           ("exchange_port", "STUDIO_EXCHANGE_PORT"), ("grading_port", "STUDIO_GRADING_PORT"),
                           ("grading_workers", "STUDIO_GRADING_WORKERS"),
-                          ("grading_rescan", "STUDIO_GRADING_RESCAN")]:  # fmt: skip
+                          ("grading_rescan", "STUDIO_GRADING_RESCAN"),
+                          ("hints_port", "STUDIO_HINTS_PORT")]:  # fmt: skip
             if env.get(name):
                 try:
                     optional[key] = int(env[name])
                 except ValueError:
                     raise ValueError(f"{name} must be a whole number, not {env[name]!r}") from None
         for key, name in [("docker_mount_content", "STUDIO_DOCKER_MOUNT_CONTENT"),
-                          ("proxy_external", "STUDIO_PROXY_EXTERNAL"), ("grading", "STUDIO_GRADING")]:  # fmt: skip
+                          ("proxy_external", "STUDIO_PROXY_EXTERNAL"), ("grading", "STUDIO_GRADING"),
+                          ("hints", "STUDIO_HINTS")]:  # fmt: skip
             if env.get(name):
                 optional[key] = _flag(name, env[name])
         private = tuple(p for p in env.get("STUDIO_PRIVATE_DIRS", "").split(os.pathsep) if p)
@@ -146,6 +167,7 @@ class Settings:
             content_dir=Path(env.get("STUDIO_CONTENT_DIR", root / "var" / "content")).resolve(),
             db_url=env.get("STUDIO_HUB_DB_URL", ""),
             gradebook_url=env.get("STUDIO_GRADEBOOK_URL", ""),
+            hints_state_url=env.get("STUDIO_HINTS_STATE_URL", ""),
             grades_token=env.get("STUDIO_GRADES_TOKEN") or secrets.read_or_create(data_dir / "grades_token"),
             # Secrets come from the environment when the operator sets them (docker-compose's .env), else from
             # files generated in data_dir on first use (the embedded default).

@@ -5,7 +5,8 @@
 Stock: ``nbgrader autograde`` as shipped, serial, each notebook executed by a local kernel on this machine (the
 benchmark's own generated submissions only). Ours: ``studio-autograde`` (nbgrader's pipeline, one student per
 worker process, every notebook executed in a gVisor sandbox, pooled mode), from a cold start; and the grading
-service's workers (studio_grader.jobs) once started and warm, as they wait for submissions. All grade copies of
+service's workers (studio_grader.jobs) once started and warm, as they wait for submissions, in pooled mode and
+in strict mode (a fresh sandbox per submission). All grade copies of
 one set of submissions of the real course's ps01 (right, wrong, raising, looping); the scores must be identical.
 Per-submission times come from nbgrader's API for stock (one student at a time, as its command does) and from
 our workers. Needs root (Docker) and the learner image (images/build.sh learner).
@@ -65,9 +66,10 @@ def stock_per_submission(course: Path) -> list[float]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def service_way(root: Path, kinds: list[str], args) -> tuple[float, float, list[float]]:
+def service_way(root: Path, kinds: list[str], args, mode: str = "pooled") -> tuple[float, float, list[float]]:
     """The grading service's workers (studio_grader.jobs) graded the same submissions, once warm: (wall seconds,
-    seconds from start until warm, per-submission seconds)."""
+    seconds from start until warm, per-submission seconds). ``mode``: pooled, or strict (a fresh sandbox for
+    every submission, the next one started while the current one grades)."""
     import multiprocessing
 
     from studio_grader import jobs
@@ -76,10 +78,10 @@ def service_way(root: Path, kinds: list[str], args) -> tuple[float, float, list[
     from tests.conftest import COURSE_CONTENT
 
     space = CourseSpace(root, "intro-python", content_dir=COURSE_CONTENT,
-                        sandboxes=Sandboxes(image=args.image, timeout=args.timeout))  # fmt: skip
+                        sandboxes=Sandboxes(image=args.image, timeout=args.timeout, mode=mode))  # fmt: skip
     space.prepare()
     t0 = time.monotonic()
-    warm = {"image": args.image, "runtime": "runsc", "mode": "pooled"}
+    warm = {"image": args.image, "runtime": "runsc", "mode": mode}
     with multiprocessing.get_context("spawn").Pool(args.workers, jobs.init_worker, (warm,)) as pool:
         pool.map(jobs.ready, [2.0] * args.workers, chunksize=1)  # every worker set up, its sandbox started
         ready = time.monotonic() - t0
@@ -138,6 +140,10 @@ def main(argv: list[str] | None = None) -> None:
         warm_scores = scores(work / "service" / "intro-python")
         differ = {s: (want, warm_scores.get(s)) for s, want in stock_scores.items() if want != warm_scores.get(s)}
         assert not differ, f"scores differ (stock, service): {differ}"
+        strict_wall, _, strict_times = service_way(work / "strict", kinds, args, mode="strict")
+        strict_scores = scores(work / "strict" / "intro-python")
+        differ = {s: (want, strict_scores.get(s)) for s, want in stock_scores.items() if want != strict_scores.get(s)}
+        assert not differ, f"scores differ (stock, strict): {differ}"
 
         # Per-submission times: stock graded again one at a time through nbgrader's API; ours from its workers.
         # This machine's speed drifts by tens of percent over minutes (a shared VM): stock runs before and after
@@ -162,12 +168,17 @@ def main(argv: list[str] | None = None) -> None:
         print(f"service_start_until_warm: {warm_ready:.1f} s")
         print(f"service_per_submission_p50: {statistics.median(warm_times):.2f} s")
         print(f"service_per_submission_p95: {percentile(warm_times, 0.95):.2f} s")
+        print(f"service_strict_wall: {strict_wall:.1f} s")
+        print(f"service_strict_per_submission_p50: {statistics.median(strict_times):.2f} s")
+        print(f"service_strict_per_submission_p95: {percentile(strict_times, 0.95):.2f} s")
         print(f"cold_ratio: {stock_mean / ours_wall:.1f} x")
-        print(f"workers: {args.workers} sandboxes (gVisor, pooled)")
+        print(f"strict_ratio: {stock_mean / strict_wall:.1f} x")
+        print(f"workers: {args.workers} sandboxes (gVisor; pooled, and strict for strict_*)")
         print("scores: identical")
         print(f"RESULT: {stock_mean / warm_wall:.1f}x stock nbgrader autograde throughput by the grading service's "
               f"warm workers ({len(kinds)} submissions: {stock_mean:.1f} s stock, {warm_wall:.1f} s warm; "
-              f"{stock_mean / ours_wall:.1f}x cold, studio-autograde; code in gVisor only)")  # fmt: skip
+              f"{stock_mean / ours_wall:.1f}x cold, studio-autograde; {stock_mean / strict_wall:.1f}x strict mode; "
+              "code in gVisor only)")  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -61,6 +61,7 @@ def test_spawner_is_learner_spawner_with_narrow_server_token(settings):
         "STUDIO_PORTAL_URL": "https://learn.example.org",
         "STUDIO_EXCHANGE_URL": "http://127.0.0.1:8083/services/exchange/",
         "STUDIO_GRADING_URL": "http://127.0.0.1:8084/services/grading/",
+        "STUDIO_HINTS_URL": "http://127.0.0.1:8085/services/hints/",
     }
     assert "read:users:groups!user" in c.Spawner.server_token_scopes
     assert "access:services!service=exchange" in c.Spawner.server_token_scopes
@@ -114,7 +115,7 @@ def test_idle_culler_is_a_hub_managed_service_with_least_privilege(settings):
     assert role["services"] == ["idle-culler"] and "admin:users" not in role["scopes"]
     assert set(role["scopes"]) == {"list:users", "read:users:activity", "read:servers", "delete:servers"}
     off = config.apply_config(Config(), replace(settings, cull_timeout=0))
-    assert [s["name"] for s in off.JupyterHub.services] == ["exchange", "grading"]
+    assert [s["name"] for s in off.JupyterHub.services] == ["exchange", "grading", "hints"]
     assert [r["name"] for r in off.JupyterHub.load_roles] == ["user", "grading"]
 
 
@@ -128,7 +129,8 @@ def test_exchange_is_a_hub_managed_service_every_user_may_call(settings):
                                         "--data-dir", str(settings.data_dir / "exchange")]  # fmt: skip
     assert "api_token" not in exchange and "oauth_client_id" not in exchange  # the hub makes its token
     (user,) = [r for r in c.JupyterHub.load_roles if r["name"] == "user"]
-    assert set(user["scopes"]) == {"self", "access:services!service=exchange", "access:services!service=grading"}
+    assert set(user["scopes"]) == {"self", "access:services!service=exchange", "access:services!service=grading",
+                                   "access:services!service=hints"}  # fmt: skip
     assert "services" not in user and "users" not in user
 
 
@@ -171,7 +173,7 @@ def test_learners_containers_reach_the_exchange_where_they_reach_the_hub(setting
     assert exchange["url"] == "http://172.30.0.1:8093"
     d = c.SandboxedDockerSpawner
     assert d.environment["STUDIO_EXCHANGE_URL"] == "http://172.30.0.1:8093/services/exchange/"
-    assert d.host_ports == [8093, 8084]  # let through the learners' firewall: the exchange and grading
+    assert d.host_ports == [8093, 8084, 8085]  # let through the learners' firewall: exchange, grading, hints
 
 
 def test_docker_spawner_is_chosen_by_settings(settings):
@@ -211,3 +213,25 @@ def test_compose_settings_take_secrets_database_and_proxy_from_the_environment(t
 def test_bad_flag_names_the_variable(tmp_path):
     with pytest.raises(ValueError, match="STUDIO_PROXY_EXTERNAL must be 1 or 0"):
         Settings.from_env({"STUDIO_HUB_DATA_DIR": str(tmp_path / "hub"), "STUDIO_PROXY_EXTERNAL": "maybe"})
+
+
+def test_hints_is_a_hub_managed_service_with_its_state_in_redis_when_set(settings):
+    from dataclasses import replace
+
+    c = config.apply_config(Config(), replace(settings, hints_port=9185, hints_provider="ladder",
+                                              hints_state_url="redis://:pw@127.0.0.1:6380/2"))  # fmt: skip
+    (hints,) = [s for s in c.JupyterHub.services if s["name"] == "hints"]
+    assert hints["url"] == "http://127.0.0.1:9185" and not hints["display"]
+    cmd = hints["command"]
+    assert cmd[1:3] == ["-m", "studio_hub.hints.service"]
+    assert cmd[cmd.index("--provider") + 1] == "ladder"
+    # The source as released to the grading service first, then the course content's.
+    dirs = [cmd[i + 1] for i, x in enumerate(cmd) if x == "--source-dir"]
+    assert dirs == [str(settings.data_dir / "grading"), str(settings.content_dir)]
+    assert "pw" not in " ".join(cmd), "the Redis password is not on the command line (ps shows it)"
+    assert hints["environment"]["STUDIO_HINTS_STATE_URL"] == "redis://:pw@127.0.0.1:6380/2"
+    assert c.Spawner.environment["STUDIO_HINTS_URL"] == "http://127.0.0.1:9185/services/hints/"
+    assert "access:services!service=hints" in c.Spawner.server_token_scopes
+    off = config.apply_config(Config(), replace(settings, hints=False))
+    assert "hints" not in {s["name"] for s in off.JupyterHub.services}
+    assert "STUDIO_HINTS_URL" not in off.Spawner.environment

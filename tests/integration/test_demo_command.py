@@ -45,7 +45,7 @@ def test_demo_starts_prints_urls_stops_on_ctrl_c_and_restarts(tmp_path):
 
     run = secrets.token_hex(3)
     prefix = f"d{run}-"
-    ports = {name: free_port() for name in ("HUB", "PORTAL", "HUB_API", "PROXY_API", "EXCHANGE", "GRADING")}
+    ports = {name: free_port() for name in ("HUB", "PORTAL", "HUB_API", "PROXY_API", "EXCHANGE", "GRADING", "HINTS")}
     var = ROOT / "var" / "tests" / f"demo-{run}"
     env = {**os.environ, "STUDIO_DEMO_VAR": str(var), "STUDIO_LEARNER_USER_PREFIX": prefix,
            **{f"STUDIO_{k}_PORT": str(v) for k, v in ports.items()}}  # fmt: skip
@@ -110,7 +110,7 @@ def test_demo_started_by_a_non_root_user_shares_one_account_and_warns(tmp_path):
     os.symlink(BIN.parent, f"{checkout}/.venv")
     subprocess.run(["chown", "-R", f"{user}:{user}", home], check=True)
 
-    ports = {name: free_port() for name in ("HUB", "PORTAL", "HUB_API", "PROXY_API", "EXCHANGE", "GRADING")}
+    ports = {name: free_port() for name in ("HUB", "PORTAL", "HUB_API", "PROXY_API", "EXCHANGE", "GRADING", "HINTS")}
     env = {"PATH": os.environ["PATH"], "HOME": home, "LANG": "C.UTF-8",
            **{f"STUDIO_{k}_PORT": str(v) for k, v in ports.items()}}  # fmt: skip
     # setpriv execs the demo itself (runuser would stay in between and swallow Ctrl-C).

@@ -1,0 +1,125 @@
+"""Exercises as the course source defines them: nbgrader answer cells, their task text, visible tests and hints.
+
+An exercise is an nbgrader answer cell (``solution: true``, code) of an assignment's source notebook,
+``<content>/<course>/source/<assignment>/<notebook>.ipynb``, named by its ``grade_id``. Around it: the task (the
+markdown cells just above), the tests (the grade cells just below, hidden tests removed) and the instructor's
+hint ladder (``metadata.studio.hints``, in order).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n(.*?)^[ \t]*### END SOLUTION[^\n]*\n?", re.M | re.S)
+HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.M | re.S)
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class Exercise:
+    course: str
+    assignment: str
+    notebook: str
+    grade_id: str
+    task: str  # the markdown above the answer: what the student is asked
+    starter: str  # the answer cell as students get it (solution replaced by a placeholder)
+    solution: str  # the answer cell with the solution in it, markers removed; never leaves the service
+    visible_tests: str  # the tests below the answer that students see
+    hints: tuple[str, ...] = field(default=())  # the instructor's ladder, least specific first
+
+    @property
+    def key(self) -> str:
+        return f"{self.course}/{self.assignment}/{self.grade_id}"
+
+
+def _text(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def starter_of(source: str) -> str:
+    """nbgrader's ClearSolutions for code: each solution block becomes ``raise NotImplementedError()``."""
+    return SOLUTION.sub(lambda m: f"{m.group(1)}raise NotImplementedError()\n", source)
+
+
+def solution_of(source: str) -> str:
+    return SOLUTION.sub(lambda m: m.group(2), source)
+
+
+def exercises_in(path: Path, course: str, assignment: str) -> list[Exercise]:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    cells = nb.get("cells", [])
+    found = []
+    for i, cell in enumerate(cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.get("cell_type") != "code" or not meta.get("solution") or not meta.get("grade_id"):
+            continue
+        task = []
+        for above in reversed(cells[:i]):
+            if above.get("cell_type") != "markdown":
+                break
+            task.insert(0, _text(above))
+        tests = []
+        for below in cells[i + 1 :]:
+            below_meta = below.get("metadata", {}).get("nbgrader", {})
+            if below.get("cell_type") != "code" or not below_meta.get("grade") or below_meta.get("solution"):
+                break
+            tests.append(HIDDEN.sub("", _text(below)).strip())
+        hints = cell.get("metadata", {}).get("studio", {}).get("hints", [])
+        source = _text(cell)
+        found.append(Exercise(
+            course=course, assignment=assignment, notebook=path.stem, grade_id=meta["grade_id"],
+            task="\n\n".join(task).strip(), starter=starter_of(source), solution=solution_of(source),
+            visible_tests="\n".join(t for t in tests if t), hints=tuple(str(h) for h in hints if str(h).strip()),
+        ))  # fmt: skip
+    return found
+
+
+class ExerciseIndex:
+    """Every course's exercises under ``roots`` (each ``<root>/<course>/source/<assignment>/``; for an assignment,
+    the first root that has it), read again when a notebook changes."""
+
+    def __init__(self, *roots: Path):
+        self.roots = [Path(r) for r in roots]
+        self._cache: dict[Path, tuple[float, list[Exercise]]] = {}
+
+    def _folder(self, course: str, assignment: str) -> Path | None:
+        return next((f for r in self.roots if (f := r / course / "source" / assignment).is_dir()), None)
+
+    def find(self, course: str, assignment: str, grade_id: str, notebook: str | None = None) -> Exercise | None:
+        if not all(SAFE_ID.match(x) for x in (course, assignment, grade_id, *([notebook] if notebook else []))):
+            return None
+        folder = self._folder(course, assignment)
+        if folder is None:
+            return None
+        for path in sorted(folder.glob("*.ipynb")):
+            if notebook and path.stem != notebook:
+                continue
+            for exercise in self._read(path, course, assignment):
+                if exercise.grade_id == grade_id:
+                    return exercise
+        return None
+
+    def courses_with(self, assignment: str) -> list[str]:
+        """The courses that have an assignment of this name (a student's notebook does not say its course)."""
+        if not SAFE_ID.match(assignment):
+            return []
+        return sorted({p.name for r in self.roots if r.is_dir() for p in r.iterdir()
+                       if (p / "source" / assignment).is_dir()})  # fmt: skip
+
+    def _read(self, path: Path, course: str, assignment: str) -> list[Exercise]:
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return []
+        cached = self._cache.get(path)
+        if cached is None or cached[0] != mtime:
+            try:
+                found = exercises_in(path, course, assignment)
+            except (OSError, ValueError, AttributeError, TypeError):
+                found = []  # a notebook being written, or broken: no exercises from it until it is whole
+            cached = self._cache[path] = (mtime, found)
+        return cached[1]

@@ -1,0 +1,494 @@
+"""The hints service's HTTP API, run by the hub as a managed service (``python -m studio_hub.hints.service``).
+
+Every call carries the caller's JupyterHub token; the hub says who they are and their groups, which give their
+courses (``students-<course>`` and so on, as for the exchange).
+
+    POST api/hint          the next hint for an exercise  {assignment, exercise, code, error?, test?, more?}
+    POST api/events        learning events from a learner's server  {"events": [...]}
+    GET  api/events        the queued events, for the portal (hub admins and trusted services)  ?after=&count=
+    GET  api/log?course=   the hints shown in a course, newest first (its graders and instructors)
+    GET  api/health
+
+Configuration is traitlets (``--config FILE``, or ``--HintsService.option=value``): see ``HintsService``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import re
+import time
+import tomllib
+from pathlib import Path
+from urllib.parse import urlparse
+
+from jupyterhub.services.auth import HubAuth
+from jupyterhub.utils import url_path_join
+from tornado import web
+from tornado.httpserver import HTTPServer
+from traitlets import Bool, Dict, Float, Int, List, TraitError, Type, Unicode, default, validate
+from traitlets.config import Application
+from traitlets.utils.importstring import import_item
+
+from ..exchange.policy import STUDENT, TEAM, courses_of, roles_in
+from ..exchange.service import json_body, run_service
+from ..exchange.store import ExchangeError
+from .exercises import SAFE_ID, Exercise, ExerciseIndex
+from .guard import Guard
+from .providers import HintProvider, HintRequest, ProviderError, TutorProvider
+from .state import State, make_state
+from .tutor import Attempt
+
+log = logging.getLogger("studio.hints")
+EVENT_KINDS = {"execute", "hint-asked", "hint-shown", "validate", "submit"}
+LIMITS = {"code": 20_000, "evalue": 2_000, "traceback": 20_000, "test": 20_000, "got": 500}
+HEX = re.compile(r"^[0-9a-f]{8,64}$")
+PROVIDERS = {"ladder": "studio_hub.hints.providers.LadderProvider", "tutor": "studio_hub.hints.providers.TutorProvider",
+             "llm": "studio_hub.hints.llm.LLMProvider"}  # fmt: skip
+
+
+class HintsService(Application):
+    name = "studio-hints"
+    description = "Next-step hints for students' exercises, and learning events for the portal."
+
+    source_dirs = List(
+        Unicode(),
+        config=True,
+        help="Where the courses' source is (solutions, hint ladders): "
+        "<dir>/<course>/source/<assignment>/*.ipynb, the first that has an assignment wins; default "
+        "$STUDIO_CONTENT_DIR. Example: c.HintsService.source_dirs = ['/srv/hub/data/grading', "
+        "'/srv/content']",
+    )
+    data_dir = Unicode(
+        "",
+        config=True,
+        help="Where the embedded default keeps events and the hint log "
+        "(hints.sqlite). Example: c.HintsService.data_dir = '/srv/hub/data/hints'",
+    )
+    state_url = Unicode(
+        "",
+        config=True,
+        help="Redis for rate limits, ladder positions, the cache, the event "
+        "stream and the hint log (redis://[:password@]host:port/db); empty (default): this process "
+        "and a SQLite file in data_dir. Example: c.HintsService.state_url = 'redis://127.0.0.1:6379/2'",
+    )
+    provider = Unicode(
+        "tutor",
+        config=True,
+        help="ladder, tutor (default) or llm; provider_class, when set, "
+        "wins. Example: c.HintsService.provider = 'ladder'",
+    )
+    provider_class = Type(
+        default_value=TutorProvider,
+        klass=HintProvider,
+        config=True,
+        help="Where hints come from: studio_hub.hints.providers.LadderProvider (the instructor's "
+        "hints), ...TutorProvider (default: explains the student's error, failing test and "
+        "mistakes; no model needed) or studio_hub.hints.llm.LLMProvider. Example: "
+        "c.HintsService.provider_class = 'studio_hub.hints.providers.LadderProvider'",
+    )
+    provider_timeout = Float(
+        20.0,
+        config=True,
+        help="Seconds a provider may take before the tutor answers "
+        "instead (default 20). Example: c.HintsService.provider_timeout = 10",
+    )
+    rate_limit = Int(
+        10,
+        config=True,
+        help="Hints one student may get on one exercise per rate_window "
+        "(default 10). Example: c.HintsService.rate_limit = 5",
+    )
+    rate_window = Float(300.0, config=True, help="The rate limit's window in seconds (default 300).")
+    unlock_attempts = Int(
+        1,
+        config=True,
+        help="A more specific hint unlocks after this many new tries (runs of "
+        "the cell, or changed code) since the last hint (default 1)...",
+    )
+    unlock_seconds = Float(
+        60.0,
+        config=True,
+        help="... or after this many seconds (default 60). Example: c.HintsService.unlock_seconds = 120",
+    )
+    cache_seconds = Float(
+        3600.0,
+        config=True,
+        help="Identical requests (same exercise, rung, code and error) "
+        "get the same hint for this many seconds without asking the provider (default 3600).",
+    )
+    max_code_lines = Int(3, config=True, help="A hint with a longer code block is withheld (default 3).")
+    max_overlap = Float(
+        0.5,
+        config=True,
+        help="A hint whose code covers this share of the solution's code "
+        "(token trigrams beyond the starter code) or more is withheld (default 0.5).",
+    )
+    event_readers = List(
+        Unicode(),
+        config=True,
+        help="Services that may read the event queue besides hub "
+        "admins (the portal's token). Example: c.HintsService.event_readers = ['portal']",
+    )
+    store_code = Bool(
+        False,
+        config=True,
+        help="Keep students' code in events for every course (default: only "
+        "for courses whose course.toml sets [hints] store_code = true; otherwise events carry a hash).",
+    )
+    config_file = Unicode("", config=True, help="A Python config file to load.")
+
+    aliases = Dict({
+        "source-dir": "HintsService.source_dirs", "data-dir": "HintsService.data_dir",
+        "provider": "HintsService.provider", "config": "HintsService.config_file",
+    })  # fmt: skip
+
+    @default("source_dirs")
+    def _source_dirs(self) -> list[str]:
+        return [os.environ["STUDIO_CONTENT_DIR"]] if os.environ.get("STUDIO_CONTENT_DIR") else []
+
+    @default("state_url")
+    def _state_url(self) -> str:
+        return os.environ.get("STUDIO_HINTS_STATE_URL", "")
+
+    @validate("provider")
+    def _valid_provider(self, proposal) -> str:
+        if proposal.value not in PROVIDERS:
+            raise TraitError(f"HintsService.provider must be one of {sorted(PROVIDERS)}, not {proposal.value!r}")
+        return proposal.value
+
+    def initialize(self, argv=None) -> None:
+        super().initialize(argv)
+        if self.config_file:
+            self.load_config_file(self.config_file)
+        if not self.source_dirs:
+            raise TraitError("HintsService.source_dirs is not set (where the courses' source is)")
+        self.index = ExerciseIndex(*self.source_dirs)
+        self.state: State = make_state(self.state_url, Path(self.data_dir) if self.data_dir else None)
+        chosen = "provider_class" in self.config.get("HintsService", {})
+        cls = self.provider_class if chosen else import_item(PROVIDERS[self.provider])
+        self.hinter: HintProvider = cls(parent=self)
+        self.tutor = self.hinter if isinstance(self.hinter, TutorProvider) else TutorProvider(parent=self)
+        self.guard = Guard(max_code_lines=self.max_code_lines, max_overlap=self.max_overlap)
+
+    # --- hints -------------------------------------------------------------------------------------------------
+
+    async def next_hint(self, user: dict, exercise: Exercise, attempt: Attempt, more: bool) -> dict:
+        t0 = time.perf_counter()
+        who = user["name"]
+        if await self.state.hit(f"{who}:{exercise.key}", self.rate_window) > self.rate_limit:
+            raise RateLimited(self.rate_window)
+        progress_key = f"progress:{who}:{exercise.key}"
+        progress = await self.state.get(progress_key) or {"rung": 0, "last": 0.0, "attempts": 0, "code": "",
+                                                          "shown": []}  # fmt: skip
+        code_hash = _hash(attempt.code)
+        if progress["rung"] and code_hash != progress["code"]:
+            progress["attempts"] += 1
+        of = self.hinter.rungs(exercise)
+        unlocked = self._unlocked(progress)
+        if progress["rung"] == 0:
+            rung = 1
+        elif more and unlocked:
+            rung = min(progress["rung"] + 1, of)
+        else:
+            rung = progress["rung"]
+        text, provider, cached, withheld = await self._hint_text(exercise, attempt, rung, who, progress["shown"])
+        if rung != progress["rung"]:
+            progress.update(rung=rung, last=time.time(), attempts=0)
+            progress["shown"] = [*progress["shown"], text][-8:]
+        progress["code"] = code_hash
+        await self.state.put(progress_key, progress, 30 * 86400)
+        latency = (time.perf_counter() - t0) * 1000
+        entry = {"time": time.time(), "student": who, "course": exercise.course, "assignment": exercise.assignment,
+                 "exercise": exercise.grade_id, "rung": rung, "of": of, "provider": provider,
+                 "latency_ms": round(latency, 2), "cached": cached, "withheld": withheld}  # fmt: skip
+        await self.state.log_hint(exercise.course, entry)
+        await self.state.push_events([{"kind": "hint-shown", **entry}])
+        return {"hint": text, "rung": rung, "of": of, "provider": provider, "withheld": bool(withheld),
+                "more": {"available": rung < of, "unlocked": rung < of and self._unlocked(progress),
+                         "after_attempts": self.unlock_attempts, "after_seconds": self.unlock_seconds}}  # fmt: skip
+
+    def _unlocked(self, progress: dict) -> bool:
+        return progress["attempts"] >= self.unlock_attempts or time.time() - progress["last"] >= self.unlock_seconds
+
+    async def _hint_text(self, exercise: Exercise, attempt: Attempt, rung: int, who: str,
+                         shown: list[str]) -> tuple[str, str, bool, str]:  # fmt: skip
+        """(text, provider, from the cache, why a hint was withheld or "")."""
+        key = "cache:" + _hash(repr((self.hinter.name, exercise.key, rung, attempt.code, attempt.ename,
+                                     attempt.evalue, attempt.test_source, attempt.got, exercise.solution)))  # fmt: skip
+        cached = await self.state.get(key)
+        if cached:
+            return cached["text"], cached["provider"], True, cached["withheld"]
+        request = HintRequest(exercise=exercise, attempt=attempt, rung=rung, student=who, shown=list(shown))
+        provider = self.hinter.name
+        try:
+            text = await asyncio.wait_for(self.hinter.hint(request), self.provider_timeout)
+        except (TimeoutError, ProviderError, Exception) as e:  # noqa: BLE001 -- any failure: the tutor
+            if self.hinter is self.tutor:
+                raise
+            log.warning("%s provider failed for %s (%s); the tutor answers", provider, exercise.key, e)
+            provider = self.tutor.name
+            text = await self.tutor.hint(request)
+        # What the student may see anyway: their code, the task and visible tests, the instructor's hints up to this
+        # rung (an instructor's later hint may give away more: not before its time).
+        seen = [attempt.code, exercise.task, exercise.visible_tests, exercise.starter, *exercise.hints[:rung]]
+        verdict = self.guard.check(text, solution=exercise.solution, starter=exercise.starter, seen=seen)
+        withheld = ""
+        if not verdict.ok:
+            withheld = verdict.reason
+            log.warning("withheld a %s hint for %s: %s", provider, exercise.key, verdict.reason)
+            text, provider = await self._safer(request), f"{provider}, withheld"
+        await self.state.put(key, {"text": text, "provider": provider, "withheld": withheld}, self.cache_seconds)
+        return text, provider, False, withheld
+
+    async def _safer(self, request: HintRequest) -> str:
+        """Instead of a withheld hint: the instructor's hint for this rung, else the tutor's first rung."""
+        hints = request.exercise.hints
+        if hints:
+            return hints[min(request.rung, len(hints)) - 1]
+        text = await self.tutor.hint(HintRequest(**{**request.__dict__, "rung": 1}))
+        seen = [request.attempt.code, request.exercise.task, request.exercise.visible_tests]
+        if self.guard.check(text, solution=request.exercise.solution, starter=request.exercise.starter,
+                            seen=seen).ok:  # fmt: skip
+            return text
+        return "Read the task again, and try your code by hand on the smallest example in the visible tests."
+
+    # --- events ------------------------------------------------------------------------------------------------
+
+    async def record_events(self, user: dict, raw: list) -> dict:
+        accepted, rejected = [], 0
+        mine = courses_of(user["groups"])
+        for item in raw[:500]:
+            event = self._event(item, user["name"], mine)
+            if event is None:
+                rejected += 1
+                continue
+            accepted.append(event)
+            if event["kind"] == "execute" and event.get("exercise"):
+                key = f"progress:{user['name']}:{event['course']}/{event['assignment']}/{event['exercise']}"
+                progress = await self.state.get(key)
+                if progress and progress["rung"]:
+                    progress["attempts"] += 1
+                    await self.state.put(key, progress, 30 * 86400)
+        if accepted:
+            await self.state.push_events(accepted)
+        return {"accepted": len(accepted), "rejected": rejected + max(0, len(raw) - 500)}
+
+    def _event(self, item, student: str, mine: set[str]) -> dict | None:
+        if not isinstance(item, dict) or item.get("kind") not in EVENT_KINDS:
+            return None
+        assignment, course = str(item.get("assignment") or ""), str(item.get("course") or "")
+        if assignment and not SAFE_ID.match(assignment):
+            return None
+        if not course and assignment:
+            course = next((c for c in self.index.courses_with(assignment) if c in mine), "")
+        if not course or course not in mine:
+            return None  # only the caller's own courses: nobody reports for another
+        event = {"kind": item["kind"], "student": student, "course": course, "time": time.time()}
+        if assignment:
+            event["assignment"] = assignment
+        for name in ("exercise", "notebook", "ename"):
+            value = item.get(name)
+            if isinstance(value, str) and value and len(value) <= 100:
+                event[name] = value
+        for name in ("ok", "rung"):
+            if isinstance(item.get(name), (bool, int)):
+                event[name] = item[name]
+        if isinstance(item.get("code_hash"), str) and HEX.match(item["code_hash"]):
+            event["code_hash"] = item["code_hash"]
+        if isinstance(item.get("code"), str) and self._keeps_code(course):
+            event["code"] = item["code"][: LIMITS["code"]]
+        return event
+
+    def _keeps_code(self, course: str) -> bool:
+        if self.store_code:
+            return True
+        try:
+            meta = next(tomllib.loads(p.read_text()) for d in self.source_dirs
+                        if (p := Path(d) / course / "course.toml").is_file())  # fmt: skip
+        except (OSError, tomllib.TOMLDecodeError, StopIteration):
+            return False
+        return bool(meta.get("hints", {}).get("store_code", False))
+
+    # --- finding the exercise ----------------------------------------------------------------------------------
+
+    def exercise_for(self, user: dict, data: dict) -> Exercise:
+        assignment, grade_id = str(data.get("assignment") or ""), str(data.get("exercise") or "")
+        notebook = data.get("notebook") or None
+        course = str(data.get("course") or "")
+        if not SAFE_ID.match(assignment) or not SAFE_ID.match(grade_id):
+            raise ExchangeError('"assignment" and "exercise" (the answer cell\'s grade_id) are required')
+        mine = courses_of(user["groups"])
+        if course:
+            if not SAFE_ID.match(course):
+                raise ExchangeError('"course" is not a course id')
+            if course not in mine:
+                raise ExchangeError(f"{user['name']} is not in {course}", 403)
+            candidates = [course]
+        else:
+            candidates = [c for c in self.index.courses_with(assignment) if c in mine]
+            if not candidates and self.index.courses_with(assignment):
+                raise ExchangeError(f"{user['name']} is in no course with the assignment {assignment}", 403)
+        for c in candidates:
+            if not roles_in(user["groups"], c) & {STUDENT, *TEAM}:
+                continue
+            found = self.index.find(c, assignment, grade_id, str(notebook) if notebook else None)
+            if found:
+                return found
+        raise ExchangeError(f"no exercise {grade_id} in {assignment}", 404)
+
+
+class RateLimited(Exception):
+    def __init__(self, window: float):
+        self.retry_after = int(window)
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def attempt_from(data: dict) -> Attempt:
+    def text(value, limit: int) -> str:
+        return value[:limit] if isinstance(value, str) else ""
+
+    error = data.get("error") if isinstance(data.get("error"), dict) else {}
+    test = data.get("test") if isinstance(data.get("test"), dict) else {}
+    traceback = error.get("traceback") if isinstance(error.get("traceback"), list) else []
+    lines, size = [], 0
+    for line in traceback:
+        if isinstance(line, str) and size + len(line) <= LIMITS["traceback"]:
+            lines.append(line)
+            size += len(line)
+    count = data.get("answer_count")
+    got = test.get("got")
+    return Attempt(
+        code=text(data.get("code"), LIMITS["code"]), ename=text(error.get("ename"), 100),
+        evalue=text(error.get("evalue"), LIMITS["evalue"]), traceback=lines,
+        answer_count=count if isinstance(count, int) else None, test_source=text(test.get("source"), LIMITS["test"]),
+        got=got[: LIMITS["got"]] if isinstance(got, str) else None,
+    )  # fmt: skip
+
+
+# --- HTTP ---------------------------------------------------------------------------------------------------------
+
+
+class ApiHandler(web.RequestHandler):
+    def initialize(self, service: HintsService, hub_auth: HubAuth):
+        self.service = service
+        self.hub_auth = hub_auth
+
+    async def prepare(self):
+        if self.request.path.endswith("/api/health"):
+            return
+        header = self.request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() not in ("token", "bearer") or not token.strip():
+            raise web.HTTPError(401, "send your JupyterHub token: Authorization: token <token>")
+        model = await self.hub_auth.user_for_token(token.strip(), sync=False)
+        if not model:
+            raise web.HTTPError(403, "this token is not one the hub knows")
+        if not self.hub_auth.check_scopes(self.hub_auth.access_scopes, model):
+            raise web.HTTPError(403, f"this token may not use the hints service (needs {self.hub_auth.access_scopes})")
+        if model.get("kind") == "service":
+            self.user = {"name": f"service:{model['name']}", "groups": [], "service": model["name"]}
+            return
+        if "groups" not in model:
+            raise web.HTTPError(403, "this token may not read its owner's groups (needs read:users:groups!user)")
+        self.user = model
+
+    def body(self) -> dict:
+        return json_body(self.request.body)
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        error = kwargs.get("exc_info", (None, None))[1]
+        if isinstance(error, ExchangeError):
+            status_code, message = error.status, str(error)
+            self.set_status(status_code)
+        elif isinstance(error, RateLimited):
+            status_code, message = 429, "too many hints on this exercise: try it yourself for a while"
+            self.set_status(429)
+            self.set_header("Retry-After", str(error.retry_after))
+        elif isinstance(error, web.HTTPError) and error.log_message:
+            message = error.log_message % error.args if error.args else error.log_message
+        else:
+            message = self._reason
+        self.finish({"status": status_code, "message": message})
+
+
+class HealthHandler(ApiHandler):
+    def get(self):
+        self.finish({"status": "ok", "provider": self.service.hinter.name})
+
+
+class HintHandler(ApiHandler):
+    async def post(self):
+        if self.user.get("service"):
+            raise web.HTTPError(403, "hints are for people")
+        data = self.body()
+        exercise = self.service.exercise_for(self.user, data)
+        result = await self.service.next_hint(self.user, exercise, attempt_from(data), bool(data.get("more")))
+        self.finish(result)
+
+
+class EventsHandler(ApiHandler):
+    async def post(self):
+        if self.user.get("service"):
+            raise web.HTTPError(403, "events are reported by learners' servers")
+        events = self.body().get("events")
+        if not isinstance(events, list):
+            raise web.HTTPError(400, '"events" must be a list')
+        self.finish(await self.service.record_events(self.user, events))
+
+    async def get(self):
+        reader = self.user.get("service") in self.service.event_readers or self.user.get("admin")
+        if not reader:
+            raise web.HTTPError(403, "only hub admins and the portal read the event queue")
+        after = self.get_argument("after", "0")
+        if not re.match(r"^\d+(-\d+)?$", after):
+            raise web.HTTPError(400, "after: an event id")
+        count = min(int(self.get_argument("count", "100") or 100), 1000)
+        rows = await self.service.state.read_events(after, count)
+        self.finish({"events": [{"id": i, **e} for i, e in rows], "last": rows[-1][0] if rows else after})
+
+
+class LogHandler(ApiHandler):
+    async def get(self):
+        course = self.get_argument("course", "")
+        if not SAFE_ID.match(course) or not roles_in(self.user.get("groups", []), course) & TEAM:
+            raise web.HTTPError(403, f"{self.user['name']} is not on the team of {course!r}")
+        limit = min(int(self.get_argument("limit", "1000") or 1000), 10_000)
+        self.finish({"hints": await self.service.state.hint_log(course, limit)})
+
+
+def make_app(service: HintsService, hub_auth: HubAuth, prefix: str) -> web.Application:
+    args = {"service": service, "hub_auth": hub_auth}
+    routes = [("api/health", HealthHandler), ("api/hint", HintHandler), ("api/events", EventsHandler),
+              ("api/log", LogHandler)]  # fmt: skip
+    return web.Application([(url_path_join(prefix, path), handler, args) for path, handler in routes])
+
+
+async def serve(service: HintsService) -> None:
+    hub_auth = HubAuth(cache_max_age=5)
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/hints/")
+    url = os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8085")
+    bind = urlparse(url)
+    server = HTTPServer(make_app(service, hub_auth, prefix), max_body_size=1 * 2**20, xheaders=True)
+    server.listen(bind.port or 80, bind.hostname or "")
+    log.info("hints listening on %s%s, provider %s, state %s", url, prefix, service.hinter.name,
+             "redis" if service.state_url else "in-process")  # fmt: skip
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await service.state.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    service = HintsService()
+    service.initialize(argv)
+    run_service(serve(service), log)
+
+
+if __name__ == "__main__":
+    main()
