@@ -59,3 +59,20 @@ def create_database() -> tuple[str, str]:
 def drop_database(name: str) -> None:
     psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     psql(f"DROP ROLE IF EXISTS {name}")
+
+
+def ensure_redis(port: int = 6379) -> str:
+    """A Redis on 127.0.0.1:``port`` (this machine's, else installed with apt and started); its URL."""
+    if not _listening(port):
+        if not shutil.which("redis-server"):
+            _run("apt-get", "update", "-q")
+            _run("apt-get", "install", "-y", "-q", "redis-server")
+        subprocess.run(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "yes",
+                        "--save", "", "--appendonly", "no"], check=True, capture_output=True)  # fmt: skip
+        for _ in range(50):
+            if _listening(port):
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"Redis did not start on 127.0.0.1:{port}")
+    return f"redis://127.0.0.1:{port}"

@@ -54,7 +54,7 @@ def write_env(path: Path, prefix: str) -> dict[str, str]:
     from embedded import free_port
 
     ports = {name: str(free_port()) for name in ["STUDIO_HTTP_PORT", "STUDIO_PORTAL_PORT", "STUDIO_PROXY_API_PORT",
-                                                 "STUDIO_POSTGRES_PORT", "STUDIO_HUB_API_PORT"]}  # fmt: skip
+                                                 "STUDIO_POSTGRES_PORT", "STUDIO_HUB_API_PORT", "STUDIO_REDIS_PORT"]}  # fmt: skip
     values = {**{name: secrets.token_hex(32) for name in SECRETS}, **ports,
               "STUDIO_HUB_URL": f"http://127.0.0.1:{ports['STUDIO_HTTP_PORT']}",
               "STUDIO_PORTAL_URL": f"http://127.0.0.1:{ports['STUDIO_PORTAL_PORT']}",
@@ -156,6 +156,7 @@ def test_compose_serves_a_learner_under_gvisor_grades_and_tears_down_clean(docke
     with compose_up() as s:
         student = check_running_stack(s)
         check_grading(s, student, nbformat.writes(right).encode())
+        check_hints(s)
     assert s.down.returncode == 0, s.down.stderr
     # The grading service's sandboxes go with the hub.
     assert not set(s.sandboxes) & set(docker_ids("ps", "-aq", "--filter", GRADING_LABEL)), s.sandboxes
@@ -266,3 +267,21 @@ def check_grading(s, student: Visitor, right: bytes) -> None:
              "and table_name = 'submitted_notebook'")  # fmt: skip
     tables = s.compose("exec", "-T", "postgres", "psql", "-U", "postgres", "-d", "hub", "-tAc", query).stdout
     assert tables.strip() == "1", tables
+
+
+def check_hints(s) -> None:
+    """From the student's container, with their server's token, as the hints extension asks: a tutor hint about
+    their code; the hint log and the event stream are in Redis."""
+    ask = (
+        "import json, os, urllib.request\n"
+        "body = {'assignment': 'ps01-values-and-names', 'exercise': 'ex1-answer',\n"
+        "        'code': 'def celsius_to_fahrenheit(c):\\n    print(c * 9 / 5 + 32)\\n'}\n"
+        "req = urllib.request.Request(os.environ['STUDIO_HINTS_URL'] + 'api/hint', data=json.dumps(body).encode(),\n"
+        "    headers={'Authorization': 'token ' + os.environ['JUPYTERHUB_API_TOKEN']})\n"
+        "print(urllib.request.urlopen(req, timeout=30).read().decode())\n"
+    )
+    answer = json.loads(in_container(s, "student1", "python3 -", stdin=ask.encode()))
+    assert answer["provider"] == "tutor" and "prints its result" in answer["hint"], answer
+    redis = ["exec", "-T", "redis", "redis-cli", "--no-auth-warning", "-a", s.values["REDIS_PASSWORD"], "-n", "2"]
+    assert int(s.compose(*redis, "XLEN", "studio:events").stdout.strip() or 0) >= 1
+    assert int(s.compose(*redis, "LLEN", "studio:hints:log:intro-python").stdout.strip() or 0) == 1

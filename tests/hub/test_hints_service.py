@@ -176,3 +176,37 @@ def test_events_are_queued_for_the_caller_own_courses_only_and_count_attempts():
     assert event["student"] == "student1" and event["course"] == "intro-python" and "code" not in event
     # That run counts as a new try: the next rung is unlocked.
     assert ask(app, more=True)["rung"] == 2
+
+
+@pytest.mark.integration
+def test_state_in_redis_is_shared_and_events_go_to_a_stream():
+    import secrets
+
+    from studio_hub.hints.state import EVENTS_STREAM, RedisState
+    from tests.services import ensure_redis
+
+    url = ensure_redis() + "/3"
+    prefix = f"studio:test:{secrets.token_hex(3)}:"
+
+    async def scenario():
+        one, two = RedisState(url, prefix=prefix), RedisState(url, prefix=prefix)  # two service processes
+        try:
+            assert [await one.hit("s1:ex", 60), await two.hit("s1:ex", 60), await one.hit("s2:ex", 60)] == [1, 2, 1]
+            await one.put("progress:s1", {"rung": 2}, 60)
+            assert await two.get("progress:s1") == {"rung": 2} and await two.get("nothing") is None
+            before = await one.redis.xlen(EVENTS_STREAM)
+            last = (await one.redis.xrevrange(EVENTS_STREAM, count=1) or [("0-0", {})])[0][0]
+            await one.push_events([{"kind": "execute", "n": 1}, {"kind": "execute", "n": 2}])
+            assert await two.redis.xlen(EVENTS_STREAM) == before + 2
+            assert [e["n"] for _, e in await two.read_events(last)] == [1, 2]
+            await one.log_hint("c1", {"rung": 1})
+            await one.log_hint("c1", {"rung": 2})
+            assert [e["rung"] for e in await two.hint_log("c1")] == [2, 1]
+        finally:
+            keys = await one.redis.keys(prefix + "*")
+            if keys:
+                await one.redis.delete(*keys)
+            await one.close()
+            await two.close()
+
+    asyncio.run(scenario())
