@@ -53,8 +53,9 @@ def write_env(path: Path, prefix: str) -> dict[str, str]:
     """The operator's .env: .env.example with every secret replaced and free ports for this run."""
     from embedded import free_port
 
-    ports = {name: str(free_port()) for name in ["STUDIO_HTTP_PORT", "STUDIO_PORTAL_PORT", "STUDIO_PROXY_API_PORT",
-                                                 "STUDIO_POSTGRES_PORT", "STUDIO_HUB_API_PORT", "STUDIO_REDIS_PORT"]}  # fmt: skip
+    names = ["STUDIO_HTTP_PORT", "STUDIO_PORTAL_PORT", "STUDIO_PROXY_API_PORT", "STUDIO_POSTGRES_PORT",
+             "STUDIO_HUB_API_PORT", "STUDIO_REDIS_PORT"]  # fmt: skip
+    ports = {name: str(free_port()) for name in names}
     values = {**{name: secrets.token_hex(32) for name in SECRETS}, **ports,
               "STUDIO_HUB_URL": f"http://127.0.0.1:{ports['STUDIO_HTTP_PORT']}",
               "STUDIO_PORTAL_URL": f"http://127.0.0.1:{ports['STUDIO_PORTAL_PORT']}",
