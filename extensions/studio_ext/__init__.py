@@ -1,5 +1,6 @@
 """Learning Studio's Jupyter server extensions (they run inside the learner's server)."""
 
+from . import hints
 from .lessons import Lessons, handlers
 
 __version__ = "0.1.0"
@@ -14,3 +15,4 @@ def _load_jupyter_server_extension(serverapp):
     serverapp.web_app.settings["studio_lessons"] = lessons
     serverapp.web_app.add_handlers(".*$", handlers(serverapp.web_app.settings["base_url"]))
     serverapp.log.info("studio_ext: lessons from %s", lessons.content_dir or "(no content folder configured)")
+    hints.setup(serverapp)

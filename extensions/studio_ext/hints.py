@@ -1,0 +1,319 @@
+"""Hints and learning events, from the learner's server to the hub's hints service.
+
+The learner's JupyterLab asks here; this extension collects what the hint is about from the notebook (the answer
+cell's code, its latest error, the visible test below it and how it failed, and, asking the learner's own kernel,
+what the failing assertion's left side gave) and forwards it with the server's hub token. It holds no keys, no
+solutions, no hidden tests: those stay with the service.
+
+Events (cell runs, hints asked, validations, submissions) are buffered here and sent in batches off the request
+path: reporting never waits for the service, and when the service is down the buffer keeps the latest
+``buffer_size`` and counts what it dropped.
+
+    POST studio/hints/hint     {path, cell_id, more?, kernel_id?, notebook?}   the next hint (the service's answer)
+    POST studio/hints/events   {events: [{kind, path?, cell_id?, ok?, ename?, code?}]}   202, buffered
+    GET  studio/hints/status   {buffered, sent, dropped, failed_sends}
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import hashlib
+import json
+import os
+import re
+import time
+from collections import deque
+from pathlib import PurePosixPath
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import ensure_async, url_path_join
+from tornado import web
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from tornado.ioloop import PeriodicCallback
+from traitlets import Float, Int, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+FRAME = re.compile(r"Cell In\s*\[(\d+)\],\s*line\s*(\d+)|<ipython-input-(\d+)-[0-9a-f]*>:(\d+)")
+EVENT_KINDS = {"execute", "hint-asked", "hint-shown", "validate", "submit"}
+
+
+def _text(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def _error(cell: dict) -> dict | None:
+    for output in cell.get("outputs") or []:
+        if output.get("output_type") == "error":
+            return {"ename": str(output.get("ename", "")), "evalue": str(output.get("evalue", "")),
+                    "traceback": [str(x) for x in output.get("traceback") or []][:200]}  # fmt: skip
+    return None
+
+
+def where(path: str) -> tuple[str, str]:
+    """(assignment, notebook) of a notebook path: nbgrader puts a fetched assignment in a folder of its name."""
+    p = PurePosixPath(path)
+    return p.parent.name, p.stem
+
+
+def collect(nb: dict, cell_id: str, path: str) -> dict:
+    """The hint request for the answer cell ``cell_id`` of this notebook: code, latest error, the failing test."""
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list):
+        raise web.HTTPError(400, "the notebook has no cells")
+    index = next((i for i, c in enumerate(cells) if isinstance(c, dict) and c.get("id") == cell_id), None)
+    if index is None:
+        raise web.HTTPError(404, f"no cell {cell_id!r} in {path}")
+    answer = cells[index]
+    meta = answer.get("metadata", {}).get("nbgrader", {})
+    if answer.get("cell_type") != "code" or not meta.get("solution") or not meta.get("grade_id"):
+        raise web.HTTPError(400, "hints are for exercise answer cells (nbgrader solution cells)")
+    assignment, notebook = where(path)
+    body = {"assignment": assignment, "notebook": notebook, "exercise": meta["grade_id"], "code": _text(answer),
+            "answer_count": answer.get("execution_count")}  # fmt: skip
+    error = _error(answer)
+    for test in cells[index + 1 :]:
+        test_meta = test.get("metadata", {}).get("nbgrader", {})
+        if test.get("cell_type") != "code" or not test_meta.get("grade") or test_meta.get("solution"):
+            break
+        failed = _error(test)
+        if failed and error is None:
+            error = failed
+            body["test"] = {"source": _text(test), "count": test.get("execution_count")}
+    if error:
+        body["error"] = error
+    return body
+
+
+def failing_assertion(body: dict) -> str:
+    """The failing visible ``assert`` line, from the traceback's frame in the test cell."""
+    test = body.get("test") or {}
+    if (body.get("error") or {}).get("ename") != "AssertionError" or not test.get("source"):
+        return ""
+    lines = test["source"].splitlines()
+    for line in (x for chunk in body["error"]["traceback"] for x in ANSI.sub("", chunk).splitlines()):
+        m = FRAME.search(line)
+        if not m:
+            continue
+        count, number = (int(m.group(1)), int(m.group(2))) if m.group(1) else (int(m.group(3)), int(m.group(4)))
+        if count == test.get("count") and 0 < number <= len(lines) and lines[number - 1].strip().startswith("assert"):
+            return lines[number - 1].strip()
+    return ""
+
+
+def probe_expression(assertion: str) -> str:
+    """What to ask the kernel: the left side of ``assert <left> == / is <right>``; "" for anything else."""
+    try:
+        test = ast.parse(assertion).body[0].test
+    except (SyntaxError, IndexError, AttributeError):
+        return ""
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Eq, ast.Is)):
+        return ast.unparse(test.left)
+    return ""
+
+
+class Hints(LoggingConfigurable):
+    """This server's link to the hub's hints service."""
+
+    service_url = Unicode(config=True, help="""The hints service. Default: $STUDIO_HINTS_URL (set by the hub);
+        empty: no hints (the button says so). Example: c.Hints.service_url = "http://127.0.0.1:8085/services/hints/"
+        """)  # fmt: skip
+    timeout = Float(20.0, config=True, help="Seconds to wait for a hint (default 20). Example: c.Hints.timeout = 30")
+    probe_timeout = Float(2.0, config=True, help="""Seconds the learner's kernel may take to say what a failing
+        assertion's left side is (default 2; it is interrupted after). 0: never ask. Example: c.Hints.probe_timeout = 1
+        """)  # fmt: skip
+    buffer_size = Int(
+        2000,
+        config=True,
+        help="Events kept while the service is away; older ones are dropped and "
+        "counted (default 2000). Example: c.Hints.buffer_size = 500",
+    )
+    flush_interval = Float(2.0, config=True, help="Seconds between sends of buffered events (default 2).")
+    batch_size = Int(200, config=True, help="Events per send at most (default 200).")
+
+    @default("service_url")
+    def _default_service_url(self) -> str:
+        return os.environ.get("STUDIO_HINTS_URL", "")
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.buffer: deque[dict] = deque(maxlen=self.buffer_size)
+        self.sent = self.dropped = self.failed_sends = 0
+        self._sending = False
+        self.client = AsyncHTTPClient()
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"token {os.environ.get('JUPYTERHUB_API_TOKEN', '')}",
+                "Content-Type": "application/json"}  # fmt: skip
+
+    async def ask(self, body: dict) -> tuple[int, dict]:
+        if not self.service_url:
+            return 503, {"message": "Hints are not available on this server."}
+        try:
+            resp = await self.client.fetch(url_path_join(self.service_url, "api/hint"), method="POST",
+                                           body=json.dumps(body), headers=self._headers(),
+                                           request_timeout=self.timeout, raise_error=False)  # fmt: skip
+        except (TimeoutError, OSError, HTTPClientError) as e:
+            self.log.warning("studio_ext: the hints service did not answer: %s", e)
+            return 503, {"message": "The hints service is not answering right now. Try again in a minute."}
+        if resp.code == 599 or not resp.body:
+            self.log.warning("studio_ext: the hints service did not answer: %s", resp.error)
+            return 503, {"message": "The hints service is not answering right now. Try again in a minute."}
+        try:
+            data = json.loads(resp.body)
+        except ValueError:
+            return 502, {"message": "The hints service answered with something unreadable."}
+        return resp.code, data if isinstance(data, dict) else {"message": "unexpected answer"}
+
+    async def probe(self, kernel_manager, kernel_id: str | None, expression: str) -> str | None:
+        """``repr(expression)`` in the learner's own kernel, if it is idle (their code, their sandbox)."""
+        if not kernel_id or not expression or self.probe_timeout <= 0 or kernel_id not in kernel_manager:
+            return None
+        kernel = kernel_manager.get_kernel(kernel_id)
+        if getattr(kernel, "execution_state", "idle") != "idle":
+            return None  # never queue behind (or interrupt) the learner's own run
+        client = kernel.client()
+        client.start_channels()
+        try:
+            msg_id = client.execute("", silent=True, store_history=False, user_expressions={"got": expression})
+            deadline = time.monotonic() + self.probe_timeout
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    await ensure_async(kernel.interrupt_kernel())  # the probe's own run, stuck: stop it
+                    return None
+                try:
+                    reply = await asyncio.wait_for(ensure_async(client.get_shell_msg(timeout=left)), left + 0.5)
+                except (TimeoutError, Exception):  # noqa: BLE001 -- queue.Empty and kin
+                    continue
+                if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                    got = reply["content"].get("user_expressions", {}).get("got", {})
+                    return got.get("data", {}).get("text/plain") if got.get("status") == "ok" else None
+        finally:
+            client.stop_channels()
+
+    def report(self, events: list[dict]) -> int:
+        """Buffer events for the next send; never waits. Returns how many were taken."""
+        taken = 0
+        for event in events[: self.buffer_size]:
+            if len(self.buffer) == self.buffer.maxlen:
+                self.dropped += 1  # the oldest goes
+            self.buffer.append(event)
+            taken += 1
+        return taken
+
+    async def flush(self) -> None:
+        if self._sending or not self.buffer or not self.service_url:
+            return
+        self._sending = True
+        try:
+            while self.buffer:
+                batch = [self.buffer.popleft() for _ in range(min(self.batch_size, len(self.buffer)))]
+                try:
+                    resp = await self.client.fetch(url_path_join(self.service_url, "api/events"), method="POST",
+                                                   body=json.dumps({"events": batch}), headers=self._headers(),
+                                                   request_timeout=10, raise_error=False)  # fmt: skip
+                    ok = resp.code == 200
+                except (TimeoutError, OSError, HTTPClientError):
+                    ok = False
+                if not ok:
+                    self.failed_sends += 1
+                    room = self.buffer.maxlen - len(self.buffer)
+                    self.dropped += max(0, len(batch) - room)
+                    self.buffer.extendleft(reversed(batch[len(batch) - room :] if room < len(batch) else batch))
+                    return  # the next tick tries again
+                self.sent += len(batch)
+        finally:
+            self._sending = False
+
+
+def event_from(item: dict) -> dict | None:
+    """What leaves this server of one event: no code unless the course keeps it (the service decides), a hash."""
+    if not isinstance(item, dict) or item.get("kind") not in EVENT_KINDS:
+        return None
+    event = {"kind": item["kind"], "time": time.time()}
+    path = item.get("path")
+    if isinstance(path, str) and path.endswith(".ipynb"):
+        event["assignment"], event["notebook"] = where(path)
+    for name in ("exercise", "ename", "course"):
+        if isinstance(item.get(name), str) and 0 < len(item[name]) <= 100:
+            event[name] = item[name]
+    for name in ("ok", "rung"):
+        if isinstance(item.get(name), (bool, int)):
+            event[name] = item[name]
+    code = item.get("code")
+    if isinstance(code, str):
+        event["code_hash"] = hashlib.sha256(code.encode("utf-8", "replace")).hexdigest()[:32]
+        event["code"] = code[:20_000]
+    return event
+
+
+class HintsHandler(APIHandler):
+    auth_resource = "contents"
+
+    @property
+    def hints(self) -> Hints:
+        return self.settings["studio_hints"]
+
+
+class HintHandler(HintsHandler):
+    @web.authenticated
+    @authorized("read")
+    async def post(self):
+        data = self.get_json_body() or {}
+        path, cell_id = data.get("path"), data.get("cell_id")
+        if not isinstance(path, str) or not path.endswith(".ipynb") or not isinstance(cell_id, str):
+            raise web.HTTPError(400, '"path" (a notebook) and "cell_id" (its answer cell) are required')
+        nb = data.get("notebook")
+        if not isinstance(nb, dict):  # the saved notebook, when the front end did not send its live copy
+            model = await ensure_async(self.contents_manager.get(path, content=True, type="notebook"))
+            nb = json.loads(json.dumps(model["content"]))
+        body = collect(nb, cell_id, path)
+        body["more"] = bool(data.get("more"))
+        expression = probe_expression(failing_assertion(body))
+        got = await self.hints.probe(self.kernel_manager, data.get("kernel_id"), expression) if expression else None
+        if got is not None:
+            body.setdefault("test", {})["got"] = got
+        self.hints.report([{"kind": "hint-asked", "path": path, "exercise": body["exercise"]}])
+        status, answer = await self.hints.ask(body)
+        self.set_status(status)
+        self.finish(answer)
+
+
+class EventsHandler(HintsHandler):
+    @web.authenticated
+    @authorized("read")
+    def post(self):
+        data = self.get_json_body() or {}
+        raw = data.get("events")
+        if not isinstance(raw, list):
+            raise web.HTTPError(400, '"events" must be a list')
+        events = [e for e in (event_from(item) for item in raw) if e is not None]
+        taken = self.hints.report(events)
+        self.set_status(202)
+        self.finish({"buffered": taken, "rejected": len(raw) - len(events)})
+
+
+class StatusHandler(HintsHandler):
+    @web.authenticated
+    @authorized("read")
+    def get(self):
+        h = self.hints
+        self.finish({"buffered": len(h.buffer), "sent": h.sent, "dropped": h.dropped, "failed_sends": h.failed_sends,
+                     "service": bool(h.service_url)})  # fmt: skip
+
+
+def setup(serverapp) -> Hints:
+    hints = Hints(parent=serverapp, log=serverapp.log)
+    serverapp.web_app.settings["studio_hints"] = hints
+    base = serverapp.web_app.settings["base_url"]
+    serverapp.web_app.add_handlers(".*$", [
+        (url_path_join(base, "studio/hints/hint"), HintHandler),
+        (url_path_join(base, "studio/hints/events"), EventsHandler),
+        (url_path_join(base, "studio/hints/status"), StatusHandler),
+    ])  # fmt: skip
+    PeriodicCallback(hints.flush, hints.flush_interval * 1000).start()
+    return hints
