@@ -5,6 +5,8 @@ A hint's code is what it shows as code: fenced blocks and inline spans. A fenced
 the solution's token trigrams (beyond what the starter code already shows) that the hint contains. Code the
 student may see anyway (their own code, the task, the visible tests, the instructor's hints up to this rung) is left
 out of that count, so quoting a student's line back to them or repeating the instructor's hint is never a leak.
+And a whole statement of the solution (5 tokens or more) the student has not seen is never written out, however
+small a share of the solution it is.
 """
 
 from __future__ import annotations
@@ -79,4 +81,18 @@ class Guard:
         overlap = len(shown & secret) / len(secret)
         if overlap >= self.max_overlap:
             return Verdict(False, f"{overlap:.0%} of the solution's code", overlap)
+        line = self._whole_line(hint, solution, starter, seen)
+        if line:
+            return Verdict(False, f"a line of the solution ({line})", overlap)
         return Verdict(True, "", overlap)
+
+    @staticmethod
+    def _whole_line(hint: str, solution: str, starter: str, seen) -> str:
+        """A whole statement of the solution (5 tokens or more) that the student has not seen, written out."""
+        said = " ".join(tokens(hint))
+        known = {" ".join(tokens(x)) for text in [starter, *seen] for x in text.splitlines()}
+        for line in solution.splitlines():
+            toks = tokens(line.strip())
+            if len(toks) >= 5 and " ".join(toks) not in known and f" {' '.join(toks)} " in f" {said} ":
+                return line.strip()
+        return ""

@@ -24,6 +24,10 @@ class State:
         """Count one more use of ``key`` in the current window of ``window`` seconds; the count so far."""
         raise NotImplementedError
 
+    async def add(self, key: str, amount: int, window: float) -> int:
+        """Add ``amount`` to ``key``'s total in the current window of ``window`` seconds; the total so far."""
+        raise NotImplementedError
+
     async def get(self, key: str) -> Any:
         raise NotImplementedError
 
@@ -78,10 +82,13 @@ class LocalState(State):
             self.values.popitem(last=False)
 
     async def hit(self, key: str, window: float) -> int:
+        return await self.add(key, 1, window)
+
+    async def add(self, key: str, amount: int, window: float) -> int:
         bucket = f"{key}:{int(time.time() // window)}"
-        count = (self._live(bucket) or 0) + 1
-        self._set(bucket, count, window)
-        return count
+        total = (self._live(bucket) or 0) + amount
+        self._set(bucket, total, window)
+        return total
 
     async def get(self, key: str) -> Any:
         return self._live(key)
@@ -121,10 +128,13 @@ class RedisState(State):
         self.max_events = max_events
 
     async def hit(self, key: str, window: float) -> int:
-        bucket = f"{self.prefix}rate:{key}:{int(time.time() // window)}"
+        return await self.add(key, 1, window)
+
+    async def add(self, key: str, amount: int, window: float) -> int:
+        bucket = f"{self.prefix}count:{key}:{int(time.time() // window)}"
         async with self.redis.pipeline(transaction=True) as pipe:
-            count, _ = await pipe.incr(bucket).expire(bucket, int(window) + 1).execute()
-        return int(count)
+            total, _ = await pipe.incrby(bucket, amount).expire(bucket, int(window) + 1).execute()
+        return int(total)
 
     async def get(self, key: str) -> Any:
         raw = await self.redis.get(self.prefix + key)
