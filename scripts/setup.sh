@@ -50,6 +50,29 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # Always by its real path: installed scripts' #! lines must not go through a symlinked checkout.
 VENV=$(readlink -f .venv)
+
+# --- the hints front end: a prebuilt JupyterLab extension (plain JavaScript) ----------------------------------
+# Built with JupyterLab's builder from npm, and nothing else from npm: JupyterLab's own packages are shared with
+# the running JupyterLab, not bundled. The output (extensions/studio_ext/labextension) goes into studio-ext's wheel.
+LAB_BUILDER_VERSION=4.5.11
+lab_src=extensions/labextension
+lab_out=extensions/studio_ext/labextension
+lab_stamp=$( { echo "$LAB_BUILDER_VERSION"; find "$lab_src" -type f -not -path '*/node_modules/*' -print0 | sort -z \
+              | xargs -0 sha1sum; } | sha1sum | cut -c1-40)
+if [ "$(cat "$lab_out/.stamp" 2>/dev/null)" != "$lab_stamp" ]; then
+  say "building the hints front end (JupyterLab extension)"
+  "$VENV/bin/python" -c "import jupyterlab" 2>/dev/null \
+    || "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" -c constraints.txt jupyterlab
+  builder=$VENV/lib/labbuilder
+  if [ "$(cd "$builder" 2>/dev/null && node -p "require('@jupyterlab/builder/package.json').version" 2>/dev/null)" \
+       != "$LAB_BUILDER_VERSION" ]; then
+    npm install --silent --no-fund --no-audit --prefix "$builder" "@jupyterlab/builder@$LAB_BUILDER_VERSION" >/dev/null
+  fi
+  core=$("$VENV/bin/python" -c "import jupyterlab, os; print(os.path.join(os.path.dirname(jupyterlab.__file__), 'staging'))")
+  node "$builder/node_modules/@jupyterlab/builder/lib/build-labextension.js" --core-path "$core" "$lab_src" \
+    >"$VENV/lib/labbuilder.log" 2>&1 || { cat "$VENV/lib/labbuilder.log" >&2; exit 1; }
+  echo "$lab_stamp" >"$lab_out/.stamp"
+fi
 inputs=(constraints.txt hub extensions grader portal scripts/setup.sh)
 [ "$PURPOSE" = test ] && inputs+=(tests/requirements.txt)
 stamp=$(find "${inputs[@]}" -type f -not -path '*/__pycache__/*' -not -path '*.egg-info*' -not -path '*/build/*' \

@@ -277,7 +277,9 @@ class HintHandler(HintsHandler):
         got = await self.hints.probe(self.kernel_manager, data.get("kernel_id"), expression) if expression else None
         if got is not None:
             body.setdefault("test", {})["got"] = got
-        self.hints.report([{"kind": "hint-asked", "path": path, "exercise": body["exercise"]}])
+        # The runs reported so far reach the service first: they count as tries that unlock a more specific hint.
+        self.hints.report([event_from({"kind": "hint-asked", "path": path, "exercise": body["exercise"]})])
+        await self.hints.flush()
         status, answer = await self.hints.ask(body)
         self.set_status(status)
         self.finish(answer)

@@ -1,5 +1,6 @@
 """The hints service with the real hub: learners' server tokens ask for hints and report events, the hub says who
-they are and in which course groups; the course team reads the hint log.
+they are and in which course groups; the course team reads the hint log. And end to end in headless Chromium: a
+student runs a failing cell, presses Hint, reads hint 1, tries again, asks for more and reads hint 2.
 
 The source (solutions, hint ladders) reaches the service the real way: the instructor's release sends it to the
 grading service, whose course folder the hints service reads.
@@ -8,21 +9,25 @@ grading service, whose course folder the hints service reads.
 from __future__ import annotations
 
 import base64
+import json
+import os
+import re
+from pathlib import Path
 
+import nbformat
 import pytest
 import requests
 
-from tests.conftest import COURSE_CONTENT, new_account, running_stack
+from tests.conftest import COURSE_CONTENT, new_account
+from tests.e2e.test_lesson_in_browser import ARTIFACTS, page  # noqa: F401 -- the browser fixture
+from tests.grading_cases import make_course
+from tests.grading_cases import released as released_notebook
+from tests.integration.client import Visitor
 from tests.integration.test_exchange import COURSE, PS, server_env
 
 pytestmark = pytest.mark.integration
 PRINTS = "def celsius_to_fahrenheit(c):\n    print(c * 9 / 5 + 32)\n"
-
-
-@pytest.fixture(scope="module")
-def stack():
-    with running_stack("hints", {"STUDIO_GRADING_WORKERS": "1"}) as s:
-        yield s
+LEARNER = "hinted"  # the browser's student
 
 
 def call(stack, username: str | None, method: str, path: str, token: str | None = None, service: str = "HINTS",
@@ -90,3 +95,87 @@ def test_events_from_a_learner_server(stack, released):
     queued = call(stack, "instructor1", "GET", "api/events", params={"count": 1000}).json()["events"]
     mine = [e for e in queued if e["student"] == "student2" and e["kind"] == "execute"]
     assert len(mine) == 1 and mine[0]["course"] == COURSE and mine[0]["ename"] == "NameError"
+
+
+@pytest.mark.e2e
+def test_a_student_asks_for_hints_in_jupyterlab(stack, released, page, tmp_path):  # noqa: F811
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    # A student new to this exercise (no hints yet); ps01 as nbgrader releases it, in their home where nbgrader
+    # fetch_assignment puts it, with their answer.
+    password = new_account(stack, LEARNER, course=COURSE)
+    nb = json.loads(nbformat.writes(released_notebook(make_course(tmp_path / "course", image="studio-learner:latest"))))
+    answer = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "ex1-answer")
+    answer["source"] = PRINTS
+    visitor = Visitor(stack)
+    visitor.login(LEARNER, password)
+    assert visitor.follow(f"{stack.hub_url}/hub/spawn").status_code == 200  # their server runs, their home exists
+    home = Path("/home") / f"{stack.learner_prefix}{LEARNER}"
+    folder = home / PS
+    folder.mkdir(exist_ok=True)
+    (folder / f"{PS}.ipynb").write_text(json.dumps(nb))
+    for path in (folder, folder / f"{PS}.ipynb"):
+        os.chown(path, home.stat().st_uid, home.stat().st_gid)
+
+    page.set_default_timeout(90_000)
+    page.goto(f"{stack.portal_url}/accounts/login/")
+    page.get_by_label("Username").fill(LEARNER)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{stack.portal_url}/")
+    page.goto(f"{stack.hub_url}/user/{LEARNER}/lab/tree/{PS}/{PS}.ipynb")
+    notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    notebook.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for()
+    try:
+        cells = notebook.locator(".jp-CodeCell")
+        hint_button = page.get_by_role("button", name="Hint for exercise ex1-answer")
+        hint_button.wait_for()
+        # Run the answer and the visible tests below it: the test fails (the function prints, returns None).
+        ran = re.compile(r"\[\d+\]")
+        run_cell(
+            page,
+            cells.nth(0),
+            lambda: cells.nth(0).locator(".jp-InputPrompt").filter(has_text=ran).wait_for(timeout=20_000),
+        )
+        page.keyboard.press("Shift+Enter")
+        cells.nth(1).locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").wait_for()
+
+        hint_button.click()
+        panel = page.locator("#studio-hints-panel")
+        panel.get_by_text("Hint 1 of 4").wait_for()
+        text = panel.locator(".studio-HintPanel-text")
+        assert text.get_attribute("aria-live") == "polite"
+        assert "prints its result instead of returning it" in text.inner_text()
+        more = panel.get_by_role("button", name="More specific")
+        assert more.is_disabled(), "more specific only after another try or some time"
+
+        # Another try at the answer cell unlocks the next rung.
+        enabled = "() => !document.querySelector('.studio-HintPanel-more').disabled"
+        run_cell(page, cells.nth(0), lambda: page.wait_for_function(enabled, timeout=20_000))
+        more.click()
+        panel.get_by_text("Hint 2 of 4").wait_for()
+        second = text.inner_text()
+        assert "line 2" in second and "c * 9 / 5 + 32" not in second.replace("print(c * 9 / 5 + 32)", "")
+    except (PlaywrightTimeout, AssertionError):
+        page.screenshot(path=str(ARTIFACTS / "e2e-hints-failure.png"))
+        raise
+    page.screenshot(path=str(ARTIFACTS / "e2e-hints-panel.png"))
+    # The runs were reported: the service queued them for the portal, with the exercise they were about.
+    queued = call(stack, "instructor1", "GET", "api/events", params={"count": 1000}).json()["events"]
+    runs = [e for e in queued if e["student"] == LEARNER and e["kind"] == "execute" and e.get("exercise")]
+    assert runs and all(re.fullmatch(r"[0-9a-f]{32}", e["code_hash"]) for e in runs)
+
+
+def run_cell(browser, cell, done) -> None:
+    """Shift+Enter in ``cell`` until ``done()`` says it ran (a key press while JupyterLab settles can be lost)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(4):
+        cell.locator(".cm-content").click()
+        browser.keyboard.press("Shift+Enter")
+        try:
+            done()
+            return
+        except PlaywrightTimeout:
+            continue
+    done()
