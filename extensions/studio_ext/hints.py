@@ -238,7 +238,7 @@ def event_from(item: dict) -> dict | None:
     path = item.get("path")
     if isinstance(path, str) and path.endswith(".ipynb"):
         event["assignment"], event["notebook"] = where(path)
-    for name in ("exercise", "ename", "course"):
+    for name in ("exercise", "ename", "course", "assignment"):
         if isinstance(item.get(name), str) and 0 < len(item[name]) <= 100:
             event[name] = item[name]
     for name in ("ok", "rung"):

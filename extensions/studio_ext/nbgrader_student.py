@@ -18,6 +18,8 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from .hints import event_from
+
 ASSIGNMENT_LIST = "nbgrader.server_extensions.assignment_list.handlers"
 VALIDATE = "nbgrader.server_extensions.validate_assignment.handlers"
 SERVERAPP = "studio_nbgrader_serverapp"
@@ -46,11 +48,61 @@ def on_first_use(module: str, name: str) -> type[JupyterHandler]:
     class Deferred(JupyterHandler):
         def __new__(cls, application, request, **kwargs):
             _set_up_nbgrader(application.settings)
-            handler = getattr(importlib.import_module(module), name)
-            return handler(application, request, **kwargs)  # not a Deferred: Python does not __init__ it again
+            handler = getattr(importlib.import_module(module), name)(application, request, **kwargs)
+            if request.method == "POST" and name in ("ValidateAssignmentHandler", "AssignmentActionHandler"):
+                _report_when_done(handler, application.settings)
+            return handler  # not a Deferred: Python does not __init__ it again
 
     Deferred.__name__ = Deferred.__qualname__ = f"Deferred{name}"
     return Deferred
+
+
+def _report_when_done(handler, settings: dict) -> None:
+    """A validation or a submission from the learner's JupyterLab is a learning event (studio_ext.hints)."""
+    hints = settings.get("studio_hints")
+    if hints is None:
+        return
+    finish, send = handler.on_finish, handler.finish
+    answer: dict = {}
+
+    def finish_and_keep(chunk=None):
+        if isinstance(chunk, (str, bytes)):
+            try:
+                answer.update(json.loads(chunk))
+            except ValueError:
+                pass
+        return send(chunk)
+
+    handler.finish = finish_and_keep
+
+    def arg(name: str) -> str:
+        value = handler.get_argument(name, "")
+        if not value:  # nbgrader's front end may send JSON instead of form fields
+            try:
+                value = (handler.get_json_body() or {}).get(name, "")
+            except web.HTTPError:
+                value = ""
+        return value if isinstance(value, str) else ""
+
+    def on_finish():
+        finish()
+        try:
+            action = handler.path_kwargs.get("action") or "validate"
+            if action not in ("validate", "submit"):
+                return
+            # nbgrader answers 200 with {"success": ..., "value": ...}; a validation passes with nothing failed.
+            value = answer.get("value")
+            failed = isinstance(value, dict) and any(value.get(k) for k in ("failed", "changed", "errors"))
+            event = {"kind": action, "ok": handler.get_status() == 200 and answer.get("success") is True and not failed}
+            if action == "validate":
+                event["path"] = arg("path")
+            else:
+                event["assignment"], event["course"] = arg("assignment_id"), arg("course_id")
+            hints.report([e for e in [event_from(event)] if e])
+        except Exception as e:  # noqa: BLE001 -- reporting never breaks what the learner did
+            handler.log.warning("studio_ext: could not report %s: %s", handler.request.path, e)
+
+    handler.on_finish = on_finish
 
 
 class VersionHandler(JupyterHandler):
