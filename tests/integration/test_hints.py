@@ -140,7 +140,9 @@ def test_a_student_asks_for_hints_in_jupyterlab(stack, released, page, tmp_path)
         page.keyboard.press("Shift+Enter")
         cells.nth(1).locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").wait_for()
 
-        hint_button.click()
+        # By keyboard: the Hint button takes the focus and Enter presses it.
+        hint_button.focus()
+        page.keyboard.press("Enter")
         panel = page.locator("#studio-hints-panel")
         panel.get_by_text("Hint 1 of 4").wait_for()
         text = panel.locator(".studio-HintPanel-text")
@@ -152,7 +154,8 @@ def test_a_student_asks_for_hints_in_jupyterlab(stack, released, page, tmp_path)
         # Another try at the answer cell unlocks the next rung.
         enabled = "() => !document.querySelector('.studio-HintPanel-more').disabled"
         run_cell(page, cells.nth(0), lambda: page.wait_for_function(enabled, timeout=20_000))
-        more.click()
+        more.focus()
+        page.keyboard.press("Enter")
         panel.get_by_text("Hint 2 of 4").wait_for()
         second = text.inner_text()
         assert "line 2" in second and "c * 9 / 5 + 32" not in second.replace("print(c * 9 / 5 + 32)", "")

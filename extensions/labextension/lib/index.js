@@ -181,6 +181,14 @@ function addButtons(panel, hints, app) {
       app.shell.activateById(PANEL_ID);
       hints.ask(panel, cell, false);
     });
+    // Enter and Space press the button, and stop there: in the notebook they would also mean "edit this cell".
+    button.addEventListener('keydown', event => {
+      if (event.key === 'Enter' || event.key === ' ') {
+        event.preventDefault();
+        event.stopPropagation();
+        button.click();
+      }
+    });
     const bar = document.createElement('div');
     bar.className = 'studio-HintBar';
     bar.appendChild(button);
