@@ -23,7 +23,7 @@ from tests.e2e.test_lesson_in_browser import ARTIFACTS, page  # noqa: F401 -- th
 from tests.grading_cases import make_course
 from tests.grading_cases import released as released_notebook
 from tests.integration.client import Visitor
-from tests.integration.test_exchange import COURSE, PS, server_env
+from tests.integration.test_exchange import _VISITORS, COURSE, PS, server_env
 
 pytestmark = pytest.mark.integration
 PRINTS = "def celsius_to_fahrenheit(c):\n    print(c * 9 / 5 + 32)\n"
@@ -61,10 +61,14 @@ def test_a_student_gets_a_tutor_hint_about_their_own_code(stack, released):
 
 
 def test_who_may_ask(stack, released):
-    new_account(stack, "outsider", course="data-science")
+    # Another course's student (their own account: the exchange tests' outsider is in no course).
+    elsewhere = Visitor(stack)
+    elsewhere.login("elsewhere", new_account(stack, "elsewhere", course="data-science"))
+    assert elsewhere.follow(f"{stack.hub_url}/hub/spawn").status_code == 200
+    _VISITORS[(id(stack), "elsewhere")] = elsewhere
     # Another course's student: 403, whether or not they name the course.
-    assert hint(stack, "outsider").status_code == 403
-    assert hint(stack, "outsider", course=COURSE).status_code == 403
+    assert hint(stack, "elsewhere").status_code == 403
+    assert hint(stack, "elsewhere", course=COURSE).status_code == 403
     # No token, or a token the hub does not know.
     assert call(stack, None, "POST", "api/hint", json={}).status_code == 401
     assert call(stack, "student1", "POST", "api/hint", token="not-a-token", json={}).status_code == 403

@@ -35,6 +35,7 @@ from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.log import enable_pretty_logging
 
+from ..service_auth import token_owner
 from .policy import Action, courses_of, may
 from .store import ExchangeError, ExchangeStore, Limits, check_id
 
@@ -108,27 +109,13 @@ class ApiHandler(web.RequestHandler):
     async def prepare(self):
         if self.request.path.endswith("/api/health"):
             return
-        header = self.request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() not in ("token", "bearer") or not token.strip():
-            raise web.HTTPError(401, "send your JupyterHub token: Authorization: token <token>")
-        model = await self.hub_auth.user_for_token(token.strip(), sync=False)
-        if not model:
-            raise web.HTTPError(403, "this token is not one the hub knows")
-        if not self.hub_auth.check_scopes(self.hub_auth.access_scopes, model):
-            raise web.HTTPError(403, f"this token may not use the exchange (needs {self.hub_auth.access_scopes})")
+        model = await token_owner(self.hub_auth, self.request.headers.get("Authorization", ""), "exchange")
         if model.get("kind") == "service":
             # The grading service collects, releases and returns feedback for the courses' teams (formgrader).
             if model.get("name") not in self.trusted:
                 raise web.HTTPError(403, f"the service {model.get('name')} may not use the exchange")
             self.user = {"name": f"service:{model['name']}", "groups": [], "service": True}
             return
-        if model.get("kind", "user") != "user":
-            raise web.HTTPError(403, "this token is not a user's token the hub knows")
-        if "groups" not in model:
-            # The hub shows a user's groups only to tokens allowed to read them (read:users:groups!user, which
-            # every learner's server token has): the token of someone's own server or terminal does.
-            raise web.HTTPError(403, "this token may not read its owner's groups (needs read:users:groups!user)")
         self.user = model
 
     def allowed(self, action: Action, course: str) -> bool:

@@ -35,6 +35,7 @@ from traitlets.utils.importstring import import_item
 from ..exchange.policy import STUDENT, TEAM, courses_of, roles_in
 from ..exchange.service import json_body, run_service
 from ..exchange.store import ExchangeError
+from ..service_auth import token_owner
 from .exercises import SAFE_ID, Exercise, ExerciseIndex
 from .guard import Guard
 from .providers import HintProvider, HintRequest, ProviderError, TutorProvider
@@ -382,20 +383,10 @@ class ApiHandler(web.RequestHandler):
     async def prepare(self):
         if self.request.path.endswith("/api/health"):
             return
-        header = self.request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() not in ("token", "bearer") or not token.strip():
-            raise web.HTTPError(401, "send your JupyterHub token: Authorization: token <token>")
-        model = await self.hub_auth.user_for_token(token.strip(), sync=False)
-        if not model:
-            raise web.HTTPError(403, "this token is not one the hub knows")
-        if not self.hub_auth.check_scopes(self.hub_auth.access_scopes, model):
-            raise web.HTTPError(403, f"this token may not use the hints service (needs {self.hub_auth.access_scopes})")
+        model = await token_owner(self.hub_auth, self.request.headers.get("Authorization", ""), "hints service")
         if model.get("kind") == "service":
             self.user = {"name": f"service:{model['name']}", "groups": [], "service": model["name"]}
             return
-        if "groups" not in model:
-            raise web.HTTPError(403, "this token may not read its owner's groups (needs read:users:groups!user)")
         self.user = model
 
     def body(self) -> dict:
