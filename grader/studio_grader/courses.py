@@ -61,6 +61,7 @@ class Sandboxes:
     runtime: str = "runsc"
     mode: str = "pooled"
     timeout: int = 30
+    prefix: str = "studio-grade"  # the sandboxes' container names start with it
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class CourseSpace:
             f"c.SandboxedExecute.runtime = {s.runtime!r}",
             f"c.SandboxedExecute.mode = {s.mode!r}",
             f"c.SandboxedExecute.timeout = {s.timeout!r}",
+            f"c.SandboxedExecute.prefix = {s.prefix!r}",
             # The exchange as the grading service's own hub token reaches it (collect, release, feedback).
             *[f"c.ExchangeFactory.{action} = 'studio_ext.exchange.{cls}'" for action, cls in EXCHANGE_PLUGINS],
             f"c.Exchange.url = {self.exchange_url!r}",

@@ -57,6 +57,8 @@ class SandboxedExecute(NbGraderPreprocessor):
                     ).tag(config=True)  # fmt: skip
     runtime = Unicode("runsc", help="Docker runtime of the sandboxes (gVisor). c.SandboxedExecute.runtime = 'runsc'"
                       ).tag(config=True)  # fmt: skip
+    prefix = Unicode("studio-grade", help="Names of the sandboxes' containers start with it (then a random part). "
+                     "c.SandboxedExecute.prefix = 'studio-grade'").tag(config=True)  # fmt: skip
     memory_mib = Integer(1024, help="Memory one notebook may use, MiB. c.SandboxedExecute.memory_mib = 1024").tag(
         config=True
     )
@@ -88,7 +90,7 @@ class SandboxedExecute(NbGraderPreprocessor):
 
     def spec(self) -> SandboxSpec:
         return SandboxSpec(image=self.image, runtime=self.runtime, job_memory_mib=self.memory_mib,
-                           memory_mib=self.memory_mib + 512)  # fmt: skip
+                           memory_mib=self.memory_mib + 512, prefix=self.prefix)  # fmt: skip
 
     def preprocess(self, nb, resources):
         code = [cell for cell in nb.cells if cell.cell_type == "code"]

@@ -68,7 +68,8 @@ class Grading:
         self.queue: OrderedDict[tuple[str, str, str], str] = OrderedDict()
         self.running: dict[tuple[str, str, str], str] = {}
         self.finished: deque[float] = deque()  # when jobs ended, over the last minute
-        warm_args = {"image": sandboxes.image, "runtime": sandboxes.runtime, "mode": sandboxes.mode} if warm else None
+        warm_args = {"image": sandboxes.image, "runtime": sandboxes.runtime, "mode": sandboxes.mode,
+                     "prefix": sandboxes.prefix} if warm else None  # fmt: skip
         # Spawned (not forked) from this asyncio process; each worker starts its sandbox right away.
         self.pool = multiprocessing.get_context("spawn").Pool(self.workers, initializer=jobs.init_worker,
                                                               initargs=(warm_args,))  # fmt: skip
@@ -517,6 +518,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 2) + 1, help="submissions graded at once")
     parser.add_argument("--image", default="studio-learner:latest", help="the grading sandboxes' image")
     parser.add_argument("--runtime", default="runsc")
+    parser.add_argument("--sandbox-prefix", default="studio-grade", help="the sandboxes' container names start with it")
     parser.add_argument("--mode", choices=("pooled", "strict"), default="pooled")
     parser.add_argument("--cell-timeout", type=int, default=30)
     parser.add_argument("--job-timeout", type=float, default=900, help="seconds one submission may take in all")
@@ -535,7 +537,8 @@ async def serve(args: argparse.Namespace) -> None:
     portal = None
     if args.portal_url and os.environ.get("STUDIO_GRADES_TOKEN"):
         portal = PortalGrades(args.portal_url, os.environ["STUDIO_GRADES_TOKEN"])
-    sandboxes = Sandboxes(image=args.image, runtime=args.runtime, mode=args.mode, timeout=args.cell_timeout)
+    sandboxes = Sandboxes(image=args.image, runtime=args.runtime, mode=args.mode, timeout=args.cell_timeout,
+                          prefix=args.sandbox_prefix)  # fmt: skip
     grading = Grading(args.data_dir, content_dir=args.content_dir, gradebook=args.gradebook_url,
                       exchange_url=args.exchange_url, sandboxes=sandboxes, workers=args.workers,
                       job_timeout=args.job_timeout, warm=not args.no_warm, portal=portal)  # fmt: skip

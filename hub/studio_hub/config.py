@@ -148,7 +148,7 @@ def update_services(c: Config, s: Settings) -> None:
         command = [python, "-m", "studio_grader.service", "--data-dir", str(s.data_dir / "grading"),
                    "--content-dir", str(s.content_dir), "--exchange-url", s.exchange_bind_url + "/services/exchange/",
                    "--image", s.learner_image, "--runtime", s.docker_runtime, "--portal-url", s.portal_backend_url,
-                   "--rescan", str(s.grading_rescan)]  # fmt: skip
+                   "--rescan", str(s.grading_rescan), "--sandbox-prefix", f"{s.docker_prefix}-grade"]  # fmt: skip
         if s.grading_workers:
             command += ["--workers", str(s.grading_workers)]
         environment = {"STUDIO_GRADEBOOK_URL": s.gradebook_url, "STUDIO_GRADES_TOKEN": s.grades_token}

@@ -149,6 +149,8 @@ def test_grading_is_a_hub_managed_service_the_exchange_trusts_and_tells(settings
     assert cmd[cmd.index("--rescan") + 1] == "60"
     # Secrets travel in the environment, never on a command line (which every local user can read).
     assert grading["environment"]["STUDIO_GRADEBOOK_URL"].endswith("@db/grading")
+    # Its sandboxes' containers are named after the learners' (docker-compose's clean-up and ours find them).
+    assert cmd[cmd.index("--sandbox-prefix") + 1] == f"{settings.docker_prefix}-grade"
     assert not any("pw@" in part for part in cmd)
     assert grading["oauth_client_allowed_scopes"] == ["read:users:groups!user"]
     ex = exchange["command"]
