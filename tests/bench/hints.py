@@ -2,6 +2,7 @@
 
     python -m tests.bench.hints [--requests 200] [--runs 200]
 
+0. Three example hints from the tutor, for the record.
 1. Server-side hint latency: the hints service's HTTP API (the real service code; who a token belongs to answered
    locally, as the hub would from its cache) for the ``ladder`` and ``tutor`` providers, every request a different
    attempt (no cache), over the course's real exercises and novice mistakes (tests/hub/test_hints_tutor.py).
@@ -144,7 +145,22 @@ def start_server(root: Path, token: str) -> tuple[subprocess.Popen, str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
+def examples() -> None:
+    """Three real tutor hints (rung 2): a student's answer, run for real, and what the tutor says of it."""
+    import textwrap
+
+    from studio_hub.hints import tutor
+    from tests.hub.test_hints_tutor import CASES, ex, run_attempt
+
+    for i in (0, 6, 15):
+        (assignment, grade_id), code, _, _ = CASES[i]
+        exercise = ex(assignment, grade_id)
+        text = tutor.hint(run_attempt(exercise, code), exercise.solution, 2)
+        print(f"example: {assignment} {grade_id}\n{textwrap.indent(code, '    ')}  -> {text}\n")
+
+
 async def main_async(args) -> None:
+    examples()
     for provider in ("ladder", "tutor"):
         times = await hint_latency(provider, args.requests)
         print(f"hint_{provider}_p50: {statistics.median(times):.1f} ms")

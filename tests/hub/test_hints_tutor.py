@@ -9,7 +9,6 @@ are what the learner's server would send.
 from __future__ import annotations
 
 import ast
-import textwrap
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -165,13 +164,3 @@ def test_tutor_names_the_actual_problem_and_shows_no_solution(i):
     seen = [code, exercise.task, exercise.visible_tests, exercise.starter]
     verdict = Guard().check(second, solution=exercise.solution, starter=exercise.starter, seen=seen)
     assert verdict.ok, (verdict, second)
-
-
-def test_three_example_hints_for_the_closing_note(capsys):
-    for i in (0, 6, 15):
-        (assignment, grade_id), code, _, _ = CASES[i]
-        exercise = ex(assignment, grade_id)
-        attempt = run_attempt(exercise, code)
-        text = tutor.hint(attempt, exercise.solution, 2)
-        with capsys.disabled():
-            print(f"\n--- {assignment} {grade_id}\n{textwrap.indent(code, '    ')}→ {text}")
