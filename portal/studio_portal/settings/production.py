@@ -1,7 +1,8 @@
 """Production, and the embedded default of `make demo`: no debug pages, collected static files."""
 
 from .base import *  # noqa: F403
-from .env import HTTPS, REDIS_URL
+from .env import HTTPS, REDIS_URL, SENTRY_DSN, SENTRY_ENVIRONMENT, SENTRY_TRACES_SAMPLE_RATE
+from .sentry import init_sentry
 
 DEBUG = False
 SESSION_COOKIE_HTTPONLY = True
@@ -19,3 +20,5 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
     # Sessions read from Redis and written through to the database: a Redis restart logs nobody out.
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+SENTRY = init_sentry(SENTRY_DSN, environment=SENTRY_ENVIRONMENT, traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE)
