@@ -187,7 +187,7 @@ class Hints(LoggingConfigurable):
                     return None
                 try:
                     reply = await asyncio.wait_for(ensure_async(client.get_shell_msg(timeout=left)), left + 0.5)
-                except (TimeoutError, Exception):  # noqa: BLE001 -- queue.Empty and kin
+                except Exception:  # noqa: BLE001 -- a timeout, queue.Empty and kin: try until the deadline
                     continue
                 if reply.get("parent_header", {}).get("msg_id") == msg_id:
                     got = reply["content"].get("user_expressions", {}).get("got", {})

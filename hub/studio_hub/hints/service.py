@@ -38,7 +38,7 @@ from ..exchange.store import ExchangeError
 from ..service_auth import token_owner
 from .exercises import SAFE_ID, Exercise, ExerciseIndex
 from .guard import Guard
-from .providers import HintProvider, HintRequest, ProviderError, TutorProvider
+from .providers import HintProvider, HintRequest, TutorProvider
 from .state import State, make_state
 from .tutor import Attempt
 
@@ -181,7 +181,7 @@ class HintsService(Application):
         who = user["name"]
         if await self.state.hit(f"{who}:{exercise.key}", self.rate_window) > self.rate_limit:
             raise RateLimited(self.rate_window)
-        progress_key = f"progress:{who}:{exercise.key}"
+        progress_key = _progress_key(who, exercise.key)
         progress = await self.state.get(progress_key) or {"rung": 0, "last": 0.0, "attempts": 0, "code": "",
                                                           "shown": []}  # fmt: skip
         code_hash = _hash(attempt.code)
@@ -226,7 +226,7 @@ class HintsService(Application):
         provider = self.hinter.name
         try:
             text = await asyncio.wait_for(self.hinter.hint(request), self.provider_timeout)
-        except (TimeoutError, ProviderError, Exception) as e:  # noqa: BLE001 -- any failure: the tutor
+        except Exception as e:  # noqa: BLE001 -- any failure (ProviderError, a timeout, a bug): the tutor
             if self.hinter is self.tutor:
                 raise
             log.warning("%s provider failed for %s (%s); the tutor answers", provider, exercise.key, e)
@@ -268,7 +268,7 @@ class HintsService(Application):
                 continue
             accepted.append(event)
             if event["kind"] == "execute" and event.get("exercise"):
-                key = f"progress:{user['name']}:{event['course']}/{event['assignment']}/{event['exercise']}"
+                key = _progress_key(user["name"], f"{event['course']}/{event['assignment']}/{event['exercise']}")
                 progress = await self.state.get(key)
                 if progress and progress["rung"]:
                     progress["attempts"] += 1
@@ -344,6 +344,11 @@ class HintsService(Application):
 class RateLimited(Exception):
     def __init__(self, window: float):
         self.retry_after = int(window)
+
+
+def _progress_key(student: str, exercise_key: str) -> str:
+    """Where a student's place on an exercise's ladder is kept (rung, last hint, tries since)."""
+    return f"progress:{student}:{exercise_key}"
 
 
 def _hash(text: str) -> str:
