@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import TestCase
+from wagtail.coreutils import get_supported_content_language_variant
+from wagtail.models import Locale, Page
 
 from studio_portal.catalog.models import CoursePage
 from studio_portal.catalog.services import courses_import
@@ -16,19 +19,28 @@ HUB_CLIENT_ID = "learning-studio-hub"
 HUB_SECRET = "test-client-secret"
 
 
+def make_catalog() -> dict:
+    """Both courses imported; student1 and grader1 and instructor1 in intro-python, student3 in nothing."""
+    if Page.get_first_root_node() is None:  # a TransactionTestCase emptied the database, migrations' rows too
+        Locale.objects.get_or_create(language_code=get_supported_content_language_variant(settings.LANGUAGE_CODE))
+        Page.add_root(instance=Page(title="Root", slug="root"))
+    courses_import(content_dir=COURSE_CONTENT)
+    courses_import(content_dir=FIXTURE_CONTENT)
+    made = {"intro": CoursePage.objects.get(slug="intro-python"), "other": CoursePage.objects.get(slug="data-science")}
+    User = get_user_model()
+    made["student"] = User.objects.create_user("student1", "s1@example.org", "pw-student1", first_name="Sam")
+    made["outsider"] = User.objects.create_user("student3", "s3@example.org", "pw-student3")
+    made["grader"] = User.objects.create_user("grader1", "g1@example.org", "pw-grader1")
+    made["instructor"] = User.objects.create_user("instructor1", "i1@example.org", "pw-i1", is_staff=True)
+    enrollment_set_role(user=made["student"], course=made["intro"], role=Role.STUDENT)
+    enrollment_set_role(user=made["grader"], course=made["intro"], role=Role.GRADER)
+    enrollment_set_role(user=made["instructor"], course=made["intro"], role=Role.INSTRUCTOR)
+    enrollment_set_role(user=made["instructor"], course=made["other"], role=Role.STUDENT)
+    return made
+
+
 class CatalogTestCase(TestCase):
     @classmethod
     def setUpTestData(cls):
-        courses_import(content_dir=COURSE_CONTENT)
-        courses_import(content_dir=FIXTURE_CONTENT)
-        cls.intro = CoursePage.objects.get(slug="intro-python")
-        cls.other = CoursePage.objects.get(slug="data-science")
-        User = get_user_model()
-        cls.student = User.objects.create_user("student1", "s1@example.org", "pw-student1", first_name="Sam")
-        cls.outsider = User.objects.create_user("student3", "s3@example.org", "pw-student3")
-        cls.grader = User.objects.create_user("grader1", "g1@example.org", "pw-grader1")
-        cls.instructor = User.objects.create_user("instructor1", "i1@example.org", "pw-i1", is_staff=True)
-        enrollment_set_role(user=cls.student, course=cls.intro, role=Role.STUDENT)
-        enrollment_set_role(user=cls.grader, course=cls.intro, role=Role.GRADER)
-        enrollment_set_role(user=cls.instructor, course=cls.intro, role=Role.INSTRUCTOR)
-        enrollment_set_role(user=cls.instructor, course=cls.other, role=Role.STUDENT)
+        for name, value in make_catalog().items():
+            setattr(cls, name, value)

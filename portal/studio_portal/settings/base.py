@@ -7,14 +7,17 @@ from pathlib import Path
 import dj_database_url
 from django.core.management.utils import get_random_secret_key
 
-from .env import ALLOWED_HOSTS, DATA_DIR, DATABASE_URL, GRADES_TOKEN, HUB_URL, SECRET_KEY, private_file
+from .email import *  # noqa: F403
+from .env import ALLOWED_HOSTS, DATA_DIR, DATABASE_URL, GRADES_TOKEN, HUB_URL, PORTAL_URL, SECRET_KEY, private_file
 from .oauth import *  # noqa: F403
+from .security import *  # noqa: F403
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 SECRET_KEY = SECRET_KEY or private_file(DATA_DIR / "secret_key", get_random_secret_key)
 DEBUG = False
 ALLOWED_HOSTS = ALLOWED_HOSTS
 
+PORTAL_URL = PORTAL_URL  # links in emails
 # The hub's public address: "Open in JupyterLab" sends learners there.
 STUDIO_HUB_URL = HUB_URL
 # The hub's grading service sends grades with this token (else it is read from $STUDIO_GRADES_TOKEN_FILE).
@@ -24,9 +27,13 @@ INSTALLED_APPS = [
     "studio_portal.catalog",
     "studio_portal.courses",
     "studio_portal.grades",
+    "studio_portal.community",
+    "studio_portal.notifications",
     "studio_portal.sso",
     "studio_portal.accounts",
     "oauth2_provider",
+    "csp",
+    "django_ratelimit",
     "wagtail.contrib.redirects",
     "wagtail.contrib.routable_page",
     "wagtail.sites",
@@ -57,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_ratelimit.middleware.RatelimitMiddleware",
     "wagtail.contrib.redirects.middleware.RedirectMiddleware",
 ]
 
@@ -73,6 +82,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "studio_portal.notifications.context_processors.unread",
             ],
         },
     },
@@ -100,6 +110,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [PACKAGE_DIR / "static"]  # the portal's own stylesheet (not an app's)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -108,6 +119,10 @@ MEDIA_ROOT = DATA_DIR / "media"
 MEDIA_URL = "/media/"
 
 WAGTAIL_SITE_NAME = "Learning Studio"
-WAGTAILADMIN_BASE_URL = "http://127.0.0.1:8001"
+WAGTAILADMIN_BASE_URL = PORTAL_URL
+
+# Without Redis (the embedded default) rate limits are counted in each process's memory: per worker, not shared.
+# Production sets STUDIO_REDIS_URL, and the counts are shared (settings/production.py).
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.database"}}
 WAGTAILDOCS_EXTENSIONS = ["csv", "pdf", "txt", "zip"]

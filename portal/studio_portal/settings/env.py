@@ -35,6 +35,16 @@ ALLOWED_HOSTS = env_list("STUDIO_PORTAL_ALLOWED_HOSTS", "127.0.0.1,localhost")
 SECRET_KEY = env("STUDIO_PORTAL_SECRET_KEY")
 HTTPS = env("STUDIO_PORTAL_HTTPS") == "1"
 GRADES_TOKEN = env("STUDIO_GRADES_TOKEN")
+PORTAL_URL = env("STUDIO_PORTAL_URL", "http://127.0.0.1:8001").rstrip("/")  # the portal's public address (emails)
+SMTP_HOST = env("STUDIO_SMTP_HOST")  # unset: emails are written to files under DATA_DIR/mail (the embedded default)
+SMTP_PORT = int(env("STUDIO_SMTP_PORT", "587") or 587)
+SMTP_USER = env("STUDIO_SMTP_USER")
+SMTP_PASSWORD = env("STUDIO_SMTP_PASSWORD")
+SMTP_TLS = env("STUDIO_SMTP_TLS", "1") == "1"  # STARTTLS
+EMAIL_FROM = env("STUDIO_EMAIL_FROM", "Learning Studio <noreply@localhost>")
+LOGIN_RATE = env("STUDIO_LOGIN_RATE", "10/m")  # login attempts per client address, and per username
+POST_RATE = env("STUDIO_POST_RATE", "10/m")  # forum posts, replies and new groups per person
+API_RATE = env("STUDIO_API_RATE", "600/m")  # calls to the portal's service APIs per client address
 SENTRY_DSN = env("STUDIO_SENTRY_DSN")  # unset: no error reporting
 SENTRY_ENVIRONMENT = env("STUDIO_SENTRY_ENVIRONMENT", "production")
 SENTRY_TRACES_SAMPLE_RATE = float(env("STUDIO_SENTRY_TRACES_SAMPLE_RATE", "0") or 0)

@@ -11,6 +11,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from studio_portal.catalog.models import CoursePage
+from studio_portal.community.models import Thread
+from studio_portal.community.services import thread_create
 from studio_portal.courses.models import Role
 from studio_portal.courses.services import enrollment_set_role
 
@@ -22,6 +24,17 @@ DEMO_ACCOUNTS = {
     "grader1": ("Gus Grader", Role.GRADER, False),
     "instructor1": ("Ines Instructor", Role.INSTRUCTOR, True),
 }
+
+WELCOME = """Welcome to the course forum! Ask about lessons and exercises here; classmates and the course team answer.
+
+Put code in a block so it keeps its shape:
+
+```python
+def greet(name):
+    return f"Hello, {name}!"
+```
+
+Mention someone with @grader1, and mark the reply that solved your problem as the answer."""
 
 
 def read_passwords(path: Path) -> dict[str, str]:
@@ -56,6 +69,9 @@ class Command(BaseCommand):
             user.save()
             if role:
                 enrollment_set_role(user=user, course=page, role=role)
+        if not Thread.objects.filter(course=page, group=None).exists():
+            thread_create(course=page, author=User.objects.get(username="instructor1"), title="Welcome: ask here",
+                          body=WELCOME)  # fmt: skip
         passwords_file.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(passwords_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
