@@ -165,11 +165,13 @@ def update_services(c: Config, s: Settings) -> None:
         # The course source (solutions, hint ladders): as released to the grading service, else the content's.
         hints = [python, "-m", "studio_hub.hints.service", "--data-dir", str(s.data_dir / "hints"),
                  "--source-dir", str(s.data_dir / "grading"), "--source-dir", str(s.content_dir),
-                 "--provider", s.hints_provider]  # fmt: skip
+                 "--provider", s.hints_provider, "--portal-url", s.portal_backend_url]  # fmt: skip
         if s.hints_config:
             hints += ["--config", s.hints_config]
+        # The learning-event queue goes to the portal's analytics with the hub services' token.
         services.append({"name": "hints", "url": s.hints_bind_url, "command": hints, "display": False,
-                         "environment": {"STUDIO_HINTS_STATE_URL": s.hints_state_url}})  # fmt: skip
+                         "environment": {"STUDIO_HINTS_STATE_URL": s.hints_state_url,
+                                         "STUDIO_GRADES_TOKEN": s.grades_token}})  # fmt: skip
     if s.cull_timeout > 0:
         services.append({
             "name": "idle-culler",

@@ -11,6 +11,7 @@ from wagtail import urls as wagtail_urls
 from wagtail.admin import urls as wagtailadmin_urls
 
 from studio_portal.accounts.views import logout_view
+from studio_portal.analytics import views as analytics_views
 from studio_portal.courses.views import enroll
 from studio_portal.grades.views import api_grades, course_grades, course_grades_csv
 from studio_portal.health import healthz
@@ -39,9 +40,13 @@ urlpatterns = [
     path("courses/<slug:slug>/grades/", course_grades, name="course_grades"),
     path("courses/<slug:slug>/grades.csv", course_grades_csv, name="course_grades_csv"),
     path("courses/<slug:slug>/", include("studio_portal.community.urls")),
+    path("courses/<slug:slug>/analytics/", analytics_views.course_analytics, name="course_analytics"),
+    path("courses/<slug:slug>/analytics.csv", analytics_views.course_analytics_csv, name="course_analytics_csv"),
+    path("dashboard/", analytics_views.my_dashboard, name="dashboard"),
     path("notifications/", notification_views.notifications, name="notifications"),
     path("notifications/read/", notification_views.mark_read, name="notifications_read"),
     path("api/grades/", _limited(api_grades, "ip", "STUDIO_API_RATE"), name="api_grades"),
+    path("api/events/", _limited(analytics_views.api_events, "ip", "STUDIO_API_RATE"), name="api_events"),
     path("cms/", include(wagtailadmin_urls)),
     path("django-admin/", admin.site.urls),
     path("", include(wagtail_urls)),

@@ -220,6 +220,7 @@ def test_bad_flag_names_the_variable(tmp_path):
 def test_hints_is_a_hub_managed_service_with_its_state_in_redis_when_set(settings):
     from dataclasses import replace
 
+    settings = replace(settings, grades_token="services-token-1")
     c = config.apply_config(Config(), replace(settings, hints_port=9185, hints_provider="ladder",
                                               hints_state_url="redis://:pw@127.0.0.1:6380/2"))  # fmt: skip
     (hints,) = [s for s in c.JupyterHub.services if s["name"] == "hints"]
@@ -232,6 +233,10 @@ def test_hints_is_a_hub_managed_service_with_its_state_in_redis_when_set(setting
     assert dirs == [str(settings.data_dir / "grading"), str(settings.content_dir)]
     assert "pw" not in " ".join(cmd), "the Redis password is not on the command line (ps shows it)"
     assert hints["environment"]["STUDIO_HINTS_STATE_URL"] == "redis://:pw@127.0.0.1:6380/2"
+    # The learning-event queue goes to the portal, with the services' token in the environment, not in argv.
+    assert cmd[cmd.index("--portal-url") + 1] == settings.portal_backend_url
+    assert hints["environment"]["STUDIO_GRADES_TOKEN"] == "services-token-1"
+    assert "services-token-1" not in " ".join(cmd)
     assert c.Spawner.environment["STUDIO_HINTS_URL"] == "http://127.0.0.1:9185/services/hints/"
     assert "access:services!service=hints" in c.Spawner.server_token_scopes
     off = config.apply_config(Config(), replace(settings, hints=False))

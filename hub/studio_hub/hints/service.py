@@ -37,6 +37,7 @@ from ..exchange.service import json_body, run_service
 from ..exchange.store import ExchangeError
 from ..service_auth import token_owner
 from .exercises import SAFE_ID, Exercise, ExerciseIndex
+from .forward import EventForwarder
 from .guard import Guard
 from .providers import HintProvider, HintRequest, TutorProvider
 from .state import State, make_state
@@ -139,11 +140,19 @@ class HintsService(Application):
         help="Keep students' code in events for every course (default: only "
         "for courses whose course.toml sets [hints] store_code = true; otherwise events carry a hash).",
     )
+    portal_url = Unicode(
+        "",
+        config=True,
+        help="The portal, sent the learning-event queue for its analytics (PUT <portal>/api/events/ with "
+        "$STUDIO_GRADES_TOKEN, the hub services' token). Empty: events stay in the queue. "
+        "Example: c.HintsService.portal_url = 'http://127.0.0.1:8001'",
+    )
     config_file = Unicode("", config=True, help="A Python config file to load.")
 
     aliases = Dict({
         "source-dir": "HintsService.source_dirs", "data-dir": "HintsService.data_dir",
         "provider": "HintsService.provider", "config": "HintsService.config_file",
+        "portal-url": "HintsService.portal_url",
     })  # fmt: skip
 
     @default("source_dirs")
@@ -474,9 +483,15 @@ async def serve(service: HintsService) -> None:
     server.listen(bind.port or 80, bind.hostname or "")
     log.info("hints listening on %s%s, provider %s, state %s", url, prefix, service.hinter.name,
              "redis" if service.state_url else "in-process")  # fmt: skip
+    token = os.environ.get("STUDIO_GRADES_TOKEN", "")
+    forwarding = None
+    if service.portal_url and token:
+        forwarding = asyncio.ensure_future(EventForwarder(service.state, service.portal_url, token).run())
     try:
         await asyncio.Event().wait()
     finally:
+        if forwarding:
+            forwarding.cancel()
         await service.state.close()
 
 

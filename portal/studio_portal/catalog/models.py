@@ -65,6 +65,7 @@ class CoursePage(Page):
 class LessonPage(RoutablePageMixin, Page):
     notebook = models.CharField(max_length=255, help_text="Notebook path inside the course, e.g. lessons/01.ipynb")
     order = models.PositiveIntegerField(default=0)
+    assignment = models.CharField(max_length=100, blank=True, help_text="The nbgrader assignment practising it")
     estimated_minutes = models.PositiveIntegerField(default=30)
     prerequisites = ParentalManyToManyField("self", symmetrical=False, blank=True, related_name="required_by")
 
@@ -72,6 +73,7 @@ class LessonPage(RoutablePageMixin, Page):
         *Page.content_panels,
         FieldPanel("notebook"),
         FieldPanel("order"),
+        FieldPanel("assignment"),
         FieldPanel("estimated_minutes"),
         FieldPanel("prerequisites"),
     ]

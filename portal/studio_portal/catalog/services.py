@@ -32,6 +32,7 @@ class LessonSpec:
     notebook: str
     minutes: int
     prerequisites: list[str]
+    assignment: str = ""  # the nbgrader assignment that practises the lesson
 
 
 @dataclass
@@ -121,6 +122,7 @@ def course_spec(course_dir: Path) -> CourseSpec:
                 notebook=notebook,
                 minutes=int(lesson.get("minutes", 30)),
                 prerequisites=list(lesson.get("prerequisites", [])),
+                assignment=str(lesson.get("assignment", ""))[:100],
             )
         )
     for lesson in spec.lessons:
@@ -185,7 +187,8 @@ def course_import(*, course_dir: Path) -> ImportResult:
 
     lessons: dict[str, LessonPage] = {}
     for order, ls in enumerate(spec.lessons, start=1):
-        fields = {"title": ls.title, "notebook": ls.notebook, "order": order, "estimated_minutes": ls.minutes}
+        fields = {"title": ls.title, "notebook": ls.notebook, "order": order, "estimated_minutes": ls.minutes,
+                  "assignment": ls.assignment}  # fmt: skip
         page, created = _upsert(course, LessonPage, ls.slug, fields)
         lessons[ls.slug] = page
         result.created += created

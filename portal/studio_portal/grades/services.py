@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from studio_portal.analytics.services import grade_event, learning_events_store
 from studio_portal.catalog.models import CoursePage
 
 from .models import Grade, State
@@ -30,14 +31,14 @@ def grades_store(*, grades: list[dict]) -> Outcome:
     rows = [_checked(g) for g in grades]
     courses = {c.slug: c for c in CoursePage.objects.filter(slug__in={r["course"] for r in rows})}
     users = {u.username: u for u in get_user_model().objects.filter(username__in={r["student"] for r in rows})}
-    out = Outcome()
+    out, history = Outcome(), []
     with transaction.atomic():
         for r in rows:
             course, student = courses.get(r["course"]), users.get(r["student"])
             if course is None or student is None:
                 out.skipped.append(f"{r['course']}/{r['assignment']}/{r['student']}")
                 continue
-            Grade.objects.update_or_create(
+            grade, _ = Grade.objects.update_or_create(
                 course=course, student=student, assignment=r["assignment"],
                 defaults={
                     "state": r["state"], "score": r.get("score"), "max_score": r.get("max_score"),
@@ -48,6 +49,9 @@ def grades_store(*, grades: list[dict]) -> Outcome:
                 },
             )  # fmt: skip
             out.stored += 1
+            if (event := grade_event(grade=grade)) is not None:
+                history.append(event)
+        learning_events_store(history)  # each graded submission once: the analytics' grade history
     return out
 
 

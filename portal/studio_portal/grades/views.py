@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
-import json
-import os
-from pathlib import Path
-
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, JsonResponse
@@ -18,44 +12,21 @@ from django.views.decorators.http import require_GET, require_http_methods
 from studio_portal.catalog.models import CoursePage
 from studio_portal.courses.models import Role
 from studio_portal.courses.selectors import course_role
+from studio_portal.service_api import json_list, refused
 
 from .selectors import grades_csv, grades_of
 from .services import GradeError, grades_store
-
-MAX_BODY = 5 * 2**20
-
-
-def grades_token() -> str:
-    """The token the hub's grading service sends grades with: $STUDIO_GRADES_TOKEN, or the file the hub keeps it in."""
-    if settings.GRADES_TOKEN:
-        return settings.GRADES_TOKEN
-    path = os.environ.get("STUDIO_GRADES_TOKEN_FILE", "")
-    try:
-        return Path(path).read_text().strip() if path else ""
-    except OSError:
-        return ""
 
 
 @csrf_exempt  # not a browser's: a service's call with its bearer token
 @require_http_methods(["PUT"])
 def api_grades(request):
-    expected = grades_token()
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if not expected:
-        return JsonResponse({"message": "the portal takes no grades: no grades token is set"}, status=503)
-    if scheme.lower() != "bearer" or not token:
-        return JsonResponse({"message": "send the grading service's token: Authorization: Bearer <token>"}, status=401)
-    if not hmac.compare_digest(token.encode(), expected.encode()):
-        return JsonResponse({"message": "this token may not send grades"}, status=403)
-    if len(request.body) > MAX_BODY:
-        return JsonResponse({"message": f"at most {MAX_BODY // 2**20} MiB of grades at once"}, status=413)
+    if (refusal := refused(request, "grades")) is not None:
+        return refusal
     try:
-        data = json.loads(request.body)
-        if not isinstance(data, dict) or not isinstance(data.get("grades"), list):
-            raise GradeError('send {"grades": [...]}')
-        outcome = grades_store(grades=data["grades"])
+        outcome = grades_store(grades=json_list(request, "grades"))
     except (ValueError, GradeError) as e:
-        return JsonResponse({"message": str(e) if isinstance(e, GradeError) else "the body is not JSON"}, status=400)
+        return JsonResponse({"message": str(e)}, status=400)
     return JsonResponse({"stored": outcome.stored, "skipped": outcome.skipped})
 
 

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "studio_portal.grades",
     "studio_portal.community",
     "studio_portal.notifications",
+    "studio_portal.analytics",
     "studio_portal.sso",
     "studio_portal.accounts",
     "oauth2_provider",

@@ -1,0 +1,50 @@
+"""Sends the learning-event queue to the portal's analytics: ``PUT <portal>/api/events/`` with the hub services'
+token, in order, from a cursor kept in the service's state. The portal stores each event once by its queue id, so
+a batch sent twice (a crash between sending and moving the cursor, two services sharing one Redis stream, a
+cursor lost with the in-process state) counts once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from tornado.httpclient import AsyncHTTPClient
+
+from .state import State
+
+log = logging.getLogger(__name__)
+CURSOR_KEY = "portal-events-cursor"
+YEAR = 365 * 86400
+
+
+class EventForwarder:
+    def __init__(self, state: State, portal_url: str, token: str, *, batch: int = 500, interval: float = 2.0):
+        self.state, self.token, self.batch, self.interval = state, token, batch, interval
+        self.url = portal_url.rstrip("/") + "/api/events/"
+        self.client = AsyncHTTPClient()
+
+    async def send_once(self) -> int:
+        """Send the next batch after the cursor; how many events went. Raises if the portal refused them."""
+        cursor = await self.state.get(CURSOR_KEY) or "0"
+        rows = await self.state.read_events(cursor, self.batch)
+        if not rows:
+            return 0
+        body = json.dumps({"events": [{**event, "id": event_id} for event_id, event in rows]})
+        await self.client.fetch(self.url, method="PUT", body=body, request_timeout=60,
+                                headers={"Authorization": f"Bearer {self.token}",
+                                         "Content-Type": "application/json"})  # fmt: skip
+        await self.state.put(CURSOR_KEY, rows[-1][0], YEAR)
+        return len(rows)
+
+    async def run(self) -> None:
+        delay = self.interval
+        while True:
+            try:
+                sent = await self.send_once()
+                delay = self.interval
+            except Exception as e:  # noqa: BLE001 -- the portal is down or refused: the events wait in the queue
+                log.warning("could not send learning events to the portal (%s); trying again in %.0f s", e, delay)
+                sent, delay = 0, min(delay * 2, 60.0)
+            if sent < self.batch:
+                await asyncio.sleep(delay)

@@ -1,0 +1,67 @@
+"""The hints service sends its learning-event queue to the portal: in order, from a cursor, again after a failure,
+and never skipping an event the portal did not take."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from studio_hub.hints.forward import CURSOR_KEY, EventForwarder
+from studio_hub.hints.state import LocalState
+
+
+class Portal(BaseHTTPRequestHandler):
+    """Answers ``PUT /api/events/`` as the portal does: 200 with the token, else 403; or 503 while ``down``."""
+
+    received: list[dict] = []
+    down = False
+
+    def do_PUT(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        ok = self.headers.get("Authorization") == "Bearer tok" and not Portal.down
+        if ok:
+            Portal.received.extend(body["events"])
+        self.send_response(200 if ok else 403 if not Portal.down else 503)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(json.dumps({"stored": len(body["events"]) if ok else 0}).encode())
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def portal():
+    Portal.received, Portal.down = [], False
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Portal)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_events_go_in_order_from_the_cursor_and_wait_while_the_portal_is_down(portal, tmp_path):
+    async def scenario():
+        state = LocalState(tmp_path / "hints.sqlite")
+        await state.push_events([{"kind": "execute", "student": "s1", "course": "c", "n": n} for n in range(7)])
+        forwarder = EventForwarder(state, portal, "tok", batch=3)
+        assert [await forwarder.send_once() for _ in range(4)] == [3, 3, 1, 0]
+        assert [e["n"] for e in Portal.received] == list(range(7))
+        assert [e["id"] for e in Portal.received] == [str(i) for i in range(1, 8)]
+        Portal.down = True
+        await state.push_events([{"kind": "execute", "student": "s1", "course": "c", "n": 7}])
+        with pytest.raises(Exception, match="503"):
+            await forwarder.send_once()
+        assert await state.get(CURSOR_KEY) == "7"  # not moved: the event is sent again later
+        Portal.down = False
+        assert await forwarder.send_once() == 1 and Portal.received[-1]["n"] == 7
+        refused = EventForwarder(state, portal, "wrong")
+        await state.push_events([{"kind": "execute", "student": "s1", "course": "c", "n": 8}])
+        with pytest.raises(Exception, match="403"):
+            await refused.send_once()
+        assert await state.get(CURSOR_KEY) == "8"
+
+    asyncio.run(scenario())
