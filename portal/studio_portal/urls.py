@@ -13,6 +13,7 @@ from wagtail.admin import urls as wagtailadmin_urls
 from studio_portal.accounts.views import logout_view
 from studio_portal.analytics import views as analytics_views
 from studio_portal.courses.views import enroll
+from studio_portal.gamification import views as gamification_views
 from studio_portal.grades.views import api_grades, course_grades, course_grades_csv
 from studio_portal.health import healthz
 from studio_portal.notifications import views as notification_views
@@ -42,6 +43,8 @@ urlpatterns = [
     path("courses/<slug:slug>/", include("studio_portal.community.urls")),
     path("courses/<slug:slug>/analytics/", analytics_views.course_analytics, name="course_analytics"),
     path("courses/<slug:slug>/analytics.csv", analytics_views.course_analytics_csv, name="course_analytics_csv"),
+    path("courses/<slug:slug>/leaderboard/", gamification_views.board, name="leaderboard"),
+    path("courses/<slug:slug>/leaderboard/membership/", gamification_views.membership, name="leaderboard_membership"),
     path("dashboard/", analytics_views.my_dashboard, name="dashboard"),
     path("notifications/", notification_views.notifications, name="notifications"),
     path("notifications/read/", notification_views.mark_read, name="notifications_read"),

@@ -107,7 +107,7 @@ class ForumTests(ForumCase):
         assert resp.status_code == 302
         thread.refresh_from_db()
         assert thread.answer == reply and thread.reply_count == 1
-        assert Notification.objects.get(user=self.peer).kind == "answer"
+        assert set(Notification.objects.filter(user=self.peer).values_list("kind", flat=True)) == {"answer", "badge"}
         page = self.client.get(f"/courses/intro-python/forum/{thread.pk}/").content.decode()
         assert 'class="post answer"' in page and "Unmark answer" in page
         assert "Answered" in self.client.get("/courses/intro-python/forum/").content.decode()

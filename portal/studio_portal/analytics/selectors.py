@@ -14,6 +14,8 @@ from django.db.models import Count, Max, Q, Sum
 
 from studio_portal.catalog.models import CoursePage, LessonPage
 from studio_portal.courses.models import Enrollment, Role
+from studio_portal.gamification.models import Award
+from studio_portal.gamification.rules import BADGES
 from studio_portal.grades.models import Grade
 
 from .models import DailyActivity, ExerciseStat
@@ -52,6 +54,7 @@ class CourseProgress:
     hints: int = 0
     exercises: int = 0
     grades: list[Grade] = field(default_factory=list)
+    badges: list = field(default_factory=list)  # gamification's Badge, in the order earned
 
     @property
     def percent(self) -> int:
@@ -87,6 +90,8 @@ def student_dashboard(*, user, today: date | None = None) -> StudentDashboard:
     stats = ExerciseStat.objects.filter(student=user, course_id__in=ids).values("course_id")
     for row in stats.annotate(hints=Sum("hints"), exercises=Count("id")):
         progress[row["course_id"]].hints, progress[row["course_id"]].exercises = row["hints"], row["exercises"]
+    for award in Award.objects.filter(user=user, course_id__in=ids).order_by("awarded", "id"):
+        progress[award.course_id].badges.append(BADGES[award.badge])
     days = [
         (today - timedelta(days=n), round(per_day.get(today - timedelta(days=n), 0) / 60)) for n in range(27, -1, -1)
     ]

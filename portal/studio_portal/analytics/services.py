@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Min, Q
 
 from studio_portal.catalog.models import CoursePage
+from studio_portal.gamification.services import progress_changed
 
 from .models import DailyActivity, ExerciseStat, LearningEvent
 
@@ -83,6 +84,7 @@ def learning_events_store(events: list[LearningEvent]) -> int:
     LearningEvent.objects.bulk_create(fresh, ignore_conflicts=True)
     _recompute_exercises({(e.student_id, e.course_id, e.assignment, e.exercise) for e in fresh if e.exercise})
     _recompute_days({(e.student_id, e.course_id, e.time.astimezone(UTC).date()) for e in fresh})
+    progress_changed(pairs={(e.student_id, e.course_id) for e in fresh})  # badges and leaderboard points
     return len(fresh)
 
 

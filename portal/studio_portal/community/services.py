@@ -91,6 +91,10 @@ def answer_mark(*, thread: Thread, post: Post | None, by) -> Thread:
         raise CommunityError("That post belongs to another thread.")
     thread.answer = post
     thread.save(update_fields=["answer"])
+    if post is not None:
+        from studio_portal.gamification.services import progress_changed  # gamification reads threads: no cycle
+
+        progress_changed(pairs={(post.author_id, thread.course_id)})
     if post is not None and post.author_id != by.pk:
         notify(users=[post.author], kind=Notification.Kind.ANSWER, url=f"{thread_url(thread)}#post-{post.pk}",
                text=f"Your reply in “{thread.title}” was marked as the answer")  # fmt: skip

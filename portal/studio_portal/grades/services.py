@@ -11,6 +11,7 @@ from django.db import transaction
 
 from studio_portal.analytics.services import grade_event, learning_events_store
 from studio_portal.catalog.models import CoursePage
+from studio_portal.gamification.services import progress_changed
 
 from .models import Grade, State
 
@@ -31,7 +32,7 @@ def grades_store(*, grades: list[dict]) -> Outcome:
     rows = [_checked(g) for g in grades]
     courses = {c.slug: c for c in CoursePage.objects.filter(slug__in={r["course"] for r in rows})}
     users = {u.username: u for u in get_user_model().objects.filter(username__in={r["student"] for r in rows})}
-    out, history = Outcome(), []
+    out, history, stored = Outcome(), [], []
     with transaction.atomic():
         for r in rows:
             course, student = courses.get(r["course"]), users.get(r["student"])
@@ -49,9 +50,11 @@ def grades_store(*, grades: list[dict]) -> Outcome:
                 },
             )  # fmt: skip
             out.stored += 1
+            stored.append(grade)
             if (event := grade_event(grade=grade)) is not None:
                 history.append(event)
         learning_events_store(history)  # each graded submission once: the analytics' grade history
+        progress_changed(pairs={(g.student_id, g.course_id) for g in stored})  # a regrade moves points too
     return out
 
 

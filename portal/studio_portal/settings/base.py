@@ -8,7 +8,17 @@ import dj_database_url
 from django.core.management.utils import get_random_secret_key
 
 from .email import *  # noqa: F403
-from .env import ALLOWED_HOSTS, DATA_DIR, DATABASE_URL, GRADES_TOKEN, HUB_URL, PORTAL_URL, SECRET_KEY, private_file
+from .env import (
+    ALLOWED_HOSTS,
+    DATA_DIR,
+    DATABASE_URL,
+    GRADES_TOKEN,
+    HUB_URL,
+    PORTAL_URL,
+    REDIS_URL,
+    SECRET_KEY,
+    private_file,  # fmt: skip
+)
 from .oauth import *  # noqa: F403
 from .security import *  # noqa: F403
 
@@ -18,6 +28,7 @@ DEBUG = False
 ALLOWED_HOSTS = ALLOWED_HOSTS
 
 PORTAL_URL = PORTAL_URL  # links in emails
+REDIS_URL = REDIS_URL  # production: leaderboards as Redis sorted sets (cache and sessions: settings/production.py)
 # The hub's public address: "Open in JupyterLab" sends learners there.
 STUDIO_HUB_URL = HUB_URL
 # The hub's grading service sends grades with this token (else it is read from $STUDIO_GRADES_TOKEN_FILE).
@@ -30,6 +41,7 @@ INSTALLED_APPS = [
     "studio_portal.community",
     "studio_portal.notifications",
     "studio_portal.analytics",
+    "studio_portal.gamification",
     "studio_portal.sso",
     "studio_portal.accounts",
     "oauth2_provider",
