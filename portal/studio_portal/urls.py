@@ -17,6 +17,7 @@ from studio_portal.gamification import views as gamification_views
 from studio_portal.grades.views import api_grades, course_grades, course_grades_csv
 from studio_portal.health import healthz
 from studio_portal.notifications import views as notification_views
+from studio_portal.search_views import search
 
 # Only the provider's endpoints: no client self-registration or application management for users.
 oauth2_patterns = (oauth2_urls.base_urlpatterns + oauth2_urls.oidc_urlpatterns, "oauth2_provider")
@@ -46,6 +47,7 @@ urlpatterns = [
     path("courses/<slug:slug>/leaderboard/", gamification_views.board, name="leaderboard"),
     path("courses/<slug:slug>/leaderboard/membership/", gamification_views.membership, name="leaderboard_membership"),
     path("dashboard/", analytics_views.my_dashboard, name="dashboard"),
+    path("search/", search, name="search"),
     path("notifications/", notification_views.notifications, name="notifications"),
     path("notifications/read/", notification_views.mark_read, name="notifications_read"),
     path("api/grades/", _limited(api_grades, "ip", "STUDIO_API_RATE"), name="api_grades"),

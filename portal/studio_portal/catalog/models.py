@@ -12,6 +12,7 @@ from modelcluster.fields import ParentalManyToManyField
 from wagtail.admin.panels import FieldPanel
 from wagtail.contrib.routable_page.models import RoutablePageMixin, path
 from wagtail.models import Page
+from wagtail.search import index
 
 
 class CourseIndexPage(Page):
@@ -40,6 +41,7 @@ class CoursePage(Page):
     instructors = models.CharField(max_length=255, blank=True, help_text="Names shown on the course page")
     prerequisites = ParentalManyToManyField("self", symmetrical=False, blank=True, related_name="required_by")
 
+    search_fields = [*Page.search_fields, index.SearchField("summary"), index.SearchField("instructors")]
     content_panels = [
         *Page.content_panels,
         FieldPanel("summary"),

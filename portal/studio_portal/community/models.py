@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from wagtail.search import index
 
 
-class Thread(models.Model):
+class Thread(index.Indexed, models.Model):
     course = models.ForeignKey("catalog.CoursePage", on_delete=models.CASCADE, related_name="threads")
     # A study group's own thread; None for the course forum's threads.
     group = models.OneToOneField("StudyGroup", on_delete=models.CASCADE, null=True, blank=True, related_name="thread")
@@ -20,12 +21,24 @@ class Thread(models.Model):
     last_activity = models.DateTimeField(auto_now_add=True, db_index=True)
     reply_count = models.PositiveIntegerField(default=0)  # kept by the services, so lists need no count query
 
+    # Found by Wagtail search (PostgreSQL full text in production): the title and every post not hidden.
+    search_fields = [
+        index.SearchField("title", boost=2),
+        index.SearchField("searchable_text"),
+        index.FilterField("course"),
+        index.FilterField("group"),
+        index.FilterField("hidden"),
+    ]
+
     class Meta:
         ordering = ["-pinned", "-last_activity"]
         indexes = [models.Index(fields=["course", "group", "-pinned", "-last_activity"], name="forum_listing")]
 
     def __str__(self) -> str:
         return f"{self.course.slug}: {self.title}"
+
+    def searchable_text(self) -> str:
+        return "\n\n".join(self.posts.filter(hidden=False).values_list("body", flat=True))
 
 
 class Post(models.Model):

@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from wagtail.search import index as search_index
 
 from studio_portal.courses.models import Enrollment
 from studio_portal.notifications.models import Notification
@@ -57,10 +58,16 @@ def _write(*, thread: Thread, author, body: str) -> tuple[Post, set[int]]:
     return post, {u.pk for u in users}
 
 
+def _reindex(thread: Thread) -> None:
+    """Search sees the thread's posts as they are now (posts change without saving the thread)."""
+    transaction.on_commit(lambda: search_index.insert_or_update_object(Thread.objects.get(pk=thread.pk)))
+
+
 @transaction.atomic
 def thread_create(*, course, author, title: str, body: str, group: StudyGroup | None = None) -> Thread:
     thread = Thread.objects.create(course=course, author=author, title=_text(title, "title", 200), group=group)
     _write(thread=thread, author=author, body=body)
+    _reindex(thread)
     return thread
 
 
@@ -69,6 +76,7 @@ def post_create(*, thread: Thread, author, body: str) -> Post:
     """A reply. The thread's counters move in SQL (no lost update when two people reply at once)."""
     post, mentioned = _write(thread=thread, author=author, body=body)
     Thread.objects.filter(pk=thread.pk).update(reply_count=F("reply_count") + 1, last_activity=timezone.now())
+    _reindex(thread)
     if thread.author_id not in (author.pk, *mentioned) and thread.group_id is None:
         notify(users=[thread.author], kind=Notification.Kind.REPLY, url=f"{thread_url(thread)}#post-{post.pk}",
                text=f"{author.username} replied to “{thread.title}”")  # fmt: skip
@@ -81,6 +89,7 @@ def post_edit(*, post: Post, body: str) -> Post:
     post.body, post.edited = body, timezone.now()
     post.html = markup.render(body, set(_members(post.thread.course, markup.mentions(body)))).html
     post.save(update_fields=["body", "html", "edited"])
+    _reindex(post.thread)
     return post
 
 
@@ -117,6 +126,7 @@ def post_set_hidden(*, post: Post, hidden: bool) -> Post:
     post.save(update_fields=["hidden"])
     if hidden and post.thread.answer_id == post.pk:
         Thread.objects.filter(pk=post.thread_id).update(answer=None)  # a hidden post answers nothing
+    _reindex(post.thread)
     return post
 
 

@@ -1,4 +1,4 @@
-"""The test suite's settings: fast hashing, in-memory email, a temporary data folder."""
+"""The test suite's settings: fast hashing, in-memory email, a temporary data folder, and the test run's database."""
 
 import os
 import tempfile
@@ -7,6 +7,12 @@ import tempfile
 os.environ.setdefault("STUDIO_PORTAL_DATA_DIR", tempfile.mkdtemp(prefix="studio-portal-test-"))
 
 from .base import *  # noqa: E402, F403
+
+# The portal's tests run on PostgreSQL when the test run made one (tests/portal_database.py), else on SQLite.
+if os.environ.get("STUDIO_TEST_DATABASE_URL"):
+    import dj_database_url
+
+    DATABASES = {"default": dj_database_url.parse(os.environ["STUDIO_TEST_DATABASE_URL"])}
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
