@@ -93,6 +93,13 @@ if [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp" ]; then
   echo "$stamp" >"$stamp_file"
 fi
 
+# --- axe-core (npm), for the accessibility tests: WCAG checks run inside headless Chromium ---------------
+AXE_VERSION=4.14.1
+if [ "$PURPOSE" = test ] && [ ! -f "$VENV/lib/axe/node_modules/axe-core/axe.min.js" ]; then
+  say "installing axe-core $AXE_VERSION from npm"
+  npm install --silent --no-fund --no-audit --prefix "$VENV/lib/axe" "axe-core@$AXE_VERSION" >/dev/null
+fi
+
 # --- configurable-http-proxy (npm) ----------------------------------------------------------------------
 if [ ! -x "$VENV/bin/configurable-http-proxy" ]; then
   say "installing configurable-http-proxy $CHP_VERSION from npm"

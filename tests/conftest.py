@@ -41,7 +41,13 @@ def running_stack(name: str, extra_env: dict[str, str] | None = None, after_stop
         var=ROOT / "var" / "tests" / f"{name}-{run}",  # not under pytest's 0700 tmp: learners read the content
         courses=[COURSE_CONTENT / "intro-python", FIXTURE_CONTENT / "data-science"],
         # One grading worker (one warm sandbox) per test stack: the grading tests need no more.
-        extra_env={"STUDIO_LEARNER_USER_PREFIX": prefix, "STUDIO_GRADING_WORKERS": "1", **(extra_env or {})},
+        # Test stacks log in from this one address many times a minute: the login rate limit is raised for them.
+        extra_env={
+            "STUDIO_LEARNER_USER_PREFIX": prefix,
+            "STUDIO_GRADING_WORKERS": "1",
+            "STUDIO_LOGIN_RATE": "600/m",
+            **(extra_env or {}),
+        },  # fmt: skip
         **ports,
     )
     try:

@@ -207,3 +207,21 @@ class CohortTests(CatalogTestCase):
               f"precision {precision:.2f}, recall {recall:.2f}")  # fmt: skip
         assert precision >= 0.7 and recall >= 0.7, (precision, recall)
         assert all(r.assessment.reasons for r in dash.at_risk)  # every flag is explained
+
+
+class DashboardCacheTests(CatalogTestCase):
+    @override_settings(STUDIO_DASHBOARD_CACHE_SECONDS=60)
+    def test_the_course_dashboard_is_computed_at_most_once_a_minute(self):
+        from django.core.cache import cache
+
+        cache.clear()
+        self.client.force_login(self.instructor)
+        with CaptureQueriesContext(connection) as first:
+            self.client.get("/courses/intro-python/analytics/")
+        newcomer = get_user_model().objects.create_user("newcomer", "", "pw")
+        enrollment_set_role(user=newcomer, course=self.intro, role=Role.STUDENT)
+        with CaptureQueriesContext(connection) as second:
+            page = self.client.get("/courses/intro-python/analytics/").content.decode()
+        assert len(second.captured_queries) < len(first.captured_queries) and "<p>1 student ·" in page
+        cache.clear()
+        assert "<p>2 students ·" in self.client.get("/courses/intro-python/analytics/").content.decode()

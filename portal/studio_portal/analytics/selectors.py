@@ -158,6 +158,7 @@ class CourseDashboard:
     funnel: list[FunnelStep]
     exercises: list[ExerciseRow]
     risks: list[StudentRisk]  # every student, highest score first
+    computed: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def at_risk(self) -> list[StudentRisk]:

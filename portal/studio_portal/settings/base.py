@@ -131,6 +131,8 @@ STORAGES = {
 MEDIA_ROOT = DATA_DIR / "media"
 MEDIA_URL = "/media/"
 
+# Course dashboards are computed at most this often, and kept in the cache meanwhile.
+STUDIO_DASHBOARD_CACHE_SECONDS = 60
 WAGTAIL_SITE_NAME = "Learning Studio"
 WAGTAILADMIN_BASE_URL = PORTAL_URL
 
