@@ -136,6 +136,7 @@ def test_ask_answer_badge_and_dashboards(stack, page):  # noqa: F811
         ("forum", "/courses/intro-python/forum/"),
         ("study groups", "/courses/intro-python/groups/"),
         ("leaderboard", "/courses/intro-python/leaderboard/"),
+        ("code review", "/courses/intro-python/reviews/"),
         ("search", "/search/?q=function"),
     ]:
         page.goto(stack.portal_url + url)

@@ -39,6 +39,13 @@ def make_catalog() -> dict:
     return made
 
 
+def enrolled(username: str, course, email: str = "", role: str = Role.STUDENT):
+    """A new account with ``role`` in ``course``."""
+    user = get_user_model().objects.create_user(username, email, "pw")
+    enrollment_set_role(user=user, course=course, role=role)
+    return user
+
+
 class CatalogTestCase(TestCase):
     @classmethod
     def setUpTestData(cls):

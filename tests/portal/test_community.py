@@ -18,7 +18,7 @@ from studio_portal.community.models import Post, StudyGroup, Thread
 from studio_portal.courses.models import Role
 from studio_portal.courses.services import enrollment_set_role
 from studio_portal.notifications.models import Notification
-from tests.portal.base import CatalogTestCase, make_catalog
+from tests.portal.base import CatalogTestCase, enrolled, make_catalog
 
 XSS = [
     "<script>alert('xss')</script>",
@@ -68,11 +68,8 @@ class ForumCase(CatalogTestCase):
     @classmethod
     def setUpTestData(cls):
         super().setUpTestData()
-        User = get_user_model()
-        cls.peer = User.objects.create_user("student2", "s2@example.org", "pw-student2")
-        enrollment_set_role(user=cls.peer, course=cls.intro, role=Role.STUDENT)
-        cls.mute = User.objects.create_user("nomail", "", "pw")  # no email address: notified in the portal only
-        enrollment_set_role(user=cls.mute, course=cls.intro, role=Role.STUDENT)
+        cls.peer = enrolled("student2", cls.intro, "s2@example.org")
+        cls.mute = enrolled("nomail", cls.intro)  # no email address: notified in the portal only
 
     def setUp(self):
         cache.clear()  # rate-limit counts

@@ -19,7 +19,7 @@ from studio_portal.gamification.models import Award
 from studio_portal.gamification.rules import Facts, earned, longest_run
 from studio_portal.grades.services import grades_store
 from studio_portal.notifications.models import Notification
-from tests.portal.base import CatalogTestCase
+from tests.portal.base import CatalogTestCase, enrolled
 
 NOW = datetime.now(UTC)
 
@@ -38,8 +38,7 @@ class BadgeTests(CatalogTestCase):
     @classmethod
     def setUpTestData(cls):
         super().setUpTestData()
-        cls.peer = get_user_model().objects.create_user("student2", "s2@example.org", "pw")
-        enrollment_set_role(user=cls.peer, course=cls.intro, role=Role.STUDENT)
+        cls.peer = enrolled("student2", cls.intro, "s2@example.org")
 
     def test_first_submission_and_perfect_score_once_each(self):
         grades_store(grades=[grade("student1", "ps01-values-and-names", 2.0)])

@@ -83,3 +83,32 @@ class GroupMembership(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["group", "user"], name="one_membership_each")]
+
+
+class ReviewRequest(models.Model):
+    """A student asks peers of the course to review a notebook they submitted (its cells, without outputs)."""
+
+    course = models.ForeignKey("catalog.CoursePage", on_delete=models.CASCADE, related_name="review_requests")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_requests")
+    assignment = models.CharField(max_length=100)
+    note = models.TextField(blank=True, max_length=2000)  # what the author would like feedback on
+    cells = models.JSONField()  # [{"type": "code" | "markdown", "source": str, "html": str}], rendered once
+    closed = models.BooleanField(default=False)
+    hidden = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+
+class ReviewComment(models.Model):
+    request = models.ForeignKey(ReviewRequest, on_delete=models.CASCADE, related_name="comments")
+    cell = models.PositiveIntegerField()  # the cell's index in the notebook
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    body = models.TextField()
+    html = models.TextField()
+    hidden = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["cell", "created", "id"]

@@ -9,7 +9,7 @@ from django.db.models import Exists, OuterRef, Q
 from .models import GroupMembership, Post, StudyGroup, Thread
 
 THREADS_PER_PAGE = 30
-POSTS_PER_PAGE = 50
+POSTS_PER_PAGE = 20  # as forums show them (Discourse loads 20 at a time); a page renders in a few ms
 
 
 def forum_threads(*, course, user, team: bool, page: int = 1):

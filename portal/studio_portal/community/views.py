@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -14,9 +17,10 @@ from django_ratelimit.decorators import ratelimit
 
 from studio_portal.catalog.models import CoursePage
 from studio_portal.courses.selectors import course_role
+from studio_portal.grades.models import Grade
 
-from . import selectors, services
-from .models import Post, StudyGroup, Thread
+from . import reviews, selectors, services
+from .models import Post, ReviewComment, ReviewRequest, StudyGroup, Thread
 from .policy import Action, allowed, is_team
 
 
@@ -98,7 +102,7 @@ def _thread_page(request, c: _Course, thread: Thread, member: bool, *, error: st
            for a in (Action.REPLY, Action.PIN, Action.LOCK, Action.HIDE)}  # fmt: skip
     can["mark_answer"] = c.team or thread.author_id == request.user.pk
     context = {"course": c.course, "thread": thread, "posts": posts, "can": can, "team": c.team, "error": error,
-               "form": request.POST if error else {}}  # fmt: skip
+               "form": request.POST if error else {}, "base": _back(thread)}  # fmt: skip
     return render(request, "community/thread.html", context, status=status)
 
 
@@ -223,3 +227,100 @@ def group_membership(request, slug: str, group_pk: int):
         return redirect("groups", slug)
     messages.success(request, f"You joined “{group.name}”.")
     return redirect(_back(group.thread))
+
+
+# --- peer code review ---------------------------------------------------------------------------------------------
+
+
+def _review(c: _Course, pk: int):
+    review = get_object_or_404(ReviewRequest.objects.select_related("author"), pk=pk, course=c.course)
+    c.require(Action.VIEW)
+    if review.hidden and not (c.team or review.author_id == c.user.pk):
+        raise PermissionDenied("this review was hidden by the course team")
+    return review
+
+
+@login_required
+@require_GET
+def reviews_page(request, slug: str, *, error: str = "", status: int = 200):
+    c = _Course(request, slug)
+    c.require(Action.VIEW)
+    rows = ReviewRequest.objects.filter(course=c.course).select_related("author").annotate(n=Count("comments"))
+    if not c.team:
+        rows = rows.filter(Q(hidden=False) | Q(author=request.user))
+    mine = Grade.objects.filter(course=c.course, student=request.user).values_list("assignment", flat=True)
+    context = {"course": c.course, "reviews": rows[:100], "assignments": sorted(set(mine)), "error": error}
+    return render(request, "community/reviews.html", context, status=status)
+
+
+@login_required
+@require_POST
+@_post_rate
+def review_new(request, slug: str):
+    c = _Course(request, slug)
+    c.require(Action.START_THREAD)
+    upload = request.FILES.get("notebook")
+    try:
+        if upload is None:
+            raise reviews.CommunityError("Choose the notebook file to share.")
+        review = reviews.review_request_create(course=c.course, author=request.user, raw=upload.read(),
+                                               assignment=request.POST.get("assignment", ""),
+                                               note=request.POST.get("note", ""))  # fmt: skip
+    except reviews.CommunityError as e:
+        request.method = "GET"
+        return reviews_page(request, slug, error=str(e), status=400)
+    return redirect(reviews.review_url(review))
+
+
+@login_required
+@require_GET
+def review(request, slug: str, pk: int):
+    c = _Course(request, slug)
+    review = _review(c, pk)
+    comments = defaultdict(list)
+    for comment in review.comments.select_related("author"):
+        comments[comment.cell].append(comment)
+    cells = [(i, cell, comments.get(i, [])) for i, cell in enumerate(review.cells)]
+    context = {"course": c.course, "review": review, "cells": cells, "team": c.team,
+               "can_comment": not review.closed and not review.hidden}  # fmt: skip
+    return render(request, "community/review.html", context)
+
+
+@login_required
+@require_POST
+@_post_rate
+def review_comment(request, slug: str, pk: int):
+    c = _Course(request, slug)
+    review = _review(c, pk)
+    try:
+        cell = int(request.POST.get("cell", "-1"))
+        reviews.review_comment_create(review=review, author=request.user, cell=cell, body=request.POST.get("body", ""))
+    except ValueError as e:  # CommunityError is one
+        messages.error(request, str(e) if isinstance(e, reviews.CommunityError) else "Which cell?")
+        return redirect(reviews.review_url(review))
+    return redirect(f"{reviews.review_url(review)}#cell-{cell}")
+
+
+REVIEW_MODERATION = {"close": ("closed", True), "reopen": ("closed", False), "hide": ("hidden", True),
+                     "unhide": ("hidden", False)}  # fmt: skip
+
+
+@login_required
+@require_POST
+def review_moderate(request, slug: str, pk: int):
+    c = _Course(request, slug)
+    review = _review(c, pk)
+    c.require(Action.HIDE)
+    comment_pk = request.POST.get("comment")
+    if comment_pk:
+        comment = get_object_or_404(ReviewComment, pk=comment_pk, request=review)
+        comment.hidden = request.POST.get("hidden", "1") == "1"
+        comment.save(update_fields=["hidden"])
+        return redirect(f"{reviews.review_url(review)}#cell-{comment.cell}")
+    what = request.POST.get("action", "")
+    if what not in REVIEW_MODERATION:
+        raise PermissionDenied("unknown moderation action")
+    field, value = REVIEW_MODERATION[what]
+    setattr(review, field, value)
+    review.save(update_fields=[field])
+    return redirect(reviews.review_url(review))
