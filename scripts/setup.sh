@@ -95,7 +95,8 @@ fi
 
 # --- axe-core (npm), for the accessibility tests: WCAG checks run inside headless Chromium ---------------
 AXE_VERSION=4.14.1
-if [ "$PURPOSE" = test ] && [ ! -f "$VENV/lib/axe/node_modules/axe-core/axe.min.js" ]; then
+if [ "$PURPOSE" = test ] && [ "$(cd "$VENV/lib/axe" 2>/dev/null && node -p "require('axe-core/package.json').version" \
+                                  2>/dev/null)" != "$AXE_VERSION" ]; then
   say "installing axe-core $AXE_VERSION from npm"
   npm install --silent --no-fund --no-audit --prefix "$VENV/lib/axe" "axe-core@$AXE_VERSION" >/dev/null
 fi

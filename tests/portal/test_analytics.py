@@ -137,6 +137,23 @@ class DashboardTests(CatalogTestCase):
         assert [r["student"] for r in rows] == ["quiet", "student1"] and rows[0]["at_risk"] == "1"
         assert "no activity for 12 days" in rows[0]["reasons"]
 
+    def test_names_are_escaped_on_the_dashboard_and_in_the_csv_as_text(self):
+        self.quiet.first_name = "<script>alert(1)</script>"
+        self.quiet.last_name = '=HYPERLINK("http://example.org/x")'
+        self.quiet.save()
+        self.client.force_login(self.instructor)
+        page = self.client.get("/courses/intro-python/analytics/").content.decode()
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+        export = self.client.get("/courses/intro-python/analytics.csv").content.decode()
+        rows = list(csv.DictReader(io.StringIO(export)))
+        # A CSV is data: markup stays as written; a formula is made text for spreadsheets.
+        assert rows[0]["name"] == '<script>alert(1)</script> =HYPERLINK("http://example.org/x")'
+        self.quiet.first_name = ""
+        self.quiet.save()
+        export = self.client.get("/courses/intro-python/analytics.csv").content.decode()
+        rows = list(csv.DictReader(io.StringIO(export)))
+        assert rows[0]["name"] == '\'=HYPERLINK("http://example.org/x")'
+
     def test_who_sees_the_course_dashboard(self):
         for who, status in [(self.instructor, 200), (self.grader, 200), (self.student, 403), (self.outsider, 403)]:
             self.client.force_login(who)

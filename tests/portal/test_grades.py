@@ -114,6 +114,13 @@ class GradesPagesTests(CatalogTestCase):
         body = self.client.get("/courses/intro-python/grades/").content.decode()
         assert "<script>alert(1)</script>" not in body and "&lt;script&gt;" in body
 
+    def test_csv_cells_that_look_like_formulas_stay_text(self):
+        sly = get_user_model().objects.create_user("-2+3", "", "pw")  # a valid username
+        Grade.objects.create(course=self.intro, student=sly, assignment=PS, state="graded", score=1, max_score=7)
+        self.client.force_login(self.instructor)
+        rows = list(csv.DictReader(io.StringIO(self.client.get("/courses/intro-python/grades.csv").content.decode())))
+        assert "'-2+3" in [r["student"] for r in rows]
+
     def test_csv_export_has_every_grade(self):
         self.client.force_login(self.instructor)
         resp = self.client.get("/courses/intro-python/grades.csv")

@@ -17,6 +17,7 @@ from studio_portal.courses.models import Enrollment, Role
 from studio_portal.gamification.models import Award
 from studio_portal.gamification.rules import BADGES
 from studio_portal.grades.models import Grade
+from studio_portal.spreadsheet import text_cell
 
 from .models import DailyActivity, ExerciseStat
 from .risk import Assessment, Signals, assess
@@ -223,7 +224,8 @@ def course_dashboard_csv(dashboard: CourseDashboard) -> str:
     writer.writerow(CSV_COLUMNS)
     for r in dashboard.risks:
         s = r.signals
-        writer.writerow([r.username, r.name, f"{r.assessment.score:.3f}", int(r.assessment.at_risk),
+        writer.writerow([text_cell(r.username), text_cell(r.name), f"{r.assessment.score:.3f}",
+                         int(r.assessment.at_risk),
                          "; ".join(r.assessment.reasons), r.last_active.isoformat() if r.last_active else "",
                          "" if s.days_inactive is None else s.days_inactive, s.runs, s.errors, s.exercises, s.hints,
                          " ".join(f"{g:.2f}" for g in s.grades)])  # fmt: skip

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+from studio_portal.spreadsheet import text_cell
+
 from .models import Grade
 
 CSV_COLUMNS = ["student", "assignment", "state", "score", "max_score", "needs_manual_grade", "flagged", "submitted",
@@ -21,8 +23,8 @@ def grades_csv(*, course) -> str:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for g in grades_of(course=course):
-        writer.writerow([g.student.username, g.assignment, g.state, _num(g.score), _num(g.max_score),
-                         int(g.needs_manual_grade), int(g.flagged), g.submitted,
+        writer.writerow([text_cell(g.student.username), text_cell(g.assignment), g.state, _num(g.score),
+                         _num(g.max_score), int(g.needs_manual_grade), int(g.flagged), g.submitted,
                          g.graded_at.isoformat() if g.graded_at else ""])  # fmt: skip
     return out.getvalue()
 
