@@ -372,3 +372,52 @@ class GroupRaceTests(TransactionTestCase):
         group.refresh_from_db()
         assert sorted(outcomes) == ["full"] * 6 + ["in"] * 2
         assert group.member_count == group.memberships.count() == 3
+
+
+@override_settings(STUDIO_FRAGMENT_CACHE_SECONDS=600)
+class CachedPostsTests(ForumCase):
+    """The posts of a thread page are a cached fragment: every change shows at once, each kind of viewer gets its
+    own, and none holds a CSRF token."""
+
+    def setUp(self):
+        super().setUp()
+        from django.core.cache import cache
+
+        cache.clear()
+
+    def page(self, who, thread):
+        self.client.force_login(who)
+        return self.client.get(f"/courses/intro-python/forum/{thread.pk}/").content.decode()
+
+    def test_changes_show_at_once_and_viewers_do_not_share_buttons(self):
+        thread = self.start()
+        self.reply(thread, self.peer, "first answer")
+        assert "Hide post" in self.page(self.grader, thread)  # the team's version, now cached
+        student_view = self.page(self.peer, thread)
+        assert "Hide post" not in student_view and "Mark as answer" not in student_view
+        assert "Mark as answer" in self.page(self.student, thread)  # the asker's
+        post = Post.objects.latest("id")
+        self.client.force_login(self.peer)
+        self.client.post(f"/courses/intro-python/forum/{thread.pk}/posts/{post.pk}/edit/", {"body": "edited answer"})
+        assert "edited answer" in self.page(self.peer, thread)
+        self.client.force_login(self.student)
+        resp = self.client.post(f"/courses/intro-python/forum/{thread.pk}/posts/", {"answer": str(post.pk)})
+        assert resp.status_code == 302
+        assert 'class="post answer"' in self.page(self.peer, thread)
+        self.client.force_login(self.grader)
+        self.client.post(f"/courses/intro-python/forum/{thread.pk}/posts/", {"hide": str(post.pk)})
+        assert "edited answer" not in self.page(self.peer, thread)
+        team_view = self.page(self.grader, thread)
+        assert "Show post" in team_view
+        fragment = team_view.split('<form id="post-actions"')[0]
+        assert "csrfmiddlewaretoken" not in fragment.split("<article", 1)[1]
+
+    def test_the_buttons_form_checks_who_presses(self):
+        thread = self.start()
+        self.reply(thread, self.peer, "an answer")
+        post = Post.objects.latest("id")
+        self.client.force_login(self.mute)
+        url = f"/courses/intro-python/forum/{thread.pk}/posts/"
+        assert self.client.post(url, {"hide": str(post.pk)}).status_code == 403
+        assert self.client.post(url, {"answer": str(post.pk)}).status_code == 403
+        assert self.client.post(url, {"answer": "x"}).status_code == 400

@@ -20,6 +20,7 @@ class Thread(index.Indexed, models.Model):
     created = models.DateTimeField(auto_now_add=True)
     last_activity = models.DateTimeField(auto_now_add=True, db_index=True)
     reply_count = models.PositiveIntegerField(default=0)  # kept by the services, so lists need no count query
+    version = models.PositiveIntegerField(default=0)  # moves with every change to it or its posts: cache keys use it
 
     # Found by Wagtail search (PostgreSQL full text in production): the title and every post not hidden.
     search_fields = [

@@ -75,7 +75,8 @@ def thread_create(*, course, author, title: str, body: str, group: StudyGroup | 
 def post_create(*, thread: Thread, author, body: str) -> Post:
     """A reply. The thread's counters move in SQL (no lost update when two people reply at once)."""
     post, mentioned = _write(thread=thread, author=author, body=body)
-    Thread.objects.filter(pk=thread.pk).update(reply_count=F("reply_count") + 1, last_activity=timezone.now())
+    Thread.objects.filter(pk=thread.pk).update(reply_count=F("reply_count") + 1, last_activity=timezone.now(),
+                                               version=F("version") + 1)  # fmt: skip
     _reindex(thread)
     if thread.author_id not in (author.pk, *mentioned) and thread.group_id is None:
         notify(users=[thread.author], kind=Notification.Kind.REPLY, url=f"{thread_url(thread)}#post-{post.pk}",
@@ -89,6 +90,7 @@ def post_edit(*, post: Post, body: str) -> Post:
     post.body, post.edited = body, timezone.now()
     post.html = markup.render(body, set(_members(post.thread.course, markup.mentions(body)))).html
     post.save(update_fields=["body", "html", "edited"])
+    Thread.objects.filter(pk=post.thread_id).update(version=F("version") + 1)
     _reindex(post.thread)
     return post
 
@@ -100,6 +102,7 @@ def answer_mark(*, thread: Thread, post: Post | None, by) -> Thread:
         raise CommunityError("That post belongs to another thread.")
     thread.answer = post
     thread.save(update_fields=["answer"])
+    Thread.objects.filter(pk=thread.pk).update(version=F("version") + 1)
     if post is not None:
         from studio_portal.gamification.services import progress_changed  # gamification reads threads: no cycle
 
@@ -117,6 +120,7 @@ def thread_moderate(*, thread: Thread, pinned: bool | None = None, locked: bool 
     for name, value in changes.items():
         setattr(thread, name, value)
     thread.save(update_fields=list(changes))
+    Thread.objects.filter(pk=thread.pk).update(version=F("version") + 1)
     return thread
 
 
@@ -124,6 +128,7 @@ def thread_moderate(*, thread: Thread, pinned: bool | None = None, locked: bool 
 def post_set_hidden(*, post: Post, hidden: bool) -> Post:
     post.hidden = hidden
     post.save(update_fields=["hidden"])
+    Thread.objects.filter(pk=post.thread_id).update(version=F("version") + 1)
     if hidden and post.thread.answer_id == post.pk:
         Thread.objects.filter(pk=post.thread_id).update(answer=None)  # a hidden post answers nothing
     _reindex(post.thread)

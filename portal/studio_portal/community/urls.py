@@ -10,6 +10,7 @@ urlpatterns = [
     path("forum/<int:pk>/", views.thread, name="forum_thread"),
     path("forum/<int:pk>/reply/", views.reply, name="forum_reply"),
     path("forum/<int:pk>/moderate/", views.moderate, name="forum_moderate"),
+    path("forum/<int:pk>/posts/", views.post_action, name="forum_post_action"),
     path("forum/<int:pk>/posts/<int:post_pk>/edit/", views.post_edit, name="forum_post_edit"),
     path("forum/<int:pk>/posts/<int:post_pk>/answer/", views.mark_answer, name="forum_answer"),
     path("forum/<int:pk>/posts/<int:post_pk>/hide/", views.post_hide, name="forum_post_hide"),

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
+from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -101,8 +102,12 @@ def _thread_page(request, c: _Course, thread: Thread, member: bool, *, error: st
     can = {a.value: allowed(request.user, c.role, a, thread=thread, member=member)
            for a in (Action.REPLY, Action.PIN, Action.LOCK, Action.HIDE)}  # fmt: skip
     can["mark_answer"] = c.team or thread.author_id == request.user.pk
+    # The posts are one cached fragment per thread version, page and kind of viewer (who sees which buttons); its
+    # buttons submit forms outside it, so it holds nobody's CSRF token.
+    viewer = "team" if c.team else "asker" if can["mark_answer"] else "reader"
     context = {"course": c.course, "thread": thread, "posts": posts, "can": can, "team": c.team, "error": error,
-               "form": request.POST if error else {}, "base": _back(thread)}  # fmt: skip
+               "form": request.POST if error else {}, "base": _back(thread), "viewer": viewer,
+               "seconds": settings.STUDIO_FRAGMENT_CACHE_SECONDS}  # fmt: skip
     return render(request, "community/thread.html", context, status=status)
 
 
@@ -147,6 +152,25 @@ def mark_answer(request, slug: str, pk: int, post_pk: int):
 
 
 # action → (the thread's field, its new value, the permission it takes)
+@login_required
+@require_POST
+def post_action(request, slug: str, pk: int):
+    """The thread page's buttons: ``answer``/``unmark`` or ``hide``/``show`` with a post's id as the value."""
+    for name in ("answer", "unmark", "hide", "show"):
+        if request.POST.get(name, "").isdigit():
+            post_pk = int(request.POST[name])
+            break
+    else:
+        return HttpResponseBadRequest("which post?")
+    if name in ("answer", "unmark"):
+        request.POST = request.POST.copy()
+        request.POST["unmark"] = "1" if name == "unmark" else ""
+        return mark_answer(request, slug, pk, post_pk)
+    request.POST = request.POST.copy()
+    request.POST["hidden"] = "1" if name == "hide" else "0"
+    return post_hide(request, slug, pk, post_pk)
+
+
 MODERATION = {"pin": ("pinned", True, Action.PIN), "unpin": ("pinned", False, Action.PIN),
               "lock": ("locked", True, Action.LOCK), "unlock": ("locked", False, Action.LOCK),
               "hide": ("hidden", True, Action.HIDE), "unhide": ("hidden", False, Action.HIDE)}  # fmt: skip

@@ -133,6 +133,8 @@ MEDIA_URL = "/media/"
 
 # Course dashboards are computed at most this often, and kept in the cache meanwhile.
 STUDIO_DASHBOARD_CACHE_SECONDS = 60
+# Rendered forum posts are kept this long (their cache keys change whenever a thread or its posts do).
+STUDIO_FRAGMENT_CACHE_SECONDS = 600
 WAGTAIL_SITE_NAME = "Learning Studio"
 WAGTAILADMIN_BASE_URL = PORTAL_URL
 

@@ -16,6 +16,7 @@ if os.environ.get("STUDIO_TEST_DATABASE_URL"):
 
 DEBUG = False
 STUDIO_DASHBOARD_CACHE_SECONDS = 0  # every request computes: the tests change data between requests
+STUDIO_FRAGMENT_CACHE_SECONDS = 0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
