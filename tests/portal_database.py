@@ -31,7 +31,12 @@ def pytest_load_initial_conftests(early_config, parser, args):
 
 
 def pytest_unconfigure(config):
+    import sys
+
     from tests import services
+
+    if outbox := sys.modules.get("studio_portal.notifications.outbox"):
+        outbox.stop()  # its thread would wake up to a database that is gone
 
     for name in _made:
         services.psql(f"DROP DATABASE IF EXISTS test_{name} WITH (FORCE)")  # left by an interrupted run

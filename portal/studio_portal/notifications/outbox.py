@@ -20,6 +20,7 @@ BATCH = 50
 IDLE_SECONDS = 30.0  # how often a sleeping outbox looks again (retries, rows left by another process)
 
 _wake = threading.Event()
+_stop = threading.Event()
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
 
@@ -34,10 +35,18 @@ def wake() -> None:
     _wake.set()
 
 
+def stop() -> None:
+    """End this process's outbox thread at its next wake-up (a test run, before its database goes)."""
+    _stop.set()
+    _wake.set()
+
+
 def _run() -> None:
     while True:
         _wake.wait(timeout=IDLE_SECONDS)
         _wake.clear()
+        if _stop.is_set():
+            return
         try:
             while True:
                 tried, failed = send_pending()
