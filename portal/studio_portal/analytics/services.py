@@ -71,8 +71,9 @@ def events_ingest(*, events: list, source: str = "hints") -> Outcome:
 
 
 @transaction.atomic
-def learning_events_store(events: list[LearningEvent]) -> int:
-    """Store the events not stored before (by ``source_id``); recompute what they touch. Returns how many were new."""
+def learning_events_store(events: list[LearningEvent], *, check_badges: bool = True) -> int:
+    """Store the events not stored before (by ``source_id``); recompute what they touch, badges and points too
+    unless the caller re-checks them itself. Returns how many were new."""
     unique = list({e.source_id: e for e in events}.values())
     if not unique:
         return 0
@@ -84,7 +85,8 @@ def learning_events_store(events: list[LearningEvent]) -> int:
     LearningEvent.objects.bulk_create(fresh, ignore_conflicts=True)
     _recompute_exercises({(e.student_id, e.course_id, e.assignment, e.exercise) for e in fresh if e.exercise})
     _recompute_days({(e.student_id, e.course_id, e.time.astimezone(UTC).date()) for e in fresh})
-    progress_changed(pairs={(e.student_id, e.course_id) for e in fresh})  # badges and leaderboard points
+    if check_badges:
+        progress_changed(pairs={(e.student_id, e.course_id) for e in fresh})  # badges and leaderboard points
     return len(fresh)
 
 

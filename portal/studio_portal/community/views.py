@@ -266,8 +266,11 @@ def _review(c: _Course, pk: int):
 
 @login_required
 @require_GET
-def reviews_page(request, slug: str, *, error: str = "", status: int = 200):
-    c = _Course(request, slug)
+def reviews_page(request, slug: str):
+    return _reviews_page(request, _Course(request, slug))
+
+
+def _reviews_page(request, c: _Course, *, error: str = "", status: int = 200):
     c.require(Action.VIEW)
     rows = ReviewRequest.objects.filter(course=c.course).select_related("author").annotate(n=Count("comments"))
     if not c.team:
@@ -291,8 +294,7 @@ def review_new(request, slug: str):
                                                assignment=request.POST.get("assignment", ""),
                                                note=request.POST.get("note", ""))  # fmt: skip
     except reviews.CommunityError as e:
-        request.method = "GET"
-        return reviews_page(request, slug, error=str(e), status=400)
+        return _reviews_page(request, c, error=str(e), status=400)
     return redirect(reviews.review_url(review))
 
 

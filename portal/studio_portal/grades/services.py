@@ -53,7 +53,7 @@ def grades_store(*, grades: list[dict]) -> Outcome:
             stored.append(grade)
             if (event := grade_event(grade=grade)) is not None:
                 history.append(event)
-        learning_events_store(history)  # each graded submission once: the analytics' grade history
+        learning_events_store(history, check_badges=False)  # each graded submission once: the grade history
         progress_changed(pairs={(g.student_id, g.course_id) for g in stored})  # a regrade moves points too
     return out
 
