@@ -159,6 +159,7 @@ class Stack:
             "STUDIO_HINTS_PORT": str(self.hints_port),
             # The portal takes grades from the hub's grading service with the token the hub keeps there.
             "STUDIO_GRADES_TOKEN_FILE": str(self.hub_dir / "grades_token"),
+            "STUDIO_EVENTS_TOKEN_FILE": str(self.hub_dir / "events_token"),
             "STUDIO_PORTAL_URL": self.portal_url,
             "STUDIO_HUB_DATA_DIR": str(self.hub_dir),
             "STUDIO_CONTENT_DIR": str(self.var / "content"),

@@ -90,8 +90,9 @@ class CourseSpace:
         lines = [
             "# Written by the grading service (studio_grader.service) at every start: change its options instead.",
             "c = get_config()  # noqa: F821",
-            "from studio_grader.pipeline import configure",
-            "configure(c)",
+            "from studio_grader import pipeline, trusted",
+            "pipeline.configure(c)",
+            "trusted.configure(c)  # nothing of the course's runs here (AUTOTEST is refused)",
             f"c.CourseDirectory.root = {str(self.folder)!r}",
             f"c.CourseDirectory.course_id = {self.course!r}",
             f"c.CourseDirectory.db_url = {self.db_url!r}",
@@ -100,9 +101,15 @@ class CourseSpace:
             f"c.SandboxedExecute.mode = {s.mode!r}",
             f"c.SandboxedExecute.timeout = {s.timeout!r}",
             f"c.SandboxedExecute.prefix = {s.prefix!r}",
-            # The exchange as the grading service's own hub token reaches it (collect, release, feedback).
+            # The exchange as the grading service's own hub token reaches it (collect, release, feedback); the
+            # course's formgrader, which holds no hub token, reaches it through the service with a token of its own.
             *[f"c.ExchangeFactory.{action} = 'studio_ext.exchange.{cls}'" for action, cls in EXCHANGE_PLUGINS],
-            f"c.Exchange.url = {self.exchange_url!r}",
+            "import os",
+            "if os.environ.get('STUDIO_FORMGRADER_TOKEN'):",
+            "    c.Exchange.url = os.environ.get('STUDIO_FORMGRADER_EXCHANGE_URL', '')",
+            "    c.Exchange.token = os.environ['STUDIO_FORMGRADER_TOKEN']",
+            "else:",
+            f"    c.Exchange.url = {self.exchange_url!r}",
         ]
         _write_atomic(self.folder / "nbgrader_config.py", "\n".join(lines) + "\n")
         return self.folder

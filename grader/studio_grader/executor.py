@@ -64,8 +64,10 @@ class _Outputs:
 
     def rich(self, output_type: str, data: dict, metadata: dict, count: int | None = None) -> None:
         size = sum(len(v) if isinstance(v, str) else len(repr(v)) for v in data.values())
-        if self.cut or not self._take(size):
-            self.stream("stderr", "")  # marks the cut once
+        if self.cut:
+            return
+        if not self._take(size):  # the first output past the budget: a note says so, once
+            self.items.append({"output_type": "stream", "name": "stderr", "text": TRUNCATED.format(limit=self.limit)})
             return
         out = {"output_type": output_type, "data": data, "metadata": metadata}
         if output_type == "execute_result":

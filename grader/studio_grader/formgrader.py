@@ -5,6 +5,16 @@ course's grading folder, listens on 127.0.0.1 only and accepts only the grading 
 grading service authorizes every request by the caller's hub groups and forwards only formgrader's own pages and
 API, so a course's formgrader is reached by that course's graders and instructors only, and a new course needs no
 hub restart: its formgrader starts the first time one of them opens it.
+
+A formgrader holds a course folder with students' files in it (``submitted/``, ``autograded/``), so:
+
+- it serves that folder only: nbgrader's start page would re-initialise formgrader from any folder named by its
+  ``path`` argument, running that folder's ``nbgrader_config.py`` (a file a student can submit); here that argument
+  is refused, and its configuration is the course folder's own ``nbgrader_config.py``, which the grading service
+  writes;
+- its environment holds its own token and nothing of the service's (no hub token, no grades token, no gradebook
+  URL); what it needs of the exchange (release, collect, feedback) it asks the grading service for, with its own
+  token, for its own course only (``formgrader-exchange/<course>/`` there).
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 log = logging.getLogger("studio.grading")
@@ -47,8 +58,10 @@ class Formgrader:
 class Formgraders:
     """The running formgraders, by course."""
 
-    def __init__(self, prefix: str, start_timeout: float = 60.0):
+    def __init__(self, prefix: str, start_timeout: float = 60.0, exchange_url: str = ""):
         self.prefix = prefix.rstrip("/") + "/formgrader/"
+        # Where formgraders reach the exchange: the grading service's formgrader-exchange/ (one course each).
+        self.exchange_url = exchange_url.rstrip("/") + "/" if exchange_url else ""
         self.start_timeout = start_timeout
         self.running: dict[str, Formgrader] = {}
         self.locks: dict[str, asyncio.Lock] = {}
@@ -73,7 +86,7 @@ class Formgraders:
 
     async def _start(self, course: str, folder: Path) -> Formgrader:
         fg = Formgrader(course, folder, f"{self.prefix}{course}/", _free_port())
-        env = {**os.environ, "STUDIO_FORMGRADER_TOKEN": fg.token}
+        env = formgrader_env(fg, self.exchange_url + f"{course}/" if self.exchange_url else "")
         fg.proc = subprocess.Popen(
             [sys.executable, "-m", "studio_grader.formgrader", "--port", str(fg.port), "--base-url", fg.base_url],
             cwd=folder, env=env, stdin=subprocess.DEVNULL,
@@ -94,9 +107,36 @@ class Formgraders:
         fg.proc.kill()
         raise RuntimeError(f"formgrader of {course} did not start within {self.start_timeout:.0f} s")
 
+    def token_of(self, course: str) -> str | None:
+        """The token of ``course``'s running formgrader (it calls the service with it), if one runs."""
+        fg = self.running.get(course)
+        return fg.token if fg is not None and fg.alive() else None
+
     def stop(self) -> None:
         for fg in self.running.values():
             _stop(fg)
+
+
+# What of the service's environment a formgrader gets: how to run programs and read text, nothing else.
+PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
+
+
+def formgrader_env(fg: Formgrader, exchange_url: str) -> dict[str, str]:
+    """A formgrader's whole environment: its own token and where its course's exchange calls go. Its Jupyter
+    folders are its own (never a home a student's file could be in)."""
+    home = fg.folder.parent / ".formgrader" / fg.course
+    for sub in ("config", "data", "runtime"):
+        (home / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
+    env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+    return {
+        **env,
+        "HOME": str(home),
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_DATA_DIR": str(home / "data"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "STUDIO_FORMGRADER_TOKEN": fg.token,
+        "STUDIO_FORMGRADER_EXCHANGE_URL": exchange_url,
+    }
 
 
 def _stop(fg: Formgrader) -> None:
@@ -126,6 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base-url", required=True)
     args = parser.parse_args(argv)
 
+    _serve_own_course_only()
+
     class FormgraderServer(ServerApp):
         name = "studio-formgrader"
 
@@ -141,6 +183,32 @@ def main(argv: list[str] | None = None) -> None:
         f"--ServerApp.base_url={args.base_url}", f"--ServerApp.root_dir={root}", "--no-browser", "--allow-root",
         f"--IdentityProvider.token={token}", "--ServerApp.terminals_enabled=False",
     ])  # fmt: skip
+
+
+def _serve_own_course_only() -> None:
+    """nbgrader's start page (``formgrader/``) re-initialises formgrader from the folder its ``path`` argument names,
+    loading that folder's ``nbgrader_config.py``: replaced by one that refuses the argument and never re-reads
+    configuration. And the submission view renders with the sanitising exporter."""
+    from nbgrader.server_extensions.formgrader import handlers
+
+    class CourseOnlyFormgraderHandler(handlers.BaseHandler):
+        @web.authenticated
+        def get(self):
+            if "path" in self.request.query_arguments:
+                raise web.HTTPError(400, "this formgrader serves its own course only")
+            self.redirect(f"{self.base_url}/formgrader/manage_assignments")
+
+    # The submission view: the notebook's HTML sanitised (studio_grader.render), whatever nbgrader's template does.
+    from nbgrader.server_extensions.formgrader import formgrader
+
+    from .render import SanitizingHTMLExporter
+
+    formgrader.HTMLExporter = SanitizingHTMLExporter
+
+    handlers.default_handlers[:] = [
+        (pattern, CourseOnlyFormgraderHandler if handler is handlers.FormgraderHandler else handler, *rest)
+        for pattern, handler, *rest in handlers.default_handlers
+    ]
 
 
 if __name__ == "__main__":

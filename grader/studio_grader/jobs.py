@@ -18,6 +18,7 @@ import base64
 import fcntl
 import hashlib
 import os
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -100,9 +101,13 @@ def ensure_generated(space: CourseSpace, assignment: str, api) -> None:
             return
         result = api.generate_assignment(assignment, force=True)
         if not result.get("success"):
-            # nbgrader's own log says what was wrong (its error is only "see the above traceback").
+            # nbgrader's own log says what was wrong (its error is only "see the above traceback"): the first
+            # exception it names, then the log's end.
+            text = f"{result.get('log') or ''}\n{result.get('error') or ''}"
+            causes = [m for m in re.findall(r"^\s*(\w*(?:Error|Exception): .*)$", text, re.M)
+                      if not m.startswith("NbGraderException")]  # fmt: skip
             raise GradingError(f"nbgrader generate_assignment {assignment} failed: "
-                               f"{(result.get('log') or '')[-1500:]} {(result.get('error') or '')[-500:]}")  # fmt: skip
+                               f"{causes[0][:1000] if causes else ''} ... {text[-1200:]}")  # fmt: skip
         stamp.write_text(version)
 
 

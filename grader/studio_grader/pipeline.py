@@ -37,7 +37,12 @@ FEEDBACK = [
 ]
 
 
+# Feedback HTML: everything of the submission's through a sanitiser, and a policy that lets no script run.
+FEEDBACK_EXPORTER = "studio_grader.render.FeedbackHTMLExporter"
+
+
 def configure(c) -> None:
     c.Autograde.sanitize_preprocessors = list(SANITIZE)
     c.Autograde.autograde_preprocessors = list(AUTOGRADE)
     c.GenerateFeedback.preprocessors = list(FEEDBACK)
+    c.GenerateFeedback.exporter_class = FEEDBACK_EXPORTER

@@ -22,6 +22,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+# The longest answer read from a sandbox: one job's result, whose outputs its worker caps at 8 MiB in all
+# (studio_grader.worker.MAX_JOB_OUTPUT), with room for JSON's escapes and the rest of the result.
+MAX_REPLY = 32 * 2**20
+
 
 class SandboxError(RuntimeError):
     """The sandbox itself failed (would not start, died, stopped answering): not the submission's fault."""
@@ -107,8 +111,16 @@ class Sandbox:
             raise SandboxError(f"the grading sandbox answered with something else: {line[:200]!r}") from None
 
     def _readline(self, timeout: float) -> str:
+        """One line of the sandbox's answer, read no further than MAX_REPLY: what is in the sandbox may write
+        anything there; a longer line ends the sandbox."""
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        return self.proc.stdout.readline() if ready else ""
+        if not ready:
+            return ""
+        line = self.proc.stdout.readline(MAX_REPLY + 1)
+        if len(line) > MAX_REPLY:
+            self.kill()
+            raise SandboxError(f"the grading sandbox answered with more than {MAX_REPLY // 2**20} MiB")
+        return line
 
     def _stderr(self) -> str:
         if self.proc.poll() is None or self.proc.stderr.closed:

@@ -15,6 +15,8 @@ formgrader, served here per course (:mod:`.formgrader`).
     POST api/regrade/<course>/<assignment>  grade every latest submission again
     POST api/execute/<course>               run one notebook's cells in a sandbox (a grader's own nbgrader autograde)
     GET  formgrader/<course>/formgrader...  nbgrader's formgrader of that course (graders, instructors)
+    *    formgrader-exchange/<course>/api/...   that course's formgrader (its own token) calls the exchange: the
+                                            release, collect and feedback calls of its own course only
     GET  /                                  the courses the caller grades, with their formgraders
 """
 
@@ -22,15 +24,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import hashlib
+import hmac
 import html
 import json
 import logging
 import multiprocessing
 import os
+import re
+import secrets
 import time
 from collections import OrderedDict, deque
 from pathlib import Path
-from urllib.parse import quote, urlparse
+from urllib.parse import quote, urlencode, urlparse
 
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
@@ -413,6 +420,68 @@ class IndexHandler(BaseHandler):
                     f"<body><h1>Formgrader</h1>{body}</body></html>")  # fmt: skip
 
 
+class FormgraderExchangeHandler(BaseHandler):
+    """A course's formgrader holds no hub token: what it needs of the exchange it asks here with its own token, and
+    only its own course's release, collect and feedback calls go on, with this service's token."""
+
+    SUPPORTED_METHODS = ("GET", "PUT", "DELETE")
+
+    async def forward(self, course: str, rest: str):
+        expected = self.formgraders.token_of(course)
+        scheme, _, given = self.request.headers.get("Authorization", "").partition(" ")
+        if not expected or scheme.lower() != "token" or not hmac.compare_digest(given.strip(), expected):
+            raise web.HTTPError(403, f"only {course}'s formgrader calls here")
+        query = formgrader_exchange_call(course, self.request.method, rest, self.request.query_arguments)
+        if query is None:
+            raise web.HTTPError(403, f"a formgrader may not {self.request.method} {rest} (not {course}'s, or not "
+                                     "release, collect or feedback)")  # fmt: skip
+        url = self.grading.exchange_url.rstrip("/") + "/" + quote(rest, safe="/") + (f"?{query}" if query else "")
+        body = self.request.body if self.request.method == "PUT" else None
+        try:
+            resp = await AsyncHTTPClient().fetch(url, method=self.request.method, body=body, raise_error=False,
+                                                 request_timeout=600, headers={
+                                                     "Authorization": f"token {self.settings['service_token']}",
+                                                     "Content-Type": "application/json"})  # fmt: skip
+        except (HTTPClientError, OSError) as e:
+            raise web.HTTPError(502, f"the exchange did not answer: {e}") from None
+        self.set_status(resp.code, resp.reason)
+        self.set_header("Content-Type", resp.headers.get("Content-Type", "application/json"))
+        self.finish(resp.body or b"")
+
+    get = put = delete = forward
+
+
+# What a course's formgrader may ask of the exchange (studio_ext.exchange's release, list, collect and feedback
+# calls), by method and path; {c} is its own course, {i} any id. Listings are narrowed to its course below.
+FORMGRADER_EXCHANGE_CALLS = [
+    ("GET", "api/assignments"),
+    ("PUT", "api/assignments/{c}/{i}"),
+    ("DELETE", "api/assignments/{c}/{i}"),
+    ("GET", "api/collect/{c}/{i}"),
+    ("GET", "api/submissions"),
+    ("GET", "api/submissions/{c}/{i}/{i}/{i}"),
+    ("PUT", "api/feedback/{c}/{i}/{i}/{i}"),
+]
+LISTING_ARGUMENTS = ("assignment", "student", "before_duedate")
+
+
+def formgrader_exchange_call(course: str, method: str, path: str, arguments: dict[str, list[bytes]]) -> str | None:
+    """The query to send on if ``course``'s formgrader may make this call, else None."""
+    for allowed_method, pattern in FORMGRADER_EXCHANGE_CALLS:
+        regex = re.escape(pattern).replace(r"\{c\}", re.escape(course)).replace(r"\{i\}", r"[^/]+")
+        if method == allowed_method and re.fullmatch(regex, path) and ".." not in path.split("/"):
+            break
+    else:
+        return None
+    if "{c}" in pattern:
+        return urlencode({k: v[-1] for k, v in arguments.items() if k == "before_duedate"})
+    # A listing: its own course's, never "mine" (the service's own) or another's.
+    if [v.decode() for v in arguments.get("course", [])] not in ([], [course]) or "mine" in arguments:
+        return None
+    kept = {k: v[-1].decode() for k, v in arguments.items() if k in LISTING_ARGUMENTS}
+    return urlencode({"course": course, **kept})
+
+
 class FormgraderProxy(BaseHandler):
     """A course's formgrader, for its graders and instructors only; only formgrader's own paths go through."""
 
@@ -424,6 +493,9 @@ class FormgraderProxy(BaseHandler):
         parts = rest.split("/")
         if parts[0] != "formgrader" or any(p in (".", "..") for p in parts):
             raise web.HTTPError(404, "only formgrader's pages are here")
+        if "path" in self.request.query_arguments:
+            # nbgrader's start page would re-initialise formgrader from that folder (its formgrader refuses too).
+            raise web.HTTPError(400, f"formgrader serves {course}'s course folder only")
         fg = await self.formgraders.get(course, self.grading.space(course).folder)
         url = fg.url + quote(rest, safe="/") + (f"?{self.request.query}" if self.request.query else "")
         headers = {k: v for k, v in self.request.headers.get_all() if k.lower() not in HOP_HEADERS}
@@ -443,13 +515,44 @@ class FormgraderProxy(BaseHandler):
             # Replacing this handler's own defaults (its Content-Type is text/html), repeating what repeats.
             (self.add_header if k.lower() in seen else self.set_header)(k, v)
             seen.add(k.lower())
-        # Formgrader renders in a tab of its own, or framed by a page of this hub (JupyterLab): nowhere else.
-        self.set_header("Content-Security-Policy", "frame-ancestors 'self'")
+        body = resp.body or b""
         if resp.headers.get("Content-Type", "").startswith("text/html"):
+            nonce = secrets.token_urlsafe(18)
+            body = nonce_scripts(body, nonce)
+            self.set_header("Content-Security-Policy", formgrader_csp(nonce))
             self.xsrf_token  # noqa: B018 -- sets the _xsrf cookie formgrader's scripts send back
-        self.finish(resp.body or b"")
+        else:
+            self.set_header("Content-Security-Policy", FORMGRADER_CSP_OTHER)
+        self.finish(body or None)  # a 304 (formgrader's ETag) has no body, not even an empty one
 
     get = post = put = delete = head = proxy
+
+
+# Formgrader's pages: only formgrader's own scripts run (each gets this response's nonce), and its three inline
+# handlers; images only from here or data:, nothing fetched elsewhere; framed by this hub's pages only.
+FORMGRADER_HANDLERS = ("toggle_name(true);", "toggle_name(false);", "toggleAllNames()")
+_HANDLER_HASHES = " ".join(
+    "'sha256-" + base64.b64encode(hashlib.sha256(h.encode()).digest()).decode() + "'" for h in FORMGRADER_HANDLERS
+)
+FORMGRADER_CSP_OTHER = "default-src 'none'; frame-ancestors 'self'"
+# In the submission view, the student's notebook starts here; formgrader's own scripts all come before it.
+NOTEBOOK_START = b'<div id="notebook"'
+
+
+def formgrader_csp(nonce: str) -> str:
+    return (
+        f"default-src 'self'; script-src 'nonce-{nonce}' 'unsafe-hashes' {_HANDLER_HASHES}; "
+        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
+    )
+
+
+def nonce_scripts(html: bytes, nonce: str) -> bytes:
+    """Formgrader's own ``<script>`` elements with the nonce: every one of a page, except in a submission view,
+    where only those before the student's notebook (none of the notebook's can be formgrader's)."""
+    cut = html.find(NOTEBOOK_START)
+    head, rest = (html, b"") if cut < 0 else (html[:cut], html[cut:])
+    return re.sub(rb"<script\b", b'<script nonce="' + nonce.encode() + b'"', head, flags=re.I) + rest
 
 
 def _bounded(value, fallback: int, low: int, high: int) -> int:
@@ -483,7 +586,9 @@ def _valid_id(name: str) -> bool:
     return True
 
 
-def make_app(grading: Grading, formgraders: Formgraders, prefix: str, hub_auth: HubOAuth) -> web.Application:
+def make_app(
+    grading: Grading, formgraders: Formgraders, prefix: str, hub_auth: HubOAuth, service_token: str = ""
+) -> web.Application:
     part = r"([^/]+)"
     args = {"grading": grading, "formgraders": formgraders}
     routes = [
@@ -495,12 +600,13 @@ def make_app(grading: Grading, formgraders: Formgraders, prefix: str, hub_auth: 
         (f"api/regrade/{part}/{part}", RegradeHandler, args),
         (f"api/execute/{part}", ExecuteHandler, args),
         (f"formgrader/{part}/(.*)", FormgraderProxy, args),
+        (f"formgrader-exchange/{part}/(.*)", FormgraderExchangeHandler, args),
         ("oauth_callback", HubOAuthCallbackHandler, {}),
         ("", IndexHandler, args),
     ]
     return web.Application(
         [(url_path_join(prefix, path), handler, kwargs) for path, handler, kwargs in routes],
-        hub_auth=hub_auth, prefix=prefix, cookie_secret=os.urandom(32),
+        hub_auth=hub_auth, prefix=prefix, cookie_secret=os.urandom(32), service_token=service_token,
         login_url=hub_auth.login_url,
     )  # fmt: skip
 
@@ -543,11 +649,11 @@ async def serve(args: argparse.Namespace) -> None:
                       exchange_url=args.exchange_url, sandboxes=sandboxes, workers=args.workers,
                       job_timeout=args.job_timeout, warm=not args.no_warm, portal=portal)  # fmt: skip
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/grading/")
-    formgraders = Formgraders(prefix)
+    url = os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8084")
+    formgraders = Formgraders(prefix, exchange_url=url_path_join(url, prefix, "formgrader-exchange/"))
     # Groups change when the portal changes a role; the hub re-reads them within seconds, so must we.
     hub_auth = HubOAuth(cache_max_age=5)
-    app = make_app(grading, formgraders, prefix, hub_auth)
-    url = os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8084")
+    app = make_app(grading, formgraders, prefix, hub_auth, service_token=token)
     bind = urlparse(url)
     server = HTTPServer(app, max_body_size=64 * 2**20, xheaders=True)
     server.listen(bind.port or 80, bind.hostname or "")

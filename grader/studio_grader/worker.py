@@ -34,21 +34,35 @@ FIRST_UID = 200_000
 GRACE = 5.0  # seconds past a cell's own limit before the parent kills the job
 SCRATCH = ("/tmp", "/dev/shm")
 MiB = 2**20
+# What crosses from a job to the parent, and on to the grading service, is bounded (the job writes its replies: it
+# may send anything). One message from the job; one output kept (text, rich data, traceback and metadata
+# together); everything one submission's cells keep, in all.
+MAX_MESSAGE = 16 * MiB
+MAX_OUTPUT = 1 * MiB
+MAX_JOB_OUTPUT = 8 * MiB
+CUT_BY_EXECUTOR = "[output cut: this cell printed more than"  # studio_grader.executor.TRUNCATED
 
 
 def _send(sock: socket.socket, message: dict) -> None:
     sock.sendall(json.dumps(message).encode() + b"\n")
 
 
-class _Lines:
-    """Newline-delimited JSON from a socket, with a deadline per message."""
+class MessageTooLarge(Exception):
+    pass
 
-    def __init__(self, sock: socket.socket):
-        self.sock, self.buffer = sock, b""
+
+class _Lines:
+    """Newline-delimited JSON from a socket, with a deadline per message and a cap on its size."""
+
+    def __init__(self, sock: socket.socket, limit: int = MAX_MESSAGE):
+        self.sock, self.buffer, self.limit = sock, b"", limit
 
     def read(self, deadline: float) -> dict | None:
-        """The next message; None if the peer closed; TimeoutError past ``deadline``."""
+        """The next message; None if the peer closed; TimeoutError past ``deadline``; MessageTooLarge past the
+        cap (read no further: the peer is not to be trusted with the rest either)."""
         while b"\n" not in self.buffer:
+            if len(self.buffer) > self.limit:
+                raise MessageTooLarge(f"more than {self.limit // MiB} MiB in one message")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
@@ -112,8 +126,13 @@ def _child(sock: socket.socket, shell, uid: int, home: Path, limits: dict) -> No
             flags = watch.changes()
             watch.restore()
         outputs, count, error = run_cell(shell, message["source"], float(message.get("timeout", 30)))
+        # Cut here already, so that a large output costs this cell its output, not the job its remaining cells;
+        # the parent cuts again (and stops a job whose message is too large): this process is the student's.
+        outputs, cut = bounded_outputs(outputs, MAX_JOB_OUTPUT)
+        if any(CUT_BY_EXECUTOR in str(o.get("text", "")) for o in outputs):
+            cut.append("more output than one cell may keep")
         _send(sock, {"seq": message.get("seq"), "outputs": outputs, "execution_count": count, "error": error,
-                     "flags": flags})  # fmt: skip
+                     "flags": flags, "cut": cut})  # fmt: skip
 
 
 # --- the parent: jobs in, results out ------------------------------------------------------------------------
@@ -217,6 +236,7 @@ class Server:
         cells, flags = [], []
         status, reason = "ok", ""
         deadline_job = time.monotonic() + float(job.get("job_timeout", 300))
+        room = MAX_JOB_OUTPUT
         for seq, cell in enumerate(job["cells"]):
             timeout = float(cell.get("timeout", job.get("timeout", 30)))
             try:
@@ -235,12 +255,22 @@ class Server:
                 break
             except OSError:
                 reply = None
+            except MessageTooLarge as e:
+                status, reason = "crashed", f"stopped: cell {seq + 1} sent {e} (outputs are capped)"
+                cells.append(_error_cell("OutputTooLarge", reason))
+                flags.append(f"output cut: {reason}")
+                break
             if reply is None:
                 status, reason = "crashed", self.zygote.call({"op": "status", "pid": pid})[0]["reason"]
                 cells.append(_error_cell("DeadKernelError", reason))
                 break
-            flags += [f for f in reply.get("flags", []) if f not in flags]
-            cells.append({"outputs": reply["outputs"], "execution_count": reply["execution_count"]})
+            flags += [str(f)[:500] for f in reply.get("flags", []) if f not in flags][:50]
+            outputs, cut = bounded_outputs(reply.get("outputs"), room)
+            cut = [str(c)[:200] for c in (reply.get("cut") or [])[:20] if isinstance(reply.get("cut"), list)] + cut
+            room -= sum(len(json.dumps(o)) for o in outputs)
+            flags += [f"output cut: cell {seq + 1}: {why}" for why in cut]
+            count = reply.get("execution_count")
+            cells.append({"outputs": outputs, "execution_count": count if isinstance(count, int) else None})
         return {"status": status, "reason": reason, "cells": cells, "flags": flags}
 
     def _end(self, uid: int, pid: int, home: Path) -> bool:
@@ -260,6 +290,52 @@ class Server:
                         _remove(entry)
         left = [e for s in SCRATCH if Path(s).is_dir() for e in Path(s).iterdir() if e not in self.own]
         return not _processes_of(uid) and not left
+
+
+def bounded_outputs(outputs, room: int) -> tuple[list[dict], list[str]]:
+    """A cell's outputs as the job sent them, each within MAX_OUTPUT and all within ``room`` bytes (of JSON);
+    and what was cut, why. An error stays an error (a test's verdict depends on it), its text shortened; any other
+    output over the limit becomes a note saying what was there."""
+    kept, cut = [], []
+    for output in outputs if isinstance(outputs, list) else []:
+        if not isinstance(output, dict):
+            continue
+        limit = min(MAX_OUTPUT, room)
+        # The text's length first (a lower bound of its JSON): a 30 MB string is never encoded to be measured.
+        size = _text_length(output)
+        if size <= limit:
+            size = len(json.dumps(output))
+        if size <= limit:
+            kept.append(output)
+            room -= size
+            continue
+        kind = str(output.get("output_type", "output"))[:40]
+        if kind == "error":
+            short = {"output_type": "error", "ename": str(output.get("ename", ""))[:200],
+                     "evalue": str(output.get("evalue", ""))[:2000],
+                     "traceback": [str(t)[:2000] for t in (output.get("traceback") or [])[-20:]]}  # fmt: skip
+            kept.append(short)
+            room -= len(json.dumps(short))
+        else:
+            note = {"output_type": "stream", "name": "stderr",
+                    "text": f"[output cut: one {kind} output of {size} bytes; at most {limit} are kept]\n"}  # fmt: skip
+            kept.append(note)
+            room -= len(json.dumps(note))
+        cut.append(f"one {kind} output of {size} bytes (limit {limit})")
+    return kept, cut
+
+
+def _text_length(value, depth: int = 0) -> int:
+    """The characters of the strings in ``value`` (a lower bound of its JSON's length)."""
+    if isinstance(value, str):
+        return len(value)
+    if depth > 20:
+        return 0
+    if isinstance(value, dict):
+        return sum(len(str(k)) + _text_length(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return sum(_text_length(v, depth + 1) for v in value)
+    return 8
 
 
 def _error_cell(ename: str, evalue: str) -> dict:

@@ -15,6 +15,12 @@ class PortalOAuthenticator(GenericOAuthenticator):
     (expired or revoked token) still ends the hub session, as in GenericOAuthenticator.
     """
 
+    def normalize_username(self, username: str) -> str:
+        """The portal's username exactly. JupyterHub lowercases names by default, but the portal's usernames are
+        case-sensitive: "Ada" and "ada" are two people there and would be one hub user (one server, one home, one
+        set of grades) here. Hub and portal compare names the same way: exactly."""
+        return self.username_map.get(username, username)
+
     async def refresh_user(self, user, handler=None, **kwargs):
         try:
             return await super().refresh_user(user, handler, **kwargs)

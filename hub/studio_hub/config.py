@@ -92,6 +92,9 @@ def update_spawner(c: Config, s: Settings) -> None:
     c.Spawner.environment = {"STUDIO_CONTENT_DIR": str(s.content_dir), "STUDIO_PORTAL_URL": s.portal_url,
                              "STUDIO_EXCHANGE_URL": s.exchange_url, **_services_env(s)}  # fmt: skip
     c.Spawner.server_token_scopes = list(SERVER_TOKEN_SCOPES)
+    # A learner's own files never configure their server (~/.jupyter, ~/.local/share/jupyter): no server extension
+    # or setting of theirs is loaded into the pages a visiting grader or admin opens there.
+    c.Spawner.disable_user_config = True
     c.Spawner.start_timeout = 90
     c.Spawner.http_timeout = 90
     c.LearnerSpawner.user_prefix = s.learner_user_prefix
@@ -168,10 +171,10 @@ def update_services(c: Config, s: Settings) -> None:
                  "--provider", s.hints_provider, "--portal-url", s.portal_backend_url]  # fmt: skip
         if s.hints_config:
             hints += ["--config", s.hints_config]
-        # The learning-event queue goes to the portal's analytics with the hub services' token.
+        # The learning-event queue goes to the portal's analytics with a token for events only (never grades).
         services.append({"name": "hints", "url": s.hints_bind_url, "command": hints, "display": False,
                          "environment": {"STUDIO_HINTS_STATE_URL": s.hints_state_url,
-                                         "STUDIO_GRADES_TOKEN": s.grades_token}})  # fmt: skip
+                                         "STUDIO_EVENTS_TOKEN": s.events_token}})  # fmt: skip
     if s.cull_timeout > 0:
         services.append({
             "name": "idle-culler",

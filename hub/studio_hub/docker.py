@@ -568,14 +568,23 @@ _FIREWALL = threading.Lock()
 
 
 def host_firewall(bridge: str, chain: str, tcp_ports: list[int]) -> None:
-    """Let packets from ``bridge`` reach this machine only on ``tcp_ports`` (and replies); idempotent."""
+    """Let packets from ``bridge`` reach this machine only on ``tcp_ports`` over IPv4 (and replies), and nothing
+    over IPv6 (learners reach the hub over IPv4; a container's link-local IPv6 address would otherwise reach
+    whatever listens on this machine's ``::``); idempotent."""
+    established = ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]
+    rules = [established, *(["-p", "tcp", "--dport", str(port), "-j", "ACCEPT"] for port in tcp_ports), ["-j", "DROP"]]
+    _chain("iptables", bridge, chain, rules)
+    if (
+        shutil.which("ip6tables")
+        and subprocess.run(["ip6tables", "-w", "-S", "INPUT"], capture_output=True).returncode == 0
+    ):
+        _chain("ip6tables", bridge, chain, [established, ["-j", "DROP"]])
 
+
+def _chain(tool: str, bridge: str, chain: str, rules: list[list[str]]) -> None:
     def iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True, check=check)
+        return subprocess.run([tool, "-w", *args], capture_output=True, text=True, check=check)
 
-    rules = [["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]]
-    rules += [["-p", "tcp", "--dport", str(port), "-j", "ACCEPT"] for port in tcp_ports]
-    rules.append(["-j", "DROP"])
     with _FIREWALL:
         listed = iptables("-S", chain, check=False)
         in_place = listed.returncode == 0 and len(listed.stdout.splitlines()) == 1 + len(rules)
@@ -593,9 +602,12 @@ def host_firewall(bridge: str, chain: str, tcp_ports: list[int]) -> None:
 def remove_host_firewall(network_id: str) -> None:
     """Undo :func:`host_firewall` for a Docker network that is going away."""
     chain = f"STUDIO-{network_id[:12]}"
-    rules = subprocess.run(["iptables", "-w", "-S", "INPUT"], capture_output=True, text=True).stdout.splitlines()
-    for rule in rules:
-        if rule.endswith(f"-j {chain}"):
-            subprocess.run(["iptables", "-w", "-D", *rule.split()[1:]], capture_output=True)
-    subprocess.run(["iptables", "-w", "-F", chain], capture_output=True)
-    subprocess.run(["iptables", "-w", "-X", chain], capture_output=True)
+    for tool in ("iptables", "ip6tables"):
+        if not shutil.which(tool):
+            continue
+        rules = subprocess.run([tool, "-w", "-S", "INPUT"], capture_output=True, text=True).stdout.splitlines()
+        for rule in rules:
+            if rule.endswith(f"-j {chain}"):
+                subprocess.run([tool, "-w", "-D", *rule.split()[1:]], capture_output=True)
+        subprocess.run([tool, "-w", "-F", chain], capture_output=True)
+        subprocess.run([tool, "-w", "-X", chain], capture_output=True)

@@ -60,6 +60,7 @@ class Settings:
     grading_rescan: int = 60  # seconds between the service's own looks for ungraded work and changed scores
     gradebook_url: str = field(default="", repr=False)  # PostgreSQL for the courses' gradebooks; "": SQLite each
     grades_token: str = field(default="", repr=False)  # the portal takes grades from the grading service with it
+    events_token: str = field(default="", repr=False)  # and learning events from the hints service with this one
     # The hints service (studio_hub.hints): next-step hints for exercises, and the learning-event queue. It listens
     # next to the exchange, at this port; its state (rate limits, ladder positions, cache, events, hint log) is in
     # Redis when hints_state_url is set, else in its own process and a SQLite file.
@@ -169,6 +170,7 @@ class Settings:
             gradebook_url=env.get("STUDIO_GRADEBOOK_URL", ""),
             hints_state_url=env.get("STUDIO_HINTS_STATE_URL", ""),
             grades_token=env.get("STUDIO_GRADES_TOKEN") or secrets.read_or_create(data_dir / "grades_token"),
+            events_token=env.get("STUDIO_EVENTS_TOKEN") or secrets.read_or_create(data_dir / "events_token"),
             # Secrets come from the environment when the operator sets them (docker-compose's .env), else from
             # files generated in data_dir on first use (the embedded default).
             oauth_client_secret=env.get("STUDIO_HUB_OAUTH_CLIENT_SECRET")

@@ -60,10 +60,14 @@ def default_sandbox() -> str:
 def account_name(prefix: str, hub_name: str) -> str:
     """The Unix account for hub user ``hub_name``: ``prefix + name`` when that is a valid account name,
     otherwise ``prefix`` and a hash of the name (hub names may hold characters Unix names cannot)."""
+    digest_length = _MAX_ACCOUNT - len(prefix) - 1
     candidate = prefix + hub_name
-    if _ACCOUNT_RE.match(candidate) and len(candidate) <= _MAX_ACCOUNT:
+    # A plain name shaped like a hashed one ("u" and the digest's length of hex) is hashed too: else the hub user
+    # named so would share the account of the user whose name hashes to it.
+    hashed_shape = re.fullmatch(f"u[0-9a-f]{{{digest_length}}}", hub_name)
+    if _ACCOUNT_RE.match(candidate) and len(candidate) <= _MAX_ACCOUNT and not hashed_shape:
         return candidate
-    digest = hashlib.sha256(hub_name.encode()).hexdigest()[: _MAX_ACCOUNT - len(prefix) - 1]
+    digest = hashlib.sha256(hub_name.encode()).hexdigest()[:digest_length]
     return f"{prefix}u{digest}"
 
 

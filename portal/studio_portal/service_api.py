@@ -1,5 +1,7 @@
-"""The portal's service APIs (grades and learning events from the hub's services): one bearer token, checked in
-constant time, and JSON bodies of bounded size."""
+"""The portal's service APIs (grades from the grading service, learning events from the hints service): a bearer
+token per purpose, each accepted for its purpose only and checked in constant time, and JSON bodies of bounded
+size. The hints service, which parses learners' input and may call an outside model, holds the events token only:
+it cannot write grades."""
 
 from __future__ import annotations
 
@@ -14,11 +16,20 @@ from django.http import JsonResponse
 MAX_BODY = 5 * 2**20
 
 
-def service_token() -> str:
-    """The hub services' token: $STUDIO_GRADES_TOKEN, or the file the hub keeps it in ($STUDIO_GRADES_TOKEN_FILE)."""
-    if settings.GRADES_TOKEN:
-        return settings.GRADES_TOKEN
-    path = os.environ.get("STUDIO_GRADES_TOKEN_FILE", "")
+# Purpose → the setting holding its token, and the file the hub keeps it in when the setting is empty.
+PURPOSES = {
+    "grades": ("GRADES_TOKEN", "STUDIO_GRADES_TOKEN_FILE"),
+    "events": ("EVENTS_TOKEN", "STUDIO_EVENTS_TOKEN_FILE"),
+}
+
+
+def service_token(purpose: str) -> str:
+    """The token for ``purpose``: its setting ($STUDIO_GRADES_TOKEN, $STUDIO_EVENTS_TOKEN), or the file the hub keeps
+    it in ($STUDIO_GRADES_TOKEN_FILE, $STUDIO_EVENTS_TOKEN_FILE)."""
+    setting, file_variable = PURPOSES[purpose]
+    if getattr(settings, setting, ""):
+        return getattr(settings, setting)
+    path = os.environ.get(file_variable, "")
     try:
         return Path(path).read_text().strip() if path else ""
     except OSError:
@@ -26,8 +37,9 @@ def service_token() -> str:
 
 
 def refused(request, what: str) -> JsonResponse | None:
-    """Why this service call is refused (a response), or None when its token is right and its body fits."""
-    expected = service_token()
+    """Why this service call is refused (a response), or None when its token (``what``'s own: grades or events) is
+    right and its body fits."""
+    expected = service_token(what)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if not expected:
         return JsonResponse({"message": f"the portal takes no {what}: no service token is set"}, status=503)

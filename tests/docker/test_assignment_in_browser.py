@@ -12,6 +12,7 @@ import os
 import re
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -103,3 +104,94 @@ def test_fetch_submit_grade_review_feedback_in_the_browser(stack, released, note
     html = found[0].read_text()
     assert "5.0" in html  # the score, as nbgrader's feedback shows it
     assert not [h for h in HIDDEN if h in html]
+
+
+def canary_notebook(base: bytes) -> bytes:
+    """The submission with script in every place the issue names: Markdown (raw HTML, a javascript: link, an SVG
+    attachment), outputs its code makes when graded (HTML, SVG, JavaScript, Markdown), and widget state."""
+    import base64
+
+    import nbformat
+
+    def mark(where: str) -> str:
+        return f"(window.__pwned = (window.__pwned || []).concat('{where}'))"
+
+    nb = nbformat.reads(base.decode(), as_version=4)
+    svg = f'<svg xmlns="http://www.w3.org/2000/svg" onload="{mark("svg-attr")}"><script>{mark("svg-script")}</script>'
+    svg += "</svg>"
+    markdown = nbformat.v4.new_markdown_cell(
+        f'<img src="x" onerror="{mark("md-img")}"> <script>{mark("md-script")}</script>\n\n'
+        f"[click](javascript:{mark('md-link')}) ![a](attachment:p.svg)"
+    )
+    markdown.attachments = {"p.svg": {"image/svg+xml": base64.b64encode(svg.encode()).decode()}}
+    html = f'<img src=x onerror="{mark("out-html")}"><b>kept</b>'
+    md = f'<img src=x onerror="{mark("out-md")}">'
+    code = nbformat.v4.new_code_cell(
+        "from IPython.display import HTML, SVG, Javascript, Markdown, display\n"
+        f"display(HTML({html!r}))\n"
+        f"display(SVG({svg!r}))\n"
+        f"display(Javascript({mark('out-js')!r}))\n"
+        f"display(Markdown({md!r}))\n"
+    )
+    nb.cells[1:1] = [markdown, code]
+    nb.metadata["widgets"] = {
+        "application/vnd.jupyter.widget-state+json": {
+            "state": {"x": f"</script><script>{mark('widget-state')}</script>"},
+            "version_major": 2,
+            "version_minor": 0,
+        }
+    }
+    return nbformat.writes(nb).encode()
+
+
+def test_script_in_a_submission_runs_neither_in_formgrader_nor_in_feedback(stack, released, notebooks, page):  # noqa: F811
+    """Attack: a submission carries script in its Markdown, its outputs, an attachment and widget state. A grader
+    opens it in formgrader's submission view, the student opens their feedback: nothing of it runs, and
+    formgrader's own scripts still do."""
+    import base64
+    import json
+
+    from tests.docker.test_grading_service import call
+
+    page.set_default_timeout(90_000)
+    nb = canary_notebook(notebooks["wrong"])
+    body = {"files": {f"{PS}.ipynb": base64.b64encode(nb).decode()}}
+    resp = call(stack, "student2", "POST", f"api/submissions/{COURSE}/{PS}", service="EXCHANGE", json=body)
+    assert resp.status_code == 201, resp.text
+    row = wait_graded(stack, "student2", resp.json()["id"])
+    assert row["state"] == "graded", row
+    autograded = json.loads((stack.hub_dir / "grading" / COURSE / "autograded" / "student2" / PS / f"{PS}.ipynb")
+                            .read_text())  # fmt: skip
+    made = {mime for c in autograded["cells"] for o in c.get("outputs", []) for mime in o.get("data", {})}
+    assert {"text/html", "image/svg+xml", "application/javascript", "text/markdown"} <= made, made
+
+    log_in(page, stack, "grader1")
+    base = f"{stack.hub_url}/services/grading/formgrader/{COURSE}/formgrader"
+    page.goto(f"{base}/manage_assignments")
+    notebooks_api = page.request.get(f"{base}/api/submitted_notebooks/{PS}/{PS}").json()
+    (mine,) = [n for n in notebooks_api if n["student"] == "student2"]
+    page.goto(f"{base}/submissions/{mine['id']}/")
+    page.locator(".output_html b", has_text="kept").wait_for()  # the harmless part of the output is there
+    page.wait_for_timeout(1500)
+    assert page.evaluate("window.__pwned") is None
+    # Formgrader's own scripts ran (its variables set, its grading widgets wired).
+    assert page.evaluate("typeof submission_id === 'string' && typeof $ === 'function'")
+    page.screenshot(path=str(ARTIFACTS / "formgrader-canary.png"))
+
+    # Feedback, generated and released there, opened by the student as a page.
+    xsrf = next(c["value"] for c in page.context.cookies() if c["name"] == "_xsrf")
+    for action in ("generate_feedback", "release_feedback"):
+        done = page.request.post(f"{base}/api/assignment/{PS}/student2/{action}", headers={"X-CSRFToken": xsrf})
+        assert done.ok and done.json()["success"], (action, done.text()[-1500:])
+    from tests.integration.test_exchange import nbgrader
+
+    rc, out = nbgrader(stack, "student2", "fetch_feedback", PS, "--course", COURSE)
+    assert rc == 0, out
+    path = out.split("Fetched feedback: ")[-1].splitlines()[0].strip()
+    home = Path("/home") / f"{stack.learner_prefix}student2"
+    relative = quote(str(Path(path).relative_to(home)))  # the folder is the timestamp: spaces
+    log_in(page, stack, "student2")
+    page.goto(f"{stack.hub_url}/user/student2/files/{relative}")
+    page.get_by_text("kept").first.wait_for()
+    page.wait_for_timeout(1500)
+    assert page.evaluate("window.__pwned") is None

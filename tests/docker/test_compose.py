@@ -33,7 +33,7 @@ pytestmark = pytest.mark.docker
 
 SECRETS = ["POSTGRES_PASSWORD", "STUDIO_HUB_DB_PASSWORD", "STUDIO_PORTAL_DB_PASSWORD", "REDIS_PASSWORD",
            "STUDIO_PORTAL_SECRET_KEY", "STUDIO_HUB_OAUTH_CLIENT_SECRET", "JUPYTERHUB_CRYPT_KEY",
-           "CONFIGPROXY_AUTH_TOKEN", "STUDIO_GRADES_TOKEN"]  # fmt: skip
+           "CONFIGPROXY_AUTH_TOKEN", "STUDIO_GRADES_TOKEN", "STUDIO_EVENTS_TOKEN"]  # fmt: skip
 GRADING_LABEL = "label=org.learning-studio.grading=1"
 SERVICES = ["postgres", "redis", "portal", "proxy", "hub"]
 

@@ -143,6 +143,7 @@ def test_huge_output_is_cut(pool):
     r = run(pool, "for i in range(10**6):\n    print('x' * 100)", timeout=20)
     out = text(r["cells"][0])
     assert len(out) < 1_100_000 and "output cut" in out
+    assert r["flags"] == ["output cut: cell 1: more output than one cell may keep"], r["flags"]
 
 
 def test_cheats_on_what_tests_rely_on_are_flagged_and_builtins_restored(pool):
@@ -200,3 +201,45 @@ def test_the_image_holds_no_solutions_or_hidden_tests(learner_image):
     ls = ["docker", "run", "--rm", "--network", "none", learner_image, "ls", "/srv/content/intro-python"]
     listed = subprocess.run(ls, capture_output=True, text=True, check=True).stdout.split()
     assert "lessons" in listed and "source" not in listed
+
+
+def test_everything_that_crosses_from_the_sandbox_is_bounded(pool):
+    """Attack: outputs that are not stdout, tens of MB each (a traceback, display metadata, many mid-sized
+    outputs), and a raw message of 40 MB with no end written straight to the job's socket. Each is cut with a
+    reason in the flags, an error stays an error, and the next job is graded as usual."""
+    import json
+
+    r = run(pool, (
+        "raise ValueError('x' * 30_000_000)"
+    ), (
+        "from IPython.display import display\n"
+        "display({'text/plain': 'small'}, metadata={'huge': 'y' * 30_000_000}, raw=True)"
+    ), (
+        "from IPython.display import display\n"
+        "for i in range(12):\n"
+        "    display({'text/plain': str(i) * 900_000}, raw=True)"
+    ), "print('still here')", job_timeout=120)  # fmt: skip
+    assert r["status"] == "ok", r["reason"]
+    traceback, metadata, many, after = r["cells"]
+    assert errors(traceback) == ["ValueError"], "an error stays an error: a test's verdict depends on it"
+    assert len(json.dumps(traceback)) < 100_000
+    assert "output cut" in text(metadata) and len(json.dumps(metadata)) < 10_000
+    assert len(json.dumps(r["cells"])) < 9 * 2**20, "all outputs of one job together are capped"
+    assert "output cut" in text(many) and text(after) == "still here\n"
+    cut = [f for f in r["flags"] if f.startswith("output cut")]
+    assert any("cell 1" in f for f in cut) and any("cell 2" in f for f in cut) and any("cell 3" in f for f in cut)
+
+    flood = run(pool, (
+        "import os, socket, stat\n"
+        "for fd in range(3, 64):\n"
+        "    try:\n"
+        "        if stat.S_ISSOCK(os.fstat(fd).st_mode):\n"
+        "            s = socket.socket(fileno=os.dup(fd))\n"
+        "            s.setblocking(True)\n"
+        "            s.sendall(b'z' * 40_000_000)\n"
+        "    except OSError:\n"
+        "        pass\n"
+    ), job_timeout=120)  # fmt: skip
+    assert flood["status"] == "crashed" and "MiB in one message" in flood["reason"], flood
+    assert any("output cut" in f for f in flood["flags"])
+    assert text(run(pool, "print('next job')")["cells"][0]) == "next job\n"

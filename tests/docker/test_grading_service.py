@@ -9,7 +9,10 @@ the grading sandbox, one grading worker.
 from __future__ import annotations
 
 import base64
+import secrets
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -157,8 +160,12 @@ def test_formgrader_serves_the_course_team_only(stack, graded):
     grader = _visitor(stack, "grader1")
     page = grader.follow(url + "/manage_assignments")
     assert page.status_code == 200 and "Manage Assignments" in page.text, page.text[-1500:]
-    # In a tab of its own or framed by this hub's pages, nowhere else (JupyterHub's own headers stay).
-    assert page.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+    # In a tab of its own or framed by this hub's pages, nowhere else; only scripts with this page's nonce run.
+    csp = page.headers["Content-Security-Policy"]
+    nonce = csp.split("'nonce-")[1].split("'")[0]
+    assert "frame-ancestors 'self'" in csp and "object-src 'none'" in csp and "unsafe-inline' " not in csp.split(
+        "style-src")[0], csp  # fmt: skip
+    assert page.text.count("<script") == page.text.count(f'<script nonce="{nonce}"') > 0
     # Its scripts and styles arrive as what they are (a browser refuses them otherwise: nosniff).
     for path, kind in (("static/css/nbgrader.css", "text/css"), ("static/js/utils.js", "application/javascript")):
         resp = grader.http.get(f"{url}/{path}")
@@ -217,3 +224,97 @@ def test_feedback_released_from_formgrader_reaches_the_student_without_hidden_te
     # Which visible test failed, and how; never a hidden test's source.
     assert "failed: assert celsius_to_fahrenheit(0) == 32" in html, html[-3000:]
     assert not [h for h in HIDDEN if h in html]
+
+
+def test_a_students_nbgrader_config_never_runs_in_formgrader(stack, graded, notebooks):
+    """Attack: a student submits an nbgrader_config.py (the service writes it under submitted/), then a grader opens
+    a link that points formgrader's ``?path=`` at it, or at another course. Nothing of it runs, and the formgrader
+    holds no token of the service's."""
+    canary = stack.var / f"canary-{secrets.token_hex(4)}"
+    planted = f"open({str(canary)!r}, 'w').write('student code ran on the trusted side')\n"
+    files = {f"{PS}.ipynb": notebooks["wrong"], "nbgrader_config.py": planted.encode()}
+    body = {"files": {name: base64.b64encode(data).decode() for name, data in files.items()}}
+    resp = call(stack, "student1", "POST", f"api/submissions/{COURSE}/{PS}", service="EXCHANGE", json=body)
+    assert resp.status_code == 201, resp.text
+    wait_graded(stack, "student1", resp.json()["id"])
+    assert (stack.hub_dir / "grading" / COURSE / "submitted" / "student1" / PS / "nbgrader_config.py").is_file()
+    grader = _visitor(stack, "grader1")
+    for path in (f"submitted/student1/{PS}", f"autograded/student1/{PS}", "../data-science", "/"):
+        resp = grader.http.get(stack.hub_url + FORMGRADER + "/", params={"path": path}, allow_redirects=False)
+        assert resp.status_code == 400, (path, resp.status_code)
+    assert grader.follow(stack.hub_url + FORMGRADER + "/manage_assignments").status_code == 200
+    assert not canary.exists(), "a student's nbgrader_config.py ran in formgrader"
+    # The course's formgrader process: its own token and nothing of the service's.
+    pids = subprocess.run(["pgrep", "-f", f"studio_grader.formgrader .*formgrader/{COURSE}/"], capture_output=True,
+                          text=True).stdout.split()  # fmt: skip
+    mine = [p for p in pids if Path(f"/proc/{p}/cwd").resolve() == (stack.hub_dir / "grading" / COURSE).resolve()]
+    assert len(mine) == 1, pids
+    environ = dict(e.split("=", 1) for e in Path(f"/proc/{mine[0]}/environ").read_text().split("\0") if "=" in e)
+    assert not {"JUPYTERHUB_API_TOKEN", "STUDIO_GRADES_TOKEN", "STUDIO_GRADEBOOK_URL"} & set(environ), environ
+    token = environ["STUDIO_FORMGRADER_TOKEN"]
+    # Its way to the exchange: its own course's calls, with its own token; nobody else's token gets through there.
+    fx = server_env(stack, "grader1")["STUDIO_GRADING_URL"] + "formgrader-exchange/"
+    ok = requests.get(fx + f"{COURSE}/api/submissions", params={"course": COURSE},
+                      headers={"Authorization": f"token {token}"}, timeout=30)  # fmt: skip
+    assert ok.status_code == 200 and ok.json()["submissions"], ok.text
+    for course, path, auth in ((COURSE, "api/submissions?course=data-science", token),
+                               (COURSE, "api/submissions?mine=1", token),
+                               ("data-science", "api/submissions?course=data-science", token),
+                               (COURSE, "api/submissions?course=" + COURSE,
+                                server_env(stack, "grader1")["JUPYTERHUB_API_TOKEN"]),
+                               (COURSE, "api/submissions?course=" + COURSE, "")):  # fmt: skip
+        resp = requests.get(fx + f"{course}/{path}", headers={"Authorization": f"token {auth}"}, timeout=30)
+        assert resp.status_code == 403, (course, path, resp.status_code)
+
+
+# role → what it may do at the grading service in intro-python; in data-science nobody may do anything there.
+GRADING_ALLOWED = {
+    "student1": set(),
+    "grader1": {"grades", "progress", "regrade", "execute", "source", "formgrader", "formgrader-api"},
+    "instructor1": {"grades", "progress", "regrade", "execute", "source", "formgrader", "formgrader-api"},
+    OUTSIDER: set(),
+}
+OTHER_COURSE = "data-science"
+
+
+def _grading_attempt(stack, user: str, action: str, course: str) -> int:
+    job = {"cells": [{"source": "print(1)", "grade": False}], "timeout": 5, "job_timeout": 10}
+    source = {"files": {"ps-table.ipynb": base64.b64encode(b'{"cells": []}').decode()}}
+    fg = f"formgrader/{course}/formgrader"
+    calls = {
+        "grades": ("GET", "api/grades", {"params": {"course": course}}),
+        "progress": ("GET", "api/progress", {"params": {"course": course}}),
+        "regrade": ("POST", f"api/regrade/{course}/ps-none", {}),
+        "execute": ("POST", f"api/execute/{course}", {"json": job}),
+        "source": ("PUT", f"api/source/{course}/ps-table", {"json": source}),
+        "formgrader": ("GET", f"{fg}/manage_assignments", {}),
+        "formgrader-api": ("GET", f"{fg}/api/assignments", {}),
+    }
+    method, path, kwargs = calls[action]
+    return call(stack, user, method, path, allow_redirects=False, **kwargs).status_code
+
+
+@pytest.mark.parametrize("course", [COURSE, OTHER_COURSE])
+@pytest.mark.parametrize("user", list(GRADING_ALLOWED))
+def test_grading_authorization_table(stack, graded, user, course):
+    """role × course × action: a grader of one course reaches nothing of another's (grades, queue, sandboxes,
+    sources, formgrader), whatever the parameters; and formgrader is pointed at no other folder by any path."""
+    new_account(stack, OUTSIDER)
+    got = {action: _grading_attempt(stack, user, action, course) for action in sorted(GRADING_ALLOWED["grader1"])}
+    allowed = GRADING_ALLOWED[user] if course == COURSE else set()
+    assert {a for a, status in got.items() if status < 400} == allowed, got
+    assert all(status == 403 for a, status in got.items() if a not in allowed), got
+    # Paths that try to leave the course's formgrader: never another course's, never another folder.
+    paths = [
+        (f"formgrader/{course}/formgrader/", {"path": f"../{OTHER_COURSE}"}),
+        (f"formgrader/{course}/formgrader/", {"path": "/"}),
+        (f"formgrader/{course}/%2e%2e/{OTHER_COURSE}/formgrader/manage_assignments", {}),
+        (f"formgrader/{course}/formgrader/%2e%2e/%2e%2e/{OTHER_COURSE}/formgrader/api/assignments", {}),
+        (f"formgrader/{course}/api/contents", {}),
+        (f"formgrader-exchange/{course}/api/submissions", {"course": course}),
+    ]
+    for path, params in paths:
+        status = call(stack, user, "GET", path, params=params, allow_redirects=False).status_code
+        assert status in (400, 403, 404), (path, status)
+        if course != COURSE or user not in ("grader1", "instructor1"):
+            assert status in (403, 404), (path, status)

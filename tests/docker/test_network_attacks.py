@@ -28,6 +28,15 @@ def reach(host, port):
             return "open"
     except OSError as e:
         return type(e).__name__
+def reach6(address, port):
+    try:
+        info = socket.getaddrinfo(f"{address}%eth0", port, socket.AF_INET6, socket.SOCK_STREAM)[0]
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.settimeout(3)
+            s.connect(info[4])
+            return "open"
+    except (OSError, IndexError) as e:
+        return type(e).__name__
 def resolve(name):
     try:
         return socket.getaddrinfo(name, 80)[0][4][0]
@@ -42,6 +51,7 @@ print(json.dumps({
     "postgres": reach(HUB_HOST, 5432),
     "redis": reach(HUB_HOST, 6379),
     "dns": resolve("example.org"),
+    "host_service_ipv6": reach6(GATEWAY6, HOST_PORT6),
     "docker_socket": os.path.exists("/var/run/docker.sock"),
 }))
 """
@@ -102,7 +112,27 @@ def host_service():
     server.close()
 
 
-def test_learner_reaches_the_hub_api_and_nothing_else(docker_stack, outside_host, host_service):
+@pytest.fixture(scope="module")
+def host_service6():
+    """The same over IPv6 (and IPv4), on every address: reachable from a learners' bridge by its link-local IPv6
+    address unless the firewall covers IPv6 too."""
+    server = socket.create_server(("::", 0), family=socket.AF_INET6, dualstack_ipv6=True)
+    threading.Thread(target=lambda: [c.close() for c in iter(lambda: server.accept()[0], None)], daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+
+
+def bridge_link_local(network: str) -> str:
+    """The IPv6 link-local address of the learners' bridge on this machine ("" when IPv6 is off there)."""
+    net = json.loads(subprocess.run(["docker", "network", "inspect", network], capture_output=True, text=True,
+                                    check=True).stdout)[0]  # fmt: skip
+    bridge = net.get("Options", {}).get("com.docker.network.bridge.name") or f"br-{net['Id'][:12]}"
+    out = subprocess.run(["ip", "-6", "-o", "addr", "show", "dev", bridge, "scope", "link"], capture_output=True,
+                         text=True).stdout.split()  # fmt: skip
+    return next((w.split("/")[0] for w in out if w.startswith("fe80:")), "")
+
+
+def test_learner_reaches_the_hub_api_and_nothing_else(docker_stack, outside_host, host_service, host_service6):
     v1, v2 = Visitor(docker_stack), Visitor(docker_stack)
     v1.login("student1")
     v2.login("student2")
@@ -113,13 +143,14 @@ def test_learner_reaches_the_hub_api_and_nothing_else(docker_stack, outside_host
     other_ip = other["NetworkSettings"]["Networks"][docker_stack.network]["IPAddress"]
     hub = urlparse(docker_stack.env()["STUDIO_HUB_CONNECT_URL"])
     values = {"HUB_HOST": hub.hostname, "HUB_PORT": hub.port, "OUTSIDE": outside_host, "HOST_PORT": host_service,
-              "OTHER": other_ip}  # fmt: skip
+              "OTHER": other_ip, "GATEWAY6": bridge_link_local(docker_stack.network) or "fe80::1",
+              "HOST_PORT6": host_service6}  # fmt: skip
     code = "".join(f"{k} = {v!r}\n" for k, v in values.items()) + PROBE
     out = run_in_kernel(v1, f"{docker_stack.hub_url}/user/student1/", code)
     assert out["status"] == "ok", out
     result = json.loads(out["stdout"])
     assert result["hub_api"] == "open"  # the one thing it needs (and proof the probe can connect at all)
-    blocked = {"outside_host", "host_service", "host_ssh", "other_learner", "postgres", "redis"}
+    blocked = {"outside_host", "host_service", "host_ssh", "other_learner", "postgres", "redis", "host_service_ipv6"}
     assert {k: result[k] for k in blocked if result[k] == "open"} == {}, result
     assert result["dns"] != "open" and "." not in result["dns"], result  # no name resolves to an address
     assert result["docker_socket"] is False

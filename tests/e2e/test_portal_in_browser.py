@@ -52,13 +52,16 @@ def send_cohort(stack, n: int) -> None:
         f"for name in {made.students!r}:\n"
         "    enrollment_create(user=get_user_model().objects.get_or_create(username=name)[0], course=course)\n"
     ))  # fmt: skip
-    token = (stack.hub_dir / "grades_token").read_text().strip()
-    headers = {"Authorization": f"Bearer {token}"}
+
+    def bearer(purpose: str) -> dict:
+        return {"Authorization": f"Bearer {(stack.hub_dir / f'{purpose}_token').read_text().strip()}"}
+
     for start in range(0, len(made.events), 2000):
         resp = requests.put(f"{stack.portal_url}/api/events/", json={"events": made.events[start : start + 2000]},
-                            headers=headers, timeout=120)  # fmt: skip
+                            headers=bearer("events"), timeout=120)  # fmt: skip
         assert resp.status_code == 200 and not resp.json()["skipped"], resp.text[:300]
-    resp = requests.put(f"{stack.portal_url}/api/grades/", json={"grades": made.grades}, headers=headers, timeout=120)
+    resp = requests.put(f"{stack.portal_url}/api/grades/", json={"grades": made.grades}, headers=bearer("grades"),
+                        timeout=120)  # fmt: skip
     assert resp.status_code == 200, resp.text[:300]
 
 

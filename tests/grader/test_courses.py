@@ -130,3 +130,52 @@ def test_queue_grades_the_latest_and_one_failure_never_stops_the_rest(tmp_path):
 
     with Gradebook(f"sqlite:///{tmp_path / 'intro-python' / 'gradebook.db'}") as gb:
         assert gb.find_assignment(PS).name == PS
+
+
+def _notebook(*cells: dict) -> bytes:
+    import json
+
+    return json.dumps({"cells": list(cells), "nbformat": 4, "nbformat_minor": 5,
+                       "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                   "language": "python"}}}).encode()  # fmt: skip
+
+
+def _code(source: str, **nbgrader) -> dict:
+    meta = {"nbgrader": {"grade": False, "solution": False, "locked": False, "schema_version": 3, **nbgrader}}
+    return {"cell_type": "code", "id": nbgrader["grade_id"], "source": source, "metadata": meta, "outputs": [],
+            "execution_count": None}  # fmt: skip
+
+
+def test_a_courses_source_never_runs_on_the_trusted_side(tmp_path):
+    """Attack (a course team, trusted with its course only): a source whose AUTOTEST directives nbgrader would
+    expand by running its cells in a kernel on the grading service, and an nbgrader_config.py and autotests.yml
+    uploaded with it. Nothing of them runs; the refusal says what to do instead; a plain source still works."""
+    import subprocess
+    import sys
+
+    canary = tmp_path / "canary"
+    plant = f"open({str(canary)!r}, 'a').write('course code ran on the trusted side\\n')\n"
+    space = CourseSpace(tmp_path / "grading", "c1")
+    space.prepare()
+    autotest = _notebook(
+        _code(plant + "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n",
+              solution=True, grade_id="f"),
+        _code("AUTOTEST f(1)\n", grade=True, grade_id="t", points=1),
+    )  # fmt: skip
+    space.put_source("a1", {"a1.ipynb": autotest, "nbgrader_config.py": plant.encode(),
+                            "autotests.yml": b"python3:\n  setup: \"" + plant.encode().strip() + b"\"\n"})  # fmt: skip
+    plain = _notebook(_code("def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n",
+                            solution=True, grade_id="f"),
+                      _code("assert f(1) == 1\n", grade=True, grade_id="t", points=1))  # fmt: skip
+    space.put_source("a2", {"a2.ipynb": plain, "nbgrader_config.py": plant.encode()})
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom studio_grader import jobs\nfrom studio_grader.courses import "
+        "CourseSpace\njobs.own_bin_first()\nspace = CourseSpace(Path(sys.argv[1]), 'c1')\n"
+        "try:\n    jobs.prepare(space, sys.argv[2])\n    print('GENERATED')\nexcept jobs.GradingError as e:\n"
+        "    print('REFUSED', e)\n"
+    )
+    runs = {a: subprocess.run([sys.executable, "-c", script, str(tmp_path / "grading"), a], capture_output=True,
+                              text=True, timeout=300) for a in ("a1", "a2")}  # fmt: skip
+    assert "REFUSED" in runs["a1"].stdout and "generate_source_with_tests" in runs["a1"].stdout, runs["a1"]
+    assert "GENERATED" in runs["a2"].stdout, runs["a2"]
+    assert not canary.exists(), canary.read_text()

@@ -67,6 +67,7 @@ def test_spawner_is_learner_spawner_with_narrow_server_token(settings):
     assert "access:services!service=exchange" in c.Spawner.server_token_scopes
     assert not any(s.startswith(("admin", "read:users!", "users")) for s in c.Spawner.server_token_scopes
                    if not s.startswith("users:activity"))  # fmt: skip
+    assert c.Spawner.disable_user_config is True  # a learner's own files never configure their server
     assert "isolation" not in c.LearnerSpawner  # chosen by the hub's uid unless configured
 
 
@@ -220,7 +221,7 @@ def test_bad_flag_names_the_variable(tmp_path):
 def test_hints_is_a_hub_managed_service_with_its_state_in_redis_when_set(settings):
     from dataclasses import replace
 
-    settings = replace(settings, grades_token="services-token-1")
+    settings = replace(settings, grades_token="grades-token-1", events_token="services-token-1")
     c = config.apply_config(Config(), replace(settings, hints_port=9185, hints_provider="ladder",
                                               hints_state_url="redis://:pw@127.0.0.1:6380/2"))  # fmt: skip
     (hints,) = [s for s in c.JupyterHub.services if s["name"] == "hints"]
@@ -235,8 +236,10 @@ def test_hints_is_a_hub_managed_service_with_its_state_in_redis_when_set(setting
     assert hints["environment"]["STUDIO_HINTS_STATE_URL"] == "redis://:pw@127.0.0.1:6380/2"
     # The learning-event queue goes to the portal, with the services' token in the environment, not in argv.
     assert cmd[cmd.index("--portal-url") + 1] == settings.portal_backend_url
-    assert hints["environment"]["STUDIO_GRADES_TOKEN"] == "services-token-1"
+    assert hints["environment"]["STUDIO_EVENTS_TOKEN"] == "services-token-1"
     assert "services-token-1" not in " ".join(cmd)
+    # One token per purpose: the hints service (it parses learners' input) never holds the one that writes grades.
+    assert "grades-token-1" not in repr(hints)
     assert c.Spawner.environment["STUDIO_HINTS_URL"] == "http://127.0.0.1:9185/services/hints/"
     assert "access:services!service=hints" in c.Spawner.server_token_scopes
     off = config.apply_config(Config(), replace(settings, hints=False))

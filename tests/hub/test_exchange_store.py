@@ -71,7 +71,24 @@ def test_every_submission_is_kept_and_the_latest_wins(store):
     store.submit("intro", "ps1", "sam", {"ps1.ipynb": NB})
     with pytest.raises(ExchangeError, match="3 submissions") as e:
         store.submit("intro", "ps1", "sam", {"ps1.ipynb": NB})
-    assert e.value.status == 409
+    assert e.value.status == 429 and "ask your instructor" in str(e.value)
+
+
+def test_a_student_may_keep_only_so_much_in_a_course(tmp_path):
+    """Attack: fill the exchange's disk with submissions just under the size limit, assignment after assignment.
+    The quota is per student and course; what others submitted is untouched."""
+    store = ExchangeStore(tmp_path / "exchange", Limits(max_bytes=10_000, max_student_bytes=25_000))
+    for ps in ("ps1", "ps2"):
+        store.release("intro", ps, {f"{ps}.ipynb": NB}, by="inst")
+    kim = store.submit("intro", "ps1", "kim", {"ps1.ipynb": b"k" * 9_000})
+    store.submit("intro", "ps1", "sam", {"ps1.ipynb": b"x" * 9_000})
+    store.submit("intro", "ps2", "sam", {"ps2.ipynb": b"x" * 9_000})
+    with pytest.raises(ExchangeError, match="each student may keep") as e:
+        store.submit("intro", "ps2", "sam", {"ps2.ipynb": b"x" * 9_000})
+    assert e.value.status == 413
+    store.submit("intro", "ps2", "sam", {"ps2.ipynb": b"x" * 100})  # what still fits is taken
+    assert store.submit("intro", "ps1", "kim", {"ps1.ipynb": b"k" * 9_000})["student_id"] == "kim"
+    assert store.submission_files("intro", "ps1", "kim", kim["id"]) == {"ps1.ipynb": b"k" * 9_000}
 
 
 def test_late_flag_and_collecting_before_the_due_date(store):

@@ -178,6 +178,21 @@ def test_events_are_queued_for_the_caller_own_courses_only_and_count_attempts():
     assert ask(app, more=True)["rung"] == 2
 
 
+def test_a_flood_of_events_is_refused_per_student_and_nobody_elses_is_lost():
+    """Attack: a learner's server posts learning events as fast as it can (500 a batch)."""
+    app = make(events_per_minute=600)
+    run = {"kind": "execute", "assignment": PS, "ok": True}
+    assert asyncio.run(app.record_events(STUDENT, [run] * 500))["accepted"] == 500
+    with pytest.raises(service.RateLimited, match="more than 600 learning events") as refused:
+        asyncio.run(app.record_events(STUDENT, [run] * 500))
+    assert refused.value.retry_after == 60
+    other = {"name": "student2", "groups": ["students-intro-python"]}
+    assert asyncio.run(app.record_events(other, [run] * 3))["accepted"] == 3
+    queued = [e for _, e in asyncio.run(app.state.read_events(count=2000))]
+    assert sum(e["student"] == "student1" for e in queued) == 500, "nothing of the refused batch was kept"
+    assert sum(e["student"] == "student2" for e in queued) == 3
+
+
 @pytest.mark.integration
 def test_state_in_redis_is_shared_and_events_go_to_a_stream():
     import secrets
@@ -210,3 +225,68 @@ def test_state_in_redis_is_shared_and_events_go_to_a_stream():
             await two.close()
 
     asyncio.run(scenario())
+
+
+def test_the_cache_key_covers_what_shapes_an_answer():
+    """Two requests that differ in the hints already shown or the traceback are two model calls, not one answer
+    served to both."""
+    calls = []
+
+    class Counting(HintProvider):
+        name = "counting"
+
+        async def hint(self, request):
+            calls.append((request.rung, tuple(request.shown)))
+            return f"look at your code ({len(calls)})"
+
+    app = make(unlock_seconds=3600)
+    app.hinter = Counting(parent=app)
+    found = app.exercise_for(STUDENT, {"assignment": PS, "exercise": "ex1-answer"})
+    for traceback in (["line 1"], ["line 2"], ["line 2"]):
+        asyncio.run(app.next_hint(STUDENT, found, Attempt(code=PRINTS, traceback=traceback), False))
+    assert len(calls) == 2
+    other = {"name": "student2", "groups": ["students-intro-python"]}
+    asyncio.run(app.next_hint(other, found, Attempt(code=PRINTS, traceback=["line 2"]), False))
+    assert len(calls) == 2, "the same request by another student, nothing shown before: from the cache"
+
+
+@pytest.mark.parametrize(
+    "hidden_block",
+    [
+        "# BEGIN HIDDEN TESTS\nassert f(98.6) == 37\n# END HIDDEN TESTS\n",  # one '#', as nbgrader accepts
+        "pass  ### BEGIN HIDDEN TESTS\nassert f(98.6) == 37\n### END HIDDEN TESTS\n",  # not at the line's start
+        "    ### BEGIN HIDDEN TESTS\n    assert f(98.6) == 37\n",  # never closed: runs to the end, as in nbgrader
+    ],
+)
+def test_hidden_tests_are_found_as_nbgrader_finds_them(tmp_path, hidden_block):
+    """Attack (by a careless or clever course author): markers nbgrader honours but a stricter pattern would miss
+    make hidden tests 'visible' to the model and the guard."""
+    import json
+
+    from nbformat import from_dict
+    from nbgrader.preprocessors import ClearHiddenTests
+
+    from studio_hub.hints.exercises import exercises_in
+
+    test_source = "assert f(0) == 32\n" + hidden_block
+    cells = [
+        {"cell_type": "code", "source": "def f(c):\n    ### BEGIN SOLUTION\n    return c * 9 / 5 + 32\n"
+         "    ### END SOLUTION\n", "metadata": {"nbgrader": {"solution": True, "grade_id": "a", "grade": False}},
+         "outputs": [], "execution_count": None},
+        {"cell_type": "code", "source": test_source, "outputs": [], "execution_count": None,
+         "metadata": {"nbgrader": {"grade": True, "solution": False, "grade_id": "t", "points": 1}}},
+    ]  # fmt: skip
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    (exercise,) = exercises_in(path, "c", "a1")
+    assert "98.6" not in exercise.visible_tests and "assert f(0) == 32" in exercise.visible_tests
+    assert "return c * 9 / 5 + 32" not in exercise.starter and "return c * 9 / 5 + 32" in exercise.solution
+    # The same as nbgrader's own ClearHiddenTests gives students (which refuses a region never closed; here it
+    # hides everything after the marker).
+    cell = from_dict(cells[1])
+    if "END HIDDEN" not in hidden_block:
+        with pytest.raises(RuntimeError, match="No end hidden tests"):
+            ClearHiddenTests()._remove_hidden_test_region(cell)
+        return
+    ClearHiddenTests()._remove_hidden_test_region(cell)
+    assert exercise.visible_tests == cell.source.strip()

@@ -45,6 +45,15 @@ def test_hashed_names_do_not_collide():
     assert account_name("ls-", "ada.lovelace") != account_name("ls-", "ada_lovelace.")
 
 
+def test_no_plain_name_takes_the_account_of_a_hashed_one():
+    """Attack: register the hub name that spells another user's hashed account ("u" and the digest): their home
+    would be yours."""
+    victim = account_name("ls-", "ada.lovelace")
+    squatter = victim.removeprefix("ls-")
+    assert squatter.startswith("u") and account_name("ls-", squatter) != victim
+    assert account_name("ls-", "u1234") == "ls-u1234"  # names only like it stay plain
+
+
 def test_accounts_isolation_needs_root(monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     assert LearnerSpawner().isolation == "shared"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 
@@ -76,6 +77,34 @@ def test_attack_from_a_kernel_fails(stack, student1, student2_home, name, code):
     assert out["status"] == "error", f"{name} succeeded: {out}"
     assert out["error"] in ("FileNotFoundError", "PermissionError", "OSError", "ZeroDivisionError",
                             "TimeoutExpired"), out  # fmt: skip
+
+
+def test_a_learners_own_config_never_configures_their_server(stack, student1):
+    """Attack: plant a Jupyter server config in one's home (it would load an extension that serves script to a
+    visiting grader or admin, or change the server's settings), then have the server restarted."""
+    home = f"/home/{stack.learner_prefix}student1"
+    canary = f"{home}/config-ran"
+    plant = f"open({canary!r}, 'w').write('my config ran')\n"
+    out = attack(stack, student1, (
+        "import os\n"
+        "for d in ('~/.jupyter', '~/.local/etc/jupyter'):\n"
+        "    os.makedirs(os.path.expanduser(d), exist_ok=True)\n"
+        f"    open(os.path.expanduser(d + '/jupyter_server_config.py'), 'w').write({plant!r})\n"
+    ))  # fmt: skip
+    assert out["status"] == "ok", out
+    v = student1
+    v.follow(f"{stack.hub_url}/hub/home")
+    xsrf = v.http.cookies.get("_xsrf", path="/hub/")
+    stop = v.http.delete(f"{stack.hub_url}/hub/api/users/student1/server", headers={"X-XSRFToken": xsrf})
+    assert stop.status_code in (202, 204), stop.text
+    deadline = time.monotonic() + 60
+    while v.http.get(f"{stack.hub_url}/hub/api/users/student1", headers={"X-XSRFToken": xsrf}).json().get("server"):
+        assert time.monotonic() < deadline, "the server did not stop"
+        time.sleep(0.5)
+    resp = v.follow(f"{stack.hub_url}/hub/spawn")
+    assert resp.status_code == 200 and "/user/student1/" in resp.url, resp.url
+    ran = attack(stack, student1, f"import os\nprint(os.path.exists({canary!r}))")
+    assert ran["stdout"].strip() == "False", "the learner's own config was loaded by their server"
 
 
 def test_hub_and_another_learner_keep_working_after_the_attacks(stack, student2, student2_home):

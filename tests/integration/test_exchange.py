@@ -289,6 +289,13 @@ def test_tokens_are_required_and_checked(stack, released):
     bad = requests.get(env["STUDIO_EXCHANGE_URL"] + "api/assignments", headers={"Authorization": "token nope"})
     assert bad.status_code == 403
     assert requests.get(env["STUDIO_EXCHANGE_URL"] + "api/health").json() == {"ok": True}
+    # Only the health route itself is open: not a route whose path merely ends like it (a feedback upload here).
+    tail = f"api/feedback/{COURSE}/{PS}/api/health"
+    for method, kwargs in (("PUT", {"json": files(**{"x.html": b"<p>forged</p>"})}), ("GET", {})):
+        resp = requests.request(method, env["STUDIO_EXCHANGE_URL"] + tail, timeout=30, **kwargs)
+        assert resp.status_code == 401, (method, resp.status_code, resp.text)
+    resp = requests.get(env["STUDIO_HINTS_URL"] + "api/exercises/x/api/health", timeout=30)
+    assert resp.status_code in (401, 404), resp.status_code
 
 
 @pytest.mark.parametrize("name", ["../../evil.ipynb", "/tmp/evil.ipynb", ".bashrc", "a/../../evil.ipynb"])

@@ -89,6 +89,26 @@ def test_hub_groups_and_admins_mirror_portal_roles(stack):
     assert "instructor1" in hub_admins(stack) and "student1" not in hub_admins(stack)
 
 
+def test_two_portal_users_differing_in_case_are_two_hub_users(stack):
+    """Attack: the portal has "casey"; a user named "Casey" (an admin made it, or an LMS sent it) logs in. The hub
+    must not take them for casey: another server, another home, another Unix account."""
+    from tests.conftest import new_account
+
+    homes = {}
+    for username in ("casey", "Casey"):
+        v = Visitor(stack)
+        v.login(username, new_account(stack, username, course="intro-python"))
+        resp = v.follow(f"{stack.hub_url}/hub/spawn")
+        assert resp.status_code == 200 and f"/user/{username}/" in resp.url, (username, resp.url)
+        homes[username] = v
+    groups = hub_groups(stack)
+    assert groups["casey"] == groups["Casey"] == {"students-intro-python"}
+    from studio_hub.spawner import account_name
+
+    accounts = {account_name(stack.learner_prefix, name) for name in ("casey", "Casey")}
+    assert len(accounts) == 2 and all(Path("/home", a).is_dir() for a in accounts)
+
+
 def test_wrong_password_gets_no_session_and_no_hub_login(stack):
     v = Visitor(stack)
     resp = v.login("student2", "not-the-password")

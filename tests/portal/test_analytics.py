@@ -33,7 +33,7 @@ def event(n, kind="execute", student="student1", ok=True, exercise="squares", mi
             "time": (NOW - timedelta(minutes=minutes)).timestamp(), **extra}  # fmt: skip
 
 
-@override_settings(GRADES_TOKEN=TOKEN)
+@override_settings(EVENTS_TOKEN=TOKEN, GRADES_TOKEN="grades-test-token")
 class IngestTests(CatalogTestCase):
     def put(self, events, token=TOKEN):
         return self.client.put("/api/events/", json.dumps({"events": events}), content_type="application/json",

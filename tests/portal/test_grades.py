@@ -53,6 +53,16 @@ class GradesApiTests(CatalogTestCase):
         assert self.client.get("/api/grades/").status_code == 405
         assert not Grade.objects.exists()
 
+    @override_settings(EVENTS_TOKEN="events-token")
+    def test_one_token_per_purpose(self):
+        """Attack: the hints service (it parses learners' input and may call an outside model) is made to send a
+        grade with the token it holds. Its token is for events only; the grades one does not send events."""
+        assert self.put({"grades": [grade(score=7.0)]}, token="events-token").status_code == 403
+        assert not Grade.objects.exists()
+        events = self.client.put("/api/events/", '{"events": []}', content_type="application/json",
+                                 HTTP_AUTHORIZATION=f"Bearer {TOKEN}")  # fmt: skip
+        assert events.status_code == 403
+
     @override_settings(GRADES_TOKEN="")
     def test_without_a_token_configured_nothing_is_taken(self):
         assert self.put({"grades": [grade()]}, token="").status_code == 503

@@ -99,6 +99,23 @@ class ReviewTests(CatalogTestCase):
             assert reason in resp.content.decode(), reason
         assert not ReviewRequest.objects.exists()
 
+    def test_an_oversize_upload_is_refused_before_it_is_read(self):
+        """Attack: a 30 MB upload, to fill the portal's memory (the old code read the whole file first)."""
+        from unittest import mock
+
+        from django.core.cache import cache
+        from django.core.handlers.wsgi import WSGIRequest
+
+        with mock.patch.object(WSGIRequest, "FILES", new_callable=mock.PropertyMock) as files:
+            resp = self.share(raw=b"{" + b" " * (30 * 2**20), expect=413)
+        assert not files.called, "the body was parsed before the size was checked"
+        assert "at most 2 MiB fit" in resp.content.decode()
+        # One huge cell within the size: refused by its length, before it is highlighted.
+        resp = self.share(raw=notebook(("code", "x = 1 + " * 30_000)), expect=400)
+        assert "at most 100000 fit" in resp.content.decode()
+        assert not ReviewRequest.objects.exists()
+        cache.clear()  # the posting rate limit: the other tests start with none used
+
     def test_cells_cannot_carry_script(self):
         evil = notebook(("markdown", "<script>alert(1)</script>[x](javascript:alert(1))<img src=x onerror=alert(1)>"),
                         ("code", "</code></pre><script>alert(2)</script>"))  # fmt: skip

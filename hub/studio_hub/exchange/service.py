@@ -107,8 +107,6 @@ class ApiHandler(web.RequestHandler):
         self.notify = notify
 
     async def prepare(self):
-        if self.request.path.endswith("/api/health"):
-            return
         model = await token_owner(self.hub_auth, self.request.headers.get("Authorization", ""), "exchange")
         if model.get("kind") == "service":
             # The grading service collects, releases and returns feedback for the courses' teams (formgrader).
@@ -158,6 +156,10 @@ class ApiHandler(web.RequestHandler):
 
 
 class HealthHandler(ApiHandler):
+    async def prepare(self):
+        """The one route anyone may call (the hub's health checks): only this handler skips authentication, whatever
+        another route's path ends with."""
+
     def get(self):
         self.finish({"ok": True})
 
@@ -298,6 +300,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True, help="where releases and submissions are kept")
     parser.add_argument("--max-mib", type=float, default=20, help="largest release/submission/feedback, MiB")
+    parser.add_argument("--student-mib", type=float, default=200,
+                        help="all of one student's submissions in a course together, MiB")  # fmt: skip
     parser.add_argument(
         "--trust-service",
         action="append",
@@ -319,7 +323,7 @@ def run_service(main, logger: logging.Logger) -> None:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    limits = Limits(max_bytes=int(args.max_mib * 2**20))
+    limits = Limits(max_bytes=int(args.max_mib * 2**20), max_student_bytes=int(args.student_mib * 2**20))
     store = ExchangeStore(args.data_dir, limits)
     # Groups change when the portal changes a role; the hub re-reads them within seconds, so must we.
     hub_auth = HubAuth(cache_max_age=5)

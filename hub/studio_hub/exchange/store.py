@@ -65,6 +65,7 @@ class Limits:
     max_bytes: int = 20 * 1024 * 1024  # all files of one release, submission or feedback together
     max_files: int = 100
     max_submissions: int = 200  # kept per student and assignment; then the student must ask their instructor
+    max_student_bytes: int = 200 * 1024 * 1024  # all of one student's submissions in a course, together
 
 
 def _now() -> datetime:
@@ -142,7 +143,13 @@ class ExchangeStore:
         folder = c / "submissions" / assignment / student
         folder.mkdir(parents=True, exist_ok=True)
         if sum(1 for p in folder.iterdir() if not p.name.startswith(".")) >= self.limits.max_submissions:
-            raise ExchangeError(f"{self.limits.max_submissions} submissions of {assignment} are kept already", 409)
+            raise ExchangeError(f"{self.limits.max_submissions} submissions of {assignment} are kept already: ask "
+                                "your instructor to make room", 429)  # fmt: skip
+        used = sum(p.stat().st_size for p in (c / "submissions").glob(f"*/{student}/**/*") if p.is_file())
+        if used + sum(len(data) for data in files.values()) > self.limits.max_student_bytes:
+            raise ExchangeError(f"your submissions in {course} take {_size(used)}; with this one they would pass "
+                                f"the {_size(self.limits.max_student_bytes)} each student may keep: ask your "
+                                "instructor to make room", 413)  # fmt: skip
         now = _now()
         duedate = datetime.fromisoformat(release["duedate"]) if release["duedate"] else None
         meta = {"timestamp": now.strftime(TIMESTAMP_FORMAT), "late": bool(duedate and now > duedate)}

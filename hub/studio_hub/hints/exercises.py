@@ -13,8 +13,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n(.*?)^[ \t]*### END SOLUTION[^\n]*\n?", re.M | re.S)
-HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.M | re.S)
+# nbgrader's delimiters (ClearSolutions.begin_solution_delimeter, ClearHiddenTests.begin_test_delimeter...), found
+# as nbgrader finds them: anywhere in a line, whatever comes before (``# BEGIN HIDDEN TESTS``, ``x = 1  ### BEGIN
+# SOLUTION``). A narrower match would show the model, and the guard's idea of what a student may see, tests that
+# nbgrader hides.
+BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
+BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -40,13 +44,35 @@ def _text(cell: dict) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
+def _regions(source: str, begin: str, end: str, replace) -> str:
+    """``source`` with each region from a line containing ``begin`` to one containing ``end`` (both included)
+    replaced by ``replace(indent)`` lines, as nbgrader's ClearSolutions and ClearHiddenTests do; a region that is
+    never closed runs to the end, as there."""
+    kept, inside = [], False
+    for line in source.split("\n"):
+        if begin in line:
+            inside = True
+            kept.extend(replace(line[: len(line) - len(line.lstrip())]))
+        elif end in line:
+            inside = False
+        elif not inside:
+            kept.append(line)
+    return "\n".join(kept)
+
+
 def starter_of(source: str) -> str:
     """nbgrader's ClearSolutions for code: each solution block becomes ``raise NotImplementedError()``."""
-    return SOLUTION.sub(lambda m: f"{m.group(1)}raise NotImplementedError()\n", source)
+    return _regions(source, BEGIN_SOLUTION, END_SOLUTION, lambda indent: [f"{indent}raise NotImplementedError()"])
 
 
 def solution_of(source: str) -> str:
-    return SOLUTION.sub(lambda m: m.group(2), source)
+    """The answer cell with its solution, the delimiter lines removed."""
+    return "\n".join(line for line in source.split("\n") if BEGIN_SOLUTION not in line and END_SOLUTION not in line)
+
+
+def without_hidden_tests(source: str) -> str:
+    """nbgrader's ClearHiddenTests: what students see of a test cell."""
+    return _regions(source, BEGIN_HIDDEN, END_HIDDEN, lambda indent: [])
 
 
 def exercises_in(path: Path, course: str, assignment: str) -> list[Exercise]:
@@ -67,7 +93,7 @@ def exercises_in(path: Path, course: str, assignment: str) -> list[Exercise]:
             below_meta = below.get("metadata", {}).get("nbgrader", {})
             if below.get("cell_type") != "code" or not below_meta.get("grade") or below_meta.get("solution"):
                 break
-            tests.append(HIDDEN.sub("", _text(below)).strip())
+            tests.append(without_hidden_tests(_text(below)).strip())
         hints = cell.get("metadata", {}).get("studio", {}).get("hints", [])
         source = _text(cell)
         found.append(Exercise(

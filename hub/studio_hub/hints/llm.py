@@ -85,16 +85,19 @@ class LLMProvider(HintProvider):
         fence = secrets.token_hex(4)
         found = [f"- {f.title}" for f in tutor.findings(attempt, exercise.solution)[:3]]
         shown = "\n".join(f"{i}. {h}" for i, h in enumerate(request.shown, 1)) or "(none yet)"
+        # Everything derived from what the student sent (their code, its error, the failing line and what it gave,
+        # and the automatic check's findings, which quote their names and lines) goes inside the fence; outside it
+        # only the instructor's text.
         material = [f"Student's code:\n{attempt.code}"]
         if attempt.ename:
             material.append(f"Error: {attempt.ename}: {attempt.evalue}")
         assertion = tutor.failing_assertion(attempt)
         if assertion:
             material.append(f"Failing visible test: {assertion}" + (f" (it gave {attempt.got})" if attempt.got else ""))
+        material.append(f"What an automatic check found in the student's code:\n{chr(10).join(found) or '- nothing'}")
         user = (
             f"Exercise:\n{exercise.task}\n\nVisible tests:\n{exercise.visible_tests}\n\n"
             f"Hints already given, in order:\n{shown}\n\n"
-            f"What an automatic check found in the student's code:\n{chr(10).join(found) or '- nothing specific'}\n\n"
             f"<<<{fence}\n" + "\n\n".join(material) + f"\n{fence}>>>\n\n"
             f"Write hint level {request.rung}."
         )

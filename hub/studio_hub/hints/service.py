@@ -104,6 +104,12 @@ class HintsService(Application):
         "(default 10). Example: c.HintsService.rate_limit = 5",
     )
     rate_window = Float(300.0, config=True, help="The rate limit's window in seconds (default 300).")
+    events_per_minute = Int(
+        600,
+        config=True,
+        help="Learning events one student's server may report per minute (default 600; a cell run is one); past "
+        "it, the batch is refused with 429 and nothing of it is kept. Example: c.HintsService.events_per_minute = 300",
+    )
     unlock_attempts = Int(
         1,
         config=True,
@@ -144,7 +150,7 @@ class HintsService(Application):
         "",
         config=True,
         help="The portal, sent the learning-event queue for its analytics (PUT <portal>/api/events/ with "
-        "$STUDIO_GRADES_TOKEN, the hub services' token). Empty: events stay in the queue. "
+        "$STUDIO_EVENTS_TOKEN, a token for events only). Empty: events stay in the queue. "
         "Example: c.HintsService.portal_url = 'http://127.0.0.1:8001'",
     )
     config_file = Unicode("", config=True, help="A Python config file to load.")
@@ -204,7 +210,9 @@ class HintsService(Application):
             rung = min(progress["rung"] + 1, of)
         else:
             rung = progress["rung"]
-        text, provider, cached, withheld = await self._hint_text(exercise, attempt, rung, who, progress["shown"])
+        # The hints of the rungs before this one (asking again on the same rung: its own hint is not "earlier").
+        earlier = progress["shown"][:-1] if rung == progress["rung"] else progress["shown"]
+        text, provider, cached, withheld = await self._hint_text(exercise, attempt, rung, who, earlier)
         if rung != progress["rung"]:
             progress.update(rung=rung, last=time.time(), attempts=0)
             progress["shown"] = [*progress["shown"], text][-8:]
@@ -226,8 +234,9 @@ class HintsService(Application):
     async def _hint_text(self, exercise: Exercise, attempt: Attempt, rung: int, who: str,
                          shown: list[str]) -> tuple[str, str, bool, str]:  # fmt: skip
         """(text, provider, from the cache, why a hint was withheld or "")."""
-        key = "cache:" + _hash(repr((self.hinter.name, exercise.key, rung, attempt.code, attempt.ename,
-                                     attempt.evalue, attempt.test_source, attempt.got, exercise.solution)))  # fmt: skip
+        # Everything that shapes the answer: the provider, the whole exercise as the source now has it (task, tests,
+        # ladder, solution), the rung, the whole attempt (traceback included) and the hints already shown.
+        key = "cache:" + _hash(repr((self.hinter.name, exercise, rung, attempt, tuple(shown))))
         cached = await self.state.get(key)
         if cached:
             return cached["text"], cached["provider"], True, cached["withheld"]
@@ -268,6 +277,10 @@ class HintsService(Application):
     # --- events ------------------------------------------------------------------------------------------------
 
     async def record_events(self, user: dict, raw: list) -> dict:
+        # The quota counts what was sent, kept or not: a flood of rejected events costs the sender too.
+        sent = await self.state.add(f"events:{user['name']}", min(len(raw), 500), 60)
+        if sent > self.events_per_minute:
+            raise RateLimited(60, f"more than {self.events_per_minute} learning events in a minute")
         accepted, rejected = [], 0
         mine = courses_of(user["groups"])
         for item in raw[:500]:
@@ -351,7 +364,8 @@ class HintsService(Application):
 
 
 class RateLimited(Exception):
-    def __init__(self, window: float):
+    def __init__(self, window: float, why: str = "too many hints on this exercise: try it yourself for a while"):
+        super().__init__(why)
         self.retry_after = int(window)
 
 
@@ -395,8 +409,6 @@ class ApiHandler(web.RequestHandler):
         self.hub_auth = hub_auth
 
     async def prepare(self):
-        if self.request.path.endswith("/api/health"):
-            return
         model = await token_owner(self.hub_auth, self.request.headers.get("Authorization", ""), "hints service")
         if model.get("kind") == "service":
             self.user = {"name": f"service:{model['name']}", "groups": [], "service": model["name"]}
@@ -412,7 +424,7 @@ class ApiHandler(web.RequestHandler):
             status_code, message = error.status, str(error)
             self.set_status(status_code)
         elif isinstance(error, RateLimited):
-            status_code, message = 429, "too many hints on this exercise: try it yourself for a while"
+            status_code, message = 429, str(error)
             self.set_status(429)
             self.set_header("Retry-After", str(error.retry_after))
         elif isinstance(error, web.HTTPError) and error.log_message:
@@ -423,6 +435,10 @@ class ApiHandler(web.RequestHandler):
 
 
 class HealthHandler(ApiHandler):
+    async def prepare(self):
+        """The one route anyone may call (the hub's health checks): only this handler skips authentication, whatever
+        another route's path ends with."""
+
     def get(self):
         self.finish({"status": "ok", "provider": self.service.hinter.name})
 
@@ -483,7 +499,7 @@ async def serve(service: HintsService) -> None:
     server.listen(bind.port or 80, bind.hostname or "")
     log.info("hints listening on %s%s, provider %s, state %s", url, prefix, service.hinter.name,
              "redis" if service.state_url else "in-process")  # fmt: skip
-    token = os.environ.get("STUDIO_GRADES_TOKEN", "")
+    token = os.environ.get("STUDIO_EVENTS_TOKEN", "")
     forwarding = None
     if service.portal_url and token:
         forwarding = asyncio.ensure_future(EventForwarder(service.state, service.portal_url, token).run())

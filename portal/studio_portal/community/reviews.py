@@ -4,6 +4,7 @@ may hold any HTML or script), peers of the course comment on its cells, the cour
 from __future__ import annotations
 
 import json
+import time
 
 import nbformat
 from django.db import transaction
@@ -18,7 +19,14 @@ from .models import ReviewComment, ReviewRequest
 from .services import CommunityError, _members, _text
 
 MAX_NOTEBOOK = 2 * 2**20  # bytes
+MAX_FORM = 64 * 2**10  # the rest of the upload's form (assignment, note, token) and multipart's framing
 MAX_CELLS = 300
+MAX_CELL = 100_000  # characters of one cell's source: each is highlighted or rendered, in time linear in it
+RENDER_SECONDS = 5.0  # rendering one notebook may take this long, in all
+
+
+def too_large(size: int) -> str:
+    return f"The notebook is {size // 1024} KiB; at most {MAX_NOTEBOOK // 2**20} MiB fit."
 
 
 def review_url(review: ReviewRequest) -> str:
@@ -28,7 +36,7 @@ def review_url(review: ReviewRequest) -> str:
 def read_notebook(raw: bytes) -> list[dict]:
     """The cells of an uploaded notebook, each rendered once: code highlighted, Markdown sanitized."""
     if len(raw) > MAX_NOTEBOOK:
-        raise CommunityError(f"The notebook is {len(raw) // 1024} KiB; at most {MAX_NOTEBOOK // 2**20} MiB fit.")
+        raise CommunityError(too_large(len(raw)))
     try:
         nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
         nbformat.validate(nb)
@@ -41,10 +49,16 @@ def read_notebook(raw: bytes) -> list[dict]:
     if len(cells) > MAX_CELLS:
         raise CommunityError(f"The notebook has {len(cells)} cells; at most {MAX_CELLS} fit.")
     out = []
-    for c in cells:
+    deadline = time.monotonic() + RENDER_SECONDS
+    for number, c in enumerate(cells, start=1):
         source = c.source if isinstance(c.source, str) else "".join(c.source)
+        if len(source) > MAX_CELL:
+            raise CommunityError(f"Cell {number} has {len(source)} characters; at most {MAX_CELL} fit in a review.")
         shown = f"```python\n{source}\n```" if c.cell_type == "code" else source
         out.append({"type": c.cell_type, "source": source, "html": markup.render(shown).html})
+        if time.monotonic() > deadline:
+            raise CommunityError(f"The notebook takes too long to show (over {RENDER_SECONDS:.0f} s by cell "
+                                 f"{number}): share a shorter one.")  # fmt: skip
     return out
 
 

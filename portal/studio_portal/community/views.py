@@ -286,10 +286,15 @@ def _reviews_page(request, c: _Course, *, error: str = "", status: int = 200):
 def review_new(request, slug: str):
     c = _Course(request, slug)
     c.require(Action.START_THREAD)
+    # Refused before Django reads the body (a multipart upload is spooled whole before request.FILES answers).
+    if int(request.META.get("CONTENT_LENGTH") or 0) > reviews.MAX_NOTEBOOK + reviews.MAX_FORM:
+        return _reviews_page(request, c, error=reviews.too_large(int(request.META["CONTENT_LENGTH"])), status=413)
     upload = request.FILES.get("notebook")
     try:
         if upload is None:
             raise reviews.CommunityError("Choose the notebook file to share.")
+        if upload.size > reviews.MAX_NOTEBOOK:
+            raise reviews.CommunityError(reviews.too_large(upload.size))
         review = reviews.review_request_create(course=c.course, author=request.user, raw=upload.read(),
                                                assignment=request.POST.get("assignment", ""),
                                                note=request.POST.get("note", ""))  # fmt: skip

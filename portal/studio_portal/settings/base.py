@@ -12,6 +12,7 @@ from .env import (
     ALLOWED_HOSTS,
     DATA_DIR,
     DATABASE_URL,
+    EVENTS_TOKEN,
     GRADES_TOKEN,
     HUB_URL,
     PORTAL_URL,
@@ -33,6 +34,9 @@ REDIS_URL = REDIS_URL  # production: leaderboards as Redis sorted sets (cache an
 STUDIO_HUB_URL = HUB_URL
 # The hub's grading service sends grades with this token (else it is read from $STUDIO_GRADES_TOKEN_FILE).
 GRADES_TOKEN = GRADES_TOKEN
+# The hub's hints service sends learning events with this one (else read from $STUDIO_EVENTS_TOKEN_FILE); it may
+# not send grades, nor the grading service events.
+EVENTS_TOKEN = EVENTS_TOKEN
 
 INSTALLED_APPS = [
     "studio_portal.catalog",

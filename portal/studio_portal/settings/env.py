@@ -35,6 +35,7 @@ ALLOWED_HOSTS = env_list("STUDIO_PORTAL_ALLOWED_HOSTS", "127.0.0.1,localhost")
 SECRET_KEY = env("STUDIO_PORTAL_SECRET_KEY")
 HTTPS = env("STUDIO_PORTAL_HTTPS") == "1"
 GRADES_TOKEN = env("STUDIO_GRADES_TOKEN")
+EVENTS_TOKEN = env("STUDIO_EVENTS_TOKEN")
 PORTAL_URL = env("STUDIO_PORTAL_URL", "http://127.0.0.1:8001").rstrip("/")  # the portal's public address (emails)
 SMTP_HOST = env("STUDIO_SMTP_HOST")  # unset: emails are written to files under DATA_DIR/mail (the embedded default)
 SMTP_PORT = int(env("STUDIO_SMTP_PORT", "587") or 587)

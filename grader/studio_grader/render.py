@@ -1,0 +1,101 @@
+"""HTML of a student's notebook (formgrader's submission view, feedback) with nothing of theirs that can run.
+
+nbconvert renders a notebook's Markdown, HTML, SVG and JavaScript outputs as they are, and nbgrader's formgrade and
+feedback templates render Markdown cells without its ``sanitize_html`` switch. A submission is the student's to
+write, outputs and metadata included, and these pages open on the grading service's origin in a grader's browser.
+So every piece of HTML that comes from the notebook goes through nh3 (ammonia, a maintained sanitiser) with a
+list of tags and attributes made for notebooks: no script, no event handler, no ``javascript:``; images only as
+``data:image/...`` or relative; JavaScript and widget outputs are dropped (nbconvert's ``sanitize_html``).
+
+- :class:`SanitizingHTMLExporter`: formgrader's submission view (the grading service's formgrader puts it in
+  place of nbgrader's exporter). Its own scripts come before the notebook; the service's proxy gives only those a
+  Content-Security-Policy nonce.
+- :class:`FeedbackHTMLExporter`: feedback files (``GenerateFeedback.exporter_class``), which need no script at all:
+  they also carry a Content-Security-Policy that allows none, wherever they are opened.
+"""
+
+from __future__ import annotations
+
+import re
+
+import nh3
+from jinja2 import pass_context
+from nbconvert.exporters import HTMLExporter
+from traitlets import Bool, Unicode
+
+# Tags besides ammonia's defaults that notebook outputs use (pandas' tables, captions, rendered Markdown).
+# No <style>: a submission's CSS could restyle the grading form around it.
+EXTRA_TAGS = {"tfoot", "input"}
+ATTRIBUTES = {
+    "*": {"class", "id", "title", "lang", "dir", "align", "colspan", "rowspan", "scope"},
+    "a": {"href", "hreflang"},
+    "img": {"src", "alt", "width", "height"},
+    "input": {"type", "checked", "disabled"},  # task lists in Markdown
+    "ol": {"start"},
+    "th": {"colspan", "rowspan", "scope"},
+    "td": {"colspan", "rowspan"},
+}
+DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml)(;base64)?,", re.I)
+
+
+def _attribute(tag: str, name: str, value: str) -> str | None:
+    if tag == "input" and name == "type" and value != "checkbox":
+        return None
+    if name in ("href", "src") and value.lower().startswith("data:"):
+        # An image's own data (matplotlib's PNG, a Markdown attachment); never a data: page to navigate to.
+        return value if tag == "img" and name == "src" and DATA_IMAGE.match(value) else None
+    return value
+
+
+def clean_html(html) -> str:
+    """``html`` (text or bytes) with only what a notebook's rendering needs and nothing that runs."""
+    text = html.decode() if isinstance(html, bytes) else str(html)
+    return nh3.clean(
+        text,
+        tags=set(nh3.ALLOWED_TAGS) | EXTRA_TAGS,
+        attributes={tag: set(names) for tag, names in ATTRIBUTES.items()},
+        url_schemes={"http", "https", "mailto", "data"},
+        attribute_filter=_attribute,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
+
+
+class SanitizingHTMLExporter(HTMLExporter):
+    """nbconvert's HTMLExporter with every piece of the notebook's HTML through :func:`clean_html`."""
+
+    sanitize_html = Bool(True, help="Always on here: a submission's HTML is the student's.").tag(config=False)
+
+    def default_filters(self):
+        for name, value in super().default_filters():
+            yield name, clean_html if name == "clean_html" else value
+
+    @pass_context
+    def markdown2html(self, context, source):
+        # nbgrader's formgrade and feedback templates render Markdown cells without clean_html: it is done here.
+        return clean_html(super().markdown2html(context, source))
+
+
+# Feedback files are read by students, who open them in JupyterLab or a browser: no script of any kind runs there.
+FEEDBACK_CSP = (
+    "default-src 'none'; img-src data: 'self'; style-src 'self' 'unsafe-inline'; font-src data: 'self'; "
+    "base-uri 'none'; form-action 'none'"
+)
+
+
+class FeedbackHTMLExporter(SanitizingHTMLExporter):
+    content_security_policy = Unicode(FEEDBACK_CSP, help="The feedback page's own Content-Security-Policy (a meta "
+                                      "tag first in its head). c.FeedbackHTMLExporter.content_security_policy = '...'",
+                                      ).tag(config=True)  # fmt: skip
+    exclude_scripts = Bool(True, help="Remove the template's own <script> elements (MathJax's loader): the policy "
+                           "would refuse them anyway.").tag(config=True)  # fmt: skip
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        output, resources = super().from_notebook_node(nb, resources, **kw)
+        if self.exclude_scripts:
+            output = re.sub(r"<script\b.*?</script\s*>", "", output, flags=re.S | re.I)
+        meta = f'<meta http-equiv="Content-Security-Policy" content="{self.content_security_policy}">'
+        output, found = re.subn(r"<head\b[^>]*>", lambda m: m.group(0) + meta, output, count=1, flags=re.I)
+        if not found:
+            output = meta + output
+        return output, resources
