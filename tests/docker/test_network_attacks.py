@@ -153,6 +153,15 @@ def test_learner_reaches_the_hub_api_and_nothing_else(docker_stack, outside_host
     blocked = {"outside_host", "host_service", "host_ssh", "other_learner", "postgres", "redis", "host_service_ipv6"}
     assert {k: result[k] for k in blocked if result[k] == "open"} == {}, result
     assert result["dns"] != "open" and "." not in result["dns"], result  # no name resolves to an address
+    # Docker gives containers on a network without IPv6 no IPv6 address (the probe above cannot even try), but a
+    # network with it would: the host's IPv6 firewall is in place for the learners' bridge all the same.
+    net = json.loads(subprocess.run(["docker", "network", "inspect", docker_stack.network], capture_output=True,
+                                    text=True, check=True).stdout)[0]  # fmt: skip
+    bridge = net.get("Options", {}).get("com.docker.network.bridge.name") or f"br-{net['Id'][:12]}"
+    chain = f"STUDIO-{net['Id'][:12]}"
+    assert subprocess.run(["ip6tables", "-w", "-C", "INPUT", "-i", bridge, "-j", chain]).returncode == 0
+    rules = subprocess.run(["ip6tables", "-w", "-S", chain], capture_output=True, text=True).stdout.splitlines()
+    assert rules[-1] == f"-A {chain} -j DROP" and not [r for r in rules if "--dport" in r], rules
     assert result["docker_socket"] is False
 
     # The hub and the second learner are unaffected.
