@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
+import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -24,16 +26,40 @@ from pathlib import Path
 from urllib.parse import quote
 
 STATUS_FILE = "status.json"
+log = logging.getLogger("studio.grading")
+
+
+ROLE_PASSWORD_FILE = ".gradebook-role"  # in the course folder (0600): the course's own database role's password
 
 
 def gradebook_url(base: str, course: str, folder: Path) -> str:
-    """The course's nbgrader gradebook: ``base`` empty → SQLite in its folder; PostgreSQL → a schema per course."""
+    """The course's nbgrader gradebook: ``base`` empty → SQLite in its folder; PostgreSQL → a schema per course,
+    reached as the course's own role when it has one (:func:`create_schema`), else as ``base``'s."""
     if not base:
         return f"sqlite:///{folder / 'gradebook.db'}?timeout=60"  # workers write it at once: wait for each other
     if not base.startswith("postgresql"):
         raise ValueError(f"the gradebook database must be PostgreSQL or empty (SQLite per course), not {base!r}")
+    try:
+        password = (folder / ROLE_PASSWORD_FILE).read_text().strip() if folder else ""
+    except OSError:
+        password = ""
+    if password:
+        from sqlalchemy.engine import make_url
+
+        base = (
+            make_url(base).set(username=role_for(base, course), password=password).render_as_string(hide_password=False)
+        )
     sep = "&" if "?" in base else "?"
     return f"{base}{sep}options={quote('-csearch_path=' + schema_for(course))}"
+
+
+def role_for(base: str, course: str) -> str:
+    """The course's own PostgreSQL role: roles are the whole server's, so its name carries the database's too."""
+    from sqlalchemy.engine import make_url
+
+    slug = re.sub(r"[^a-z0-9_]", "_", course.lower())[:32]
+    digest = hashlib.sha1(f"{make_url(base).database}/{course}".encode()).hexdigest()[:10]
+    return f"gb_{slug}_{digest}"
 
 
 def schema_for(course: str) -> str:
@@ -42,13 +68,45 @@ def schema_for(course: str) -> str:
     return f"grading_{slug}_{hashlib.sha1(course.encode()).hexdigest()[:8]}"
 
 
-def create_schema(base: str, course: str) -> None:
+def create_schema(base: str, course: str, folder: Path) -> bool:
+    """The course's schema; and, where ``base``'s role may create roles, a role of the course's own that owns the
+    schema and reaches nothing else (not the other courses', not the hub's tables in the same database): the
+    course's gradebook URL, which its formgrader reads, then holds that role's password only. True if it has one.
+
+    Names are made here of [a-z0-9_] only and the password of URL-safe characters, so the statements below are
+    written out (PostgreSQL takes no parameters in CREATE ROLE)."""
     from sqlalchemy import create_engine, text
 
+    schema, role = schema_for(course), role_for(base, course)
     engine = create_engine(base)
     try:
         with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema_for(course)}"'))
+            may = conn.execute(text("SELECT rolcreaterole OR rolsuper FROM pg_roles WHERE rolname = current_user"))
+            if not may.scalar():
+                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+                return False
+            secret = folder / ROLE_PASSWORD_FILE
+            password = secret.read_text().strip() if secret.is_file() else secrets.token_urlsafe(24)
+            exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).scalar()
+            verb = "ALTER" if exists else "CREATE"
+            conn.execute(text(f"{verb} ROLE \"{role}\" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                              f"PASSWORD '{password}'"))  # fmt: skip
+            conn.execute(text(f'GRANT "{role}" TO current_user'))  # to hand it what this role made before
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}" AUTHORIZATION "{role}"'))
+            conn.execute(text(f'ALTER SCHEMA "{schema}" OWNER TO "{role}"'))
+            conn.execute(text(f'REVOKE ALL ON SCHEMA "{schema}" FROM PUBLIC'))
+            # A gradebook made before the course had a role of its own: its tables and sequences become the role's.
+            for kind, name in conn.execute(text(
+                "SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, c.relname "
+                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = :s AND c.relkind IN ('r', 'p', 'S', 'v') AND pg_get_userbyid(c.relowner) <> :r"
+            ), {"s": schema, "r": role}).all():  # fmt: skip
+                conn.execute(text(f'ALTER {kind} "{schema}"."{name}" OWNER TO "{role}"'))
+        if not secret.is_file():
+            fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(password + "\n")
+        return True
     finally:
         engine.dispose()
 
@@ -84,8 +142,10 @@ class CourseSpace:
     def prepare(self) -> Path:
         """Create the course folder and (re)write its nbgrader config; the folder."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        if self.gradebook:
-            create_schema(self.gradebook, self.course)
+        if self.gradebook and not create_schema(self.gradebook, self.course, self.folder):
+            log.warning("%s: the gradebook database's role may not create roles, so this course's gradebook is "
+                        "reached with that role, which reaches every course's and the hub's tables: give it "
+                        "CREATEROLE (ALTER ROLE ... CREATEROLE) for a role per course", self.course)  # fmt: skip
         s = self.sandboxes
         lines = [
             "# Written by the grading service (studio_grader.service) at every start: change its options instead.",

@@ -17,6 +17,10 @@ CREATE ROLE :"name" LOGIN PASSWORD :'pw';
 CREATE DATABASE :"name" OWNER :"name";
 SQL
   done
+  # The hub's grading service gives each course's gradebook a role of its own (its schema and nothing else), so a
+  # course's formgrader holds no credential to the hub's tables or another course's grades.
+  psql -v ON_ERROR_STOP=1 -q -U postgres -c 'ALTER ROLE hub CREATEROLE'
+
   pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
   echo "initialised $PGDATA with databases hub and portal"
 fi

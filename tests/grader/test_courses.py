@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from studio_grader.courses import CourseSpace, gradebook_url, schema_for
+from studio_grader.courses import CourseSpace, gradebook_url, role_for, schema_for
 
 from tests import services
 from tests.conftest import COURSE_CONTENT
@@ -92,8 +92,46 @@ def test_each_course_has_a_gradebook_of_its_own_in_one_postgresql_database(tmp_p
         spaces[0].prepare()  # again, at the next start: nothing lost
         with Gradebook(spaces[0].db_url) as gb:
             assert [a.name for a in gb.assignments] == ["ps01"]
+        # The database role may now create roles: at the next start each course gets one of its own, which takes
+        # over what the course's gradebook already holds.
+        services.psql(f"ALTER ROLE {name} CREATEROLE")
+        for space in spaces:
+            space.prepare()
+        with Gradebook(spaces[0].db_url) as gb:
+            assert [a.name for a in gb.assignments] == ["ps01"] and [s.id for s in gb.students] == ["s1"]
+            gb.update_or_create_student("s2")
+        _each_course_reaches_its_own_gradebook_only(base, spaces)
     finally:
         services.drop_database(name)
+        for course in ("intro-python", "data.science"):
+            services.psql(f'DROP ROLE IF EXISTS "{role_for(base, course)}"')
+
+
+def _each_course_reaches_its_own_gradebook_only(base: str, spaces: list[CourseSpace]) -> None:
+    """Attack (what a formgrader could do with the URL in its course's config): read or change another course's
+    gradebook, or the hub's own tables in the same database. Each course's URL is its own role's."""
+    from sqlalchemy import create_engine, exc, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(base)
+    with admin.begin() as conn:  # the hub's tables live in this database too
+        conn.execute(text("CREATE TABLE IF NOT EXISTS public.hub_secrets (token text)"))
+        conn.execute(text("INSERT INTO public.hub_secrets VALUES ('hub-only')"))
+    admin.dispose()
+    mine, other = spaces
+    assert make_url(mine.db_url).username == role_for(base, mine.course) != make_url(base).username
+    assert make_url(mine.db_url).password != make_url(base).password
+    engine = create_engine(mine.db_url)
+    try:
+        for sql in ("SELECT * FROM public.hub_secrets", f'SELECT * FROM "{schema_for(other.course)}".assignment',
+                    f'DELETE FROM "{schema_for(other.course)}".assignment',
+                    f'CREATE TABLE "{schema_for(other.course)}".planted (x int)'):  # fmt: skip
+            with engine.begin() as conn, pytest.raises(exc.ProgrammingError, match="permission denied"):
+                conn.execute(text(sql))
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT name FROM assignment")).scalars().all() == ["ps01"]
+    finally:
+        engine.dispose()
 
 
 def test_queue_grades_the_latest_and_one_failure_never_stops_the_rest(tmp_path):

@@ -12,10 +12,26 @@ import time
 import pytest
 import requests
 
-from tests.integration.test_exchange import COURSE, NOTEBOOK, PS, api, files, released, server_env  # noqa: F401
+from tests.conftest import COURSE_CONTENT
+from tests.integration.test_exchange import COURSE, NOTEBOOK, PS, api, files, server_env
 from tests.integration.test_hints import call
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def released(stack):
+    """ps01's source at the grading service (hints read it there; grading needs it), and ps01 released at the
+    exchange unless another module of this session's stack released it already (its content does not matter)."""
+    folder = COURSE_CONTENT / COURSE / "source" / PS
+    source = {p.name: base64.b64encode(p.read_bytes()).decode() for p in folder.iterdir() if p.is_file()}
+    resp = call(stack, "instructor1", "PUT", f"api/source/{COURSE}/{PS}", service="GRADING", json={"files": source})
+    assert resp.status_code == 200, resp.text
+    listed = api(stack, "student1", "GET", "api/assignments", params={"course": COURSE}).json()["assignments"]
+    if PS not in {a["assignment_id"] for a in listed}:
+        resp = api(stack, "instructor1", "PUT", f"api/assignments/{COURSE}/{PS}",
+                   json={**files(**{f"{PS}.ipynb": NOTEBOOK}), "force": True})  # fmt: skip
+        assert resp.status_code == 200, resp.text
 
 
 def token_of(stack, username: str) -> str:
@@ -23,7 +39,7 @@ def token_of(stack, username: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def student2_submission(stack, released):  # noqa: F811
+def student2_submission(stack, released):
     resp = api(stack, "student2", "POST", f"api/submissions/{COURSE}/{PS}", json=files(**{f"{PS}.ipynb": NOTEBOOK}))
     assert resp.status_code == 201, resp.text
     return resp.json()["id"]
@@ -70,7 +86,7 @@ def test_a_student_cannot_read_a_classmates_submission_or_feedback(stack, studen
         assert resp.status_code == 403, (kind, resp.text)
 
 
-def test_a_submitted_timestamp_file_does_not_change_when_it_was_submitted(stack, released):  # noqa: F811
+def test_a_submitted_timestamp_file_does_not_change_when_it_was_submitted(stack, released):
     """Attack: submit late with a timestamp.txt of one's own (nbgrader reads the time from that file)."""
     forged = b"2000-01-01 00:00:00.000000 UTC"
     resp = api(stack, "student2", "POST", f"api/submissions/{COURSE}/{PS}",
@@ -116,7 +132,7 @@ def test_a_hub_token_is_not_a_portal_service_token(stack):
                         timeout=30).status_code == 403  # fmt: skip
 
 
-def test_a_huge_hint_request_is_refused_and_the_service_stays(stack, released):  # noqa: F811
+def test_a_huge_hint_request_is_refused_and_the_service_stays(stack, released):
     """Attack: a hint request carrying megabytes of "code" (the tutor parses it; a model would be paid for it)."""
     data = {"assignment": PS, "exercise": "ex1-answer", "code": "x = 1\n" * 2_000_000}
     try:
