@@ -32,8 +32,6 @@ ATTRIBUTES = {
     "img": {"src", "alt", "width", "height"},
     "input": {"type", "checked", "disabled"},  # task lists in Markdown
     "ol": {"start"},
-    "th": {"colspan", "rowspan", "scope"},
-    "td": {"colspan", "rowspan"},
 }
 DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml)(;base64)?,", re.I)
 
@@ -53,7 +51,7 @@ def clean_html(html) -> str:
     return nh3.clean(
         text,
         tags=set(nh3.ALLOWED_TAGS) | EXTRA_TAGS,
-        attributes={tag: set(names) for tag, names in ATTRIBUTES.items()},
+        attributes=ATTRIBUTES,
         url_schemes={"http", "https", "mailto", "data"},
         attribute_filter=_attribute,
         link_rel="noopener noreferrer nofollow",
