@@ -40,7 +40,6 @@ MiB = 2**20
 MAX_MESSAGE = 16 * MiB
 MAX_OUTPUT = 1 * MiB
 MAX_JOB_OUTPUT = 8 * MiB
-CUT_BY_EXECUTOR = "[output cut: this cell printed more than"  # studio_grader.executor.TRUNCATED
 
 
 def _send(sock: socket.socket, message: dict) -> None:
@@ -108,7 +107,7 @@ def _become_job(uid: int, home: Path, limits: dict) -> None:
 
 
 def _child(sock: socket.socket, shell, uid: int, home: Path, limits: dict) -> None:
-    from .executor import Watch, run_cell
+    from .executor import TRUNCATED, Watch, run_cell
 
     keep = sock.fileno()
     os.closerange(3, keep)  # the parent's copy of the host channel among them
@@ -129,7 +128,7 @@ def _child(sock: socket.socket, shell, uid: int, home: Path, limits: dict) -> No
         # Cut here already, so that a large output costs this cell its output, not the job its remaining cells;
         # the parent cuts again (and stops a job whose message is too large): this process is the student's.
         outputs, cut = bounded_outputs(outputs, MAX_JOB_OUTPUT)
-        if any(CUT_BY_EXECUTOR in str(o.get("text", "")) for o in outputs):
+        if any(TRUNCATED.split("{limit}")[0].strip() in str(o.get("text", "")) for o in outputs):
             cut.append("more output than one cell may keep")
         _send(sock, {"seq": message.get("seq"), "outputs": outputs, "execution_count": count, "error": error,
                      "flags": flags, "cut": cut})  # fmt: skip
