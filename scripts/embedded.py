@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 # The virtualenv's bin (jupyterhub, gunicorn, configurable-http-proxy) by its real path: .venv may be a symlink
@@ -119,7 +120,22 @@ class Stack:
 
     @property
     def hub_url(self) -> str:
-        return f"http://127.0.0.1:{self.hub_port}"
+        return f"http://localhost:{self.hub_port}"
+
+    def user_url(self, name: str) -> str:
+        """A learner's server, on an origin of its own (JupyterHub's subdomain_host, studio_hub.origins' labels)."""
+        from studio_hub.origins import subdomain_hook
+
+        return f"http://{subdomain_hook(name, 'localhost', 'user')}:{self.hub_port}/user/{quote(name)}/"
+
+    def service_origin(self, name: str) -> str:
+        """A hub service's own origin (its pages: formgrader for grading)."""
+        from studio_hub.origins import subdomain_hook
+
+        return f"http://{subdomain_hook(name, 'localhost', 'service')}:{self.hub_port}"
+
+    def service_url(self, name: str) -> str:
+        return f"{self.service_origin(name)}/services/{name}/"
 
     @property
     def portal_url(self) -> str:
@@ -307,7 +323,7 @@ Learning Studio is running (ready in {seconds:.1f} s).
   Portal (start here):  {stack.portal_url}/
   JupyterHub:           {stack.hub_url}/
   Portal admin:         {stack.portal_url}/cms/   (instructor1)
-  Grading, formgrader:  {stack.hub_url}/services/grading/   (grader1, instructor1)
+  Grading, formgrader:  {stack.service_url("grading")}   (grader1, instructor1)
 
 Demo accounts (also in {stack.passwords_file}):
   {accounts.replace(chr(10), chr(10) + '  ')}

@@ -14,7 +14,8 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 # --- system packages ------------------------------------------------------------------------------------
 apt_pkgs=(python3-venv bubblewrap)
 command -v npm >/dev/null || apt_pkgs+=(npm)
-[ "$PURPOSE" = test ] && apt_pkgs+=(chromium fonts-dejavu-core)
+# Tests reach learners' origins (<name>.localhost) from Python too: nss-myhostname resolves *.localhost here.
+[ "$PURPOSE" = test ] && apt_pkgs+=(chromium fonts-dejavu-core libnss-myhostname)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -9,6 +9,7 @@ from __future__ import annotations
 from traitlets.config import Config
 
 from .notices import server_notice
+from .origins import subdomain_hook
 from .settings import Settings
 
 # The groups claim the portal puts in userinfo, mirrored into hub groups on every login and refresh.
@@ -36,7 +37,13 @@ USER_ROLE = {"name": "user", "scopes": ["self", *SERVICE_SCOPES]}
 
 
 def update_base(c: Config, s: Settings) -> None:
-    c.JupyterHub.bind_url = s.public_url
+    c.JupyterHub.bind_url = s.proxy_bind_url
+    c.JupyterHub.public_url = s.public_url.rstrip("/") + "/"
+    # Per-user origins: a learner's server at <name>.<host>, each service at <service>--service.<host>. What a
+    # learner's server serves (they control its files) then runs on an origin of its own, not the hub's: it cannot
+    # read a visiting grader's or admin's hub cookies, the hub's pages or the formgrader's.
+    c.JupyterHub.subdomain_host = s.user_origins_host
+    c.JupyterHub.subdomain_hook = subdomain_hook  # not JupyterHub's: "Casey" and "casey" get two origins
     c.JupyterHub.hub_bind_url = s.hub_bind_url
     c.JupyterHub.db_url = s.db_url or f"sqlite:///{s.data_dir / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(s.data_dir / "jupyterhub_cookie_secret")

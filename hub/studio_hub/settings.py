@@ -6,6 +6,7 @@ can be tested with a hand-made ``Settings``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from dataclasses import dataclass, field
@@ -21,7 +22,11 @@ DEFAULT_CLIENT_ID = "learning-studio-hub"
 class Settings:
     data_dir: Path
     content_dir: Path
-    public_url: str = "http://127.0.0.1:8000"
+    # Where browsers reach the hub. Each learner's server is served from an origin of its own under this host
+    # (JupyterHub's subdomain_host): <name>.localhost for the embedded default (browsers resolve *.localhost to
+    # this machine); an operator gives the host wildcard DNS and a wildcard TLS certificate (docs/security.md).
+    public_url: str = "http://localhost:8000"
+    subdomain_host: str = ""  # "": the public URL's host; else the parent host of learners' and services' origins
     hub_bind_url: str = "http://127.0.0.1:8081"
     proxy_api_url: str = "http://127.0.0.1:8082"
     portal_url: str = "http://127.0.0.1:8001"
@@ -81,6 +86,31 @@ class Settings:
         return self.portal_internal_url or self.portal_url
 
     @property
+    def user_origins_host(self) -> str:
+        """scheme://host[:port] under which each learner's server and each service gets an origin of its own."""
+        url = urlparse(self.subdomain_host or self.public_url)
+        host = url.hostname or ""
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return f"{url.scheme}://{url.netloc}"
+        name = "STUDIO_SUBDOMAIN_HOST" if self.subdomain_host else "STUDIO_HUB_URL"
+        raise ValueError(
+            f"{name} must name a host, not the address {host}: each learner's server is served from "
+            f"<name>.<host> so that its pages cannot act as a visiting grader or admin on the hub "
+            f"(http://localhost:8000 on one machine; a wildcard DNS name in production)"
+        )
+
+    @property
+    def proxy_bind_url(self) -> str:
+        """Where the proxy listens: the public URL, but on 127.0.0.1 for localhost (not wherever a resolver puts
+        'localhost' first: ::1 on this machine)."""
+        url = urlparse(self.public_url)
+        if url.hostname == "localhost":
+            return url._replace(netloc=f"127.0.0.1:{url.port or 80}").geturl()
+        return self.public_url
+
+    @property
     def oauth_callback_url(self) -> str:
         return f"{self.public_url.rstrip('/')}/hub/oauth_callback"
 
@@ -125,6 +155,7 @@ class Settings:
             key: env[name]
             for key, name in [
                 ("public_url", "STUDIO_HUB_URL"),
+                ("subdomain_host", "STUDIO_SUBDOMAIN_HOST"),
                 ("hub_bind_url", "STUDIO_HUB_BIND_URL"),
                 ("proxy_api_url", "STUDIO_PROXY_API_URL"),
                 ("portal_url", "STUDIO_PORTAL_URL"),

@@ -73,11 +73,13 @@ def test_fetch_submit_grade_review_feedback_in_the_browser(stack, released, note
 
     # A grader opens formgrader from the grading service's page and releases the feedback there.
     log_in(page, stack, "grader1")
-    page.goto(f"{stack.hub_url}/services/grading/")
+    page.goto(stack.service_url("grading"))
     page.get_by_role("link", name=COURSE).click()
     page.wait_for_url(re.compile(r"/formgrader/"))
     page.get_by_role("link", name="Manage Assignments").first.wait_for()
-    page.goto(f"{stack.hub_url}/services/grading/formgrader/{COURSE}/formgrader/manage_submissions/{PS}")
+    page.goto(
+        f"{stack.service_origin('grading')}/services/grading/formgrader/{COURSE}/formgrader/manage_submissions/{PS}"
+    )
     student_row = page.locator("tr", has_text="student1")
     student_row.wait_for()
     # Rendered as formgrader means it: its styles applied (Bootstrap's navigation pills) and its table scripted.
@@ -166,7 +168,7 @@ def test_script_in_a_submission_runs_neither_in_formgrader_nor_in_feedback(stack
     assert {"text/html", "image/svg+xml", "application/javascript", "text/markdown"} <= made, made
 
     log_in(page, stack, "grader1")
-    base = f"{stack.hub_url}/services/grading/formgrader/{COURSE}/formgrader"
+    base = f"{stack.service_origin('grading')}/services/grading/formgrader/{COURSE}/formgrader"
     page.goto(f"{base}/manage_assignments")
     notebooks_api = page.request.get(f"{base}/api/submitted_notebooks/{PS}/{PS}").json()
     (mine,) = [n for n in notebooks_api if n["student"] == "student2"]
@@ -191,7 +193,7 @@ def test_script_in_a_submission_runs_neither_in_formgrader_nor_in_feedback(stack
     home = Path("/home") / f"{stack.learner_prefix}student2"
     relative = quote(str(Path(path).relative_to(home)))  # the folder is the timestamp: spaces
     log_in(page, stack, "student2")
-    page.goto(f"{stack.hub_url}/user/student2/files/{relative}")
+    page.goto(f"{stack.user_url('student2')}files/{relative}")
     page.get_by_text("kept").first.wait_for()
     page.wait_for_timeout(1500)
     assert page.evaluate("window.__pwned") is None

@@ -57,7 +57,7 @@ def write_env(path: Path, prefix: str) -> dict[str, str]:
              "STUDIO_HUB_API_PORT", "STUDIO_REDIS_PORT"]  # fmt: skip
     ports = {name: str(free_port()) for name in names}
     values = {**{name: secrets.token_hex(32) for name in SECRETS}, **ports,
-              "STUDIO_HUB_URL": f"http://127.0.0.1:{ports['STUDIO_HTTP_PORT']}",
+              "STUDIO_HUB_URL": f"http://localhost:{ports['STUDIO_HTTP_PORT']}",
               "STUDIO_PORTAL_URL": f"http://127.0.0.1:{ports['STUDIO_PORTAL_PORT']}",
               "STUDIO_DOCKER_NETWORK": prefix, "STUDIO_DOCKER_PREFIX": prefix}  # fmt: skip
     lines = []

@@ -115,7 +115,7 @@ def test_privileges_files_disk_and_tokens_stay_out_of_reach(docker_stack):
     v.login("intruder", new_learner(docker_stack, "intruder"))
     assert v.open_lesson("intro-python", "values-and-names").status_code == 200
 
-    out = run_in_kernel(v, f"{docker_stack.hub_url}/user/intruder/", f"OTHER = 'bystander'\n{ATTACKS}", timeout=120)
+    out = run_in_kernel(v, docker_stack.user_url("intruder"), f"OTHER = 'bystander'\n{ATTACKS}", timeout=120)
     assert out["status"] == "ok", out
     r = json.loads(out["stdout"])
     print("\n" + json.dumps(r, indent=1))
@@ -140,7 +140,7 @@ def test_privileges_files_disk_and_tokens_stay_out_of_reach(docker_stack):
 
     # The hub and the other learner are unaffected.
     t0 = time.monotonic()
-    again = run_in_kernel(victim, f"{docker_stack.hub_url}/user/bystander/", "print(6 * 7)", timeout=150)
+    again = run_in_kernel(victim, docker_stack.user_url("bystander"), "print(6 * 7)", timeout=150)
     print(f"bystander's new kernel answered in {time.monotonic() - t0:.1f} s")
     assert again["stdout"].strip() == "42", (again["status"], again)
     assert urlparse(victim.follow(f"{docker_stack.hub_url}/hub/home").url).path == "/hub/home"

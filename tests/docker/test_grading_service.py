@@ -55,6 +55,11 @@ def _bytes(nb) -> bytes:
     return nb if isinstance(nb, bytes) else nbformat.writes(nb).encode()
 
 
+def formgrader(stack) -> str:
+    """The course's formgrader, on the grading service's own origin."""
+    return stack.service_origin("grading") + FORMGRADER
+
+
 def call(stack, username: str, method: str, path: str, service: str = "GRADING", **kwargs) -> requests.Response:
     """``username``'s own server token calling a service (as nbgrader in their terminal does)."""
     env = server_env(stack, username)
@@ -128,7 +133,7 @@ def test_grades_reach_the_portal(stack, graded):
 
 def test_a_manual_grade_given_in_formgrader_reaches_the_portal(stack, graded):
     grader = _visitor(stack, "grader1")
-    url = stack.hub_url + FORMGRADER
+    url = formgrader(stack)
     grader.follow(url + "/manage_assignments")
     xsrf = grader.http.cookies.get("_xsrf", path="/services/grading/")
     notebooks = grader.http.get(f"{url}/api/submitted_notebooks/{PS}/{PS}").json()
@@ -156,7 +161,7 @@ def test_an_assignment_without_source_fails_with_a_reason_and_others_go_on(stack
 
 
 def test_formgrader_serves_the_course_team_only(stack, graded):
-    url = stack.hub_url + FORMGRADER
+    url = formgrader(stack)
     grader = _visitor(stack, "grader1")
     page = grader.follow(url + "/manage_assignments")
     assert page.status_code == 200 and "Manage Assignments" in page.text, page.text[-1500:]
@@ -173,14 +178,14 @@ def test_formgrader_serves_the_course_team_only(stack, graded):
     subs = grader.http.get(f"{url}/api/submissions/{PS}")
     assert subs.status_code == 200 and {"student1", "student2"} <= {s["student"] for s in subs.json()}
     # Only formgrader's own pages go through: not the jupyter-server behind it.
-    base = stack.hub_url + f"/services/grading/formgrader/{COURSE}/"
+    base = stack.service_origin("grading") + f"/services/grading/formgrader/{COURSE}/"
     for path in ("api/contents", "api/kernels", "api/status", "lab", "formgrader/../api/contents"):
         assert grader.http.get(base + path, allow_redirects=False).status_code == 404, path
     for user in ("student1", OUTSIDER):
         resp = _visitor(stack, user).follow(url + "/manage_assignments")
         assert resp.status_code == 403, (user, resp.status_code)
     # The grading service's page lists the courses one grades, with their formgraders.
-    index = grader.follow(stack.hub_url + "/services/grading/")
+    index = grader.follow(stack.service_url("grading"))
     assert index.status_code == 200 and f'href="{FORMGRADER}/"' in index.text
 
 
@@ -208,7 +213,7 @@ def test_a_graders_own_nbgrader_autograde_runs_in_the_services_sandbox(stack, gr
 def test_feedback_released_from_formgrader_reaches_the_student_without_hidden_tests(stack, graded, notebooks):
     wait_graded(stack, "student1", submit(stack, "student1", notebooks["wrong"]))
     grader = _visitor(stack, "grader1")
-    url = stack.hub_url + FORMGRADER
+    url = formgrader(stack)
     grader.follow(url + "/manage_assignments")
     xsrf = grader.http.cookies.get("_xsrf", path="/services/grading/")  # the one its pages can read
     assert xsrf, "formgrader's pages set the _xsrf cookie its scripts send back"
@@ -240,9 +245,9 @@ def test_a_students_nbgrader_config_never_runs_in_formgrader(stack, graded, note
     assert (stack.hub_dir / "grading" / COURSE / "submitted" / "student1" / PS / "nbgrader_config.py").is_file()
     grader = _visitor(stack, "grader1")
     for path in (f"submitted/student1/{PS}", f"autograded/student1/{PS}", "../data-science", "/"):
-        resp = grader.http.get(stack.hub_url + FORMGRADER + "/", params={"path": path}, allow_redirects=False)
+        resp = grader.http.get(formgrader(stack) + "/", params={"path": path}, allow_redirects=False)
         assert resp.status_code == 400, (path, resp.status_code)
-    assert grader.follow(stack.hub_url + FORMGRADER + "/manage_assignments").status_code == 200
+    assert grader.follow(formgrader(stack) + "/manage_assignments").status_code == 200
     assert not canary.exists(), "a student's nbgrader_config.py ran in formgrader"
     # The course's formgrader process: its own token and nothing of the service's.
     pids = subprocess.run(["pgrep", "-f", f"studio_grader.formgrader .*formgrader/{COURSE}/"], capture_output=True,

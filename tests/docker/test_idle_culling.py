@@ -31,7 +31,7 @@ def test_an_idle_container_is_culled_its_home_released_and_kept(learner_image):
         v.login("student1")
         assert v.open_lesson("intro-python", "values-and-names").status_code == 200
         assert running() and loop_devices()
-        server = f"{stack.hub_url}/user/student1/"
+        server = stack.user_url("student1")
         xsrf = {"X-XSRFToken": v.http.cookies.get("_xsrf", path="/user/student1/") or ""}
         note = {"type": "file", "format": "text", "content": "mine"}
         assert v.http.put(f"{server}api/contents/kept.txt", json=note, headers=xsrf).status_code in (200, 201)

@@ -146,7 +146,7 @@ def test_learner_reaches_the_hub_api_and_nothing_else(docker_stack, outside_host
               "OTHER": other_ip, "GATEWAY6": bridge_link_local(docker_stack.network) or "fe80::1",
               "HOST_PORT6": host_service6}  # fmt: skip
     code = "".join(f"{k} = {v!r}\n" for k, v in values.items()) + PROBE
-    out = run_in_kernel(v1, f"{docker_stack.hub_url}/user/student1/", code)
+    out = run_in_kernel(v1, docker_stack.user_url("student1"), code)
     assert out["status"] == "ok", out
     result = json.loads(out["stdout"])
     assert result["hub_api"] == "open"  # the one thing it needs (and proof the probe can connect at all)
@@ -165,5 +165,5 @@ def test_learner_reaches_the_hub_api_and_nothing_else(docker_stack, outside_host
     assert result["docker_socket"] is False
 
     # The hub and the second learner are unaffected.
-    again = run_in_kernel(v2, f"{docker_stack.hub_url}/user/student2/", "print(6 * 7)")
+    again = run_in_kernel(v2, docker_stack.user_url("student2"), "print(6 * 7)")
     assert again["stdout"].strip() == "42"

@@ -37,7 +37,7 @@ def own_learner(stack, user: str, lesson: str) -> tuple[Visitor, str]:
     v = Visitor(stack)
     v.login(user, new_learner(stack, user))
     assert v.open_lesson("intro-python", lesson).status_code == 200
-    return v, f"{stack.hub_url}/user/{user}/"
+    return v, stack.user_url(user)
 
 
 def test_spawn_through_the_rest_api_runs_under_gvisor_as_uid_1000_without_capabilities(docker_stack):
@@ -53,7 +53,7 @@ def test_spawn_through_the_rest_api_runs_under_gvisor_as_uid_1000_without_capabi
 
     # nbgrader as a student has it: the assignment list and validation, no formgrader, course list or
     # create-assignment (server extensions off, JupyterLab plugins disabled in the page config).
-    server = f"{docker_stack.hub_url}/user/grader1/"
+    server = docker_stack.user_url("grader1")
     version = v.http.get(f"{server}nbgrader_version", params={"version": "0.9.6"})
     assert version.status_code == 200 and version.json() == {"success": True}
     assert v.http.get(f"{server}nbgrader_version", params={"version": "0.1"}).json()["success"] is False
@@ -74,7 +74,7 @@ def test_spawn_through_the_rest_api_runs_under_gvisor_as_uid_1000_without_capabi
         "print(os.uname().release, os.getuid(), caps, open('/proc/self/mountinfo').read().count(' / / ro'))\n"
         "print(subprocess.run(['dmesg'], capture_output=True, text=True).stdout.splitlines()[0])"
     )
-    out = run_in_kernel(v, f"{docker_stack.hub_url}/user/grader1/", code)
+    out = run_in_kernel(v, docker_stack.user_url("grader1"), code)
     assert out["status"] == "ok", out
     first, second = out["stdout"].splitlines()[:2]
     release, uid, caps, _ = first.split()
@@ -110,7 +110,7 @@ def test_memory_bomb_in_a_kernel_fails_plainly_and_the_server_survives(docker_st
     v = Visitor(docker_stack)
     v.login("instructor1")
     assert v.open_lesson("intro-python", "loops").status_code == 200
-    server = f"{docker_stack.hub_url}/user/instructor1/"
+    server = docker_stack.user_url("instructor1")
     bomb = run_in_kernel(v, server, "hog = bytearray(3 * 2**30)  # 3 GiB, three times the container's memory")
     assert bomb["status"] == "error" and bomb["error"] == "MemoryError", bomb
     # The same server still runs kernels, and the container was never restarted.

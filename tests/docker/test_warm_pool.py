@@ -67,8 +67,8 @@ def test_a_learner_gets_a_pooled_container_with_their_own_home_and_the_pool_refi
         "open('/home/learner/kept.txt', 'w').write('mine')\n"
         "print(subprocess.run(['ls', '/home/learner'], capture_output=True, text=True).stdout.split())"
     )
-    assert v.follow(f"{docker_stack.hub_url}/user/early/lab").status_code == 200  # logs in to the server (OAuth)
-    out = run_in_kernel(v, f"{docker_stack.hub_url}/user/early/", code)
+    assert v.follow(f"{docker_stack.user_url('early')}lab").status_code == 200  # logs in to the server (OAuth)
+    out = run_in_kernel(v, docker_stack.user_url("early"), code)
     assert out["status"] == "ok", out
     who, home_listing, disk, ls = out["stdout"].splitlines()
     assert who == "early False /home/learner"  # their identity; the pool's key is not in the kernel's environment
@@ -93,6 +93,6 @@ def test_a_learner_gets_a_pooled_container_with_their_own_home_and_the_pool_refi
     assert not slot.exists()
     assert not subprocess.run(["losetup", "--associated", str(image)], capture_output=True, text=True).stdout
     spawn_via_api(docker_stack, v, "early")
-    assert v.follow(f"{docker_stack.hub_url}/user/early/lab").status_code == 200
-    kept = run_in_kernel(v, f"{docker_stack.hub_url}/user/early/", "print(open('/home/learner/kept.txt').read())")
+    assert v.follow(f"{docker_stack.user_url('early')}lab").status_code == 200
+    kept = run_in_kernel(v, docker_stack.user_url("early"), "print(open('/home/learner/kept.txt').read())")
     assert kept["stdout"].strip() == "mine", kept

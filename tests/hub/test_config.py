@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 
@@ -245,3 +246,28 @@ def test_hints_is_a_hub_managed_service_with_its_state_in_redis_when_set(setting
     off = config.apply_config(Config(), replace(settings, hints=False))
     assert "hints" not in {s["name"] for s in off.JupyterHub.services}
     assert "STUDIO_HINTS_URL" not in off.Spawner.environment
+
+
+def test_each_learner_and_service_is_served_from_an_origin_of_its_own(settings):
+    from dataclasses import replace
+
+    from studio_hub.origins import label_of, subdomain_hook
+
+    c = config.apply_config(Config(), settings)
+    assert c.JupyterHub.subdomain_host == "https://hub.example.org"
+    assert c.JupyterHub.public_url == "https://hub.example.org/"
+    assert c.JupyterHub.subdomain_hook("student1", "hub.example.org", "user") == "student1.hub.example.org"
+    assert subdomain_hook("grading", "localhost", "service") == "grading--service.localhost"
+    local = config.apply_config(Config(), replace(settings, public_url="http://localhost:8000"))
+    assert local.JupyterHub.subdomain_host == "http://localhost:8000"
+    assert local.JupyterHub.bind_url == "http://127.0.0.1:8000"  # not ::1, where a resolver may put localhost
+    with pytest.raises(ValueError, match="must name a host"):
+        config.apply_config(Config(), replace(settings, public_url="http://127.0.0.1:8000"))
+    # Host names are compared without case, so labels must be too: "Casey" is not casey's origin, nor is a name
+    # chosen to look like another's escaped label, nor a user named like a service.
+    names = ["casey", "Casey", "CASEY", "casey-u--x", label_of("Casey"), "grading--service", "a.b", "ä", "xn--a", ""]
+    labels = [label_of(n).lower() for n in names]
+    assert len(set(labels)) == len(names), dict(zip(names, labels, strict=True))
+    for label in labels:
+        assert re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", label) and label[2:4] != "--", label
+        assert not label.endswith("--service")

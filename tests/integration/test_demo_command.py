@@ -52,9 +52,9 @@ def test_demo_starts_prints_urls_stops_on_ctrl_c_and_restarts(tmp_path):
     proc = None
     try:
         proc, out, first = start_demo(env)
-        hub, portal = f"http://127.0.0.1:{ports['HUB']}", f"http://127.0.0.1:{ports['PORTAL']}"
+        hub, portal = f"http://localhost:{ports['HUB']}", f"http://127.0.0.1:{ports['PORTAL']}"
         assert f"Portal (start here):  {portal}/" in out and f"JupyterHub:           {hub}/" in out
-        assert f"Grading, formgrader:  {hub}/services/grading/" in out
+        assert f"Grading, formgrader:  http://grading--service.localhost:{ports['HUB']}/services/grading/" in out
         passwords = dict(re.findall(r"^\s+(\w+)\s+password: (\S+)$", out, re.M))
         assert set(passwords) == {"student1", "student2", "student3", "grader1", "instructor1"}
 
@@ -125,7 +125,7 @@ def test_demo_started_by_a_non_root_user_shares_one_account_and_warns(tmp_path):
                 break
         assert "WARNING:" in out and "share ONE Unix account" in out and "bubblewrap hides their homes" in out, out
         passwords = dict(re.findall(r"^\s+(\w+)\s+password: (\S+)$", out, re.M))
-        hub, portal = f"http://127.0.0.1:{ports['HUB']}", f"http://127.0.0.1:{ports['PORTAL']}"
+        hub, portal = f"http://localhost:{ports['HUB']}", f"http://127.0.0.1:{ports['PORTAL']}"
         v = Visitor(type("S", (), {"portal_url": portal, "hub_url": hub, "passwords": passwords})())
         v.login("student1")
         assert v.open_lesson("intro-python", "functions").status_code == 200

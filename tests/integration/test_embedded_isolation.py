@@ -30,7 +30,7 @@ def student2_home(stack, student2):
 
 
 def attack(stack, visitor, code: str) -> dict:
-    return run_in_kernel(visitor, f"{stack.hub_url}/user/student1/", code)
+    return run_in_kernel(visitor, stack.user_url("student1"), code)
 
 
 def test_kernel_runs_code_as_the_learner_in_a_private_process_namespace(stack, student1):
@@ -109,7 +109,7 @@ def test_a_learners_own_config_never_configures_their_server(stack, student1):
 
 def test_hub_and_another_learner_keep_working_after_the_attacks(stack, student2, student2_home):
     v = student2
-    out = run_in_kernel(v, f"{stack.hub_url}/user/student2/", "print(sum(range(10)))")
+    out = run_in_kernel(v, stack.user_url("student2"), "print(sum(range(10)))")
     assert out["stdout"].strip() == "45"
     assert v.http.get(f"{stack.hub_url}/hub/api").status_code == 200
     assert os.path.exists(f"{student2_home}/intro-python/lessons/02-functions.ipynb")

@@ -46,7 +46,7 @@ def _visitor(stack, username):
 
 
 def server_url(stack, username: str) -> str:
-    return f"{stack.hub_url}/user/{username}/"
+    return stack.user_url(username)
 
 
 def server_env(stack, username: str) -> dict[str, str]:

@@ -127,7 +127,7 @@ def test_a_student_asks_for_hints_in_jupyterlab(stack, released, page, tmp_path)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{stack.portal_url}/")
-    page.goto(f"{stack.hub_url}/user/{LEARNER}/lab/tree/{PS}/{PS}.ipynb")
+    page.goto(f"{stack.user_url(LEARNER)}lab/tree/{PS}/{PS}.ipynb")
     notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     notebook.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for()
     try:

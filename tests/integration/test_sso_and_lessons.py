@@ -48,7 +48,7 @@ def test_student_logs_in_once_and_lands_in_jupyterlab_on_the_lesson(stack):
     ready = time.monotonic() - t0
     print(f"\nlogin-to-JupyterLab-ready: {ready:.1f} s (stack start {stack.started_in:.1f} s)")
     assert resp.status_code == 200
-    assert resp.url == f"{stack.hub_url}/user/student1/lab/tree/{LESSON_COPY}"
+    assert resp.url == f"{stack.user_url('student1')}lab/tree/{LESSON_COPY}"
     assert '"appName": "JupyterLab"' in resp.text
     steps = [r.url for r in resp.trail]
     authorize = next(u for u in steps if u.startswith(f"{stack.portal_url}/o/authorize/"))
@@ -91,16 +91,20 @@ def test_hub_groups_and_admins_mirror_portal_roles(stack):
 
 def test_two_portal_users_differing_in_case_are_two_hub_users(stack):
     """Attack: the portal has "casey"; a user named "Casey" (an admin made it, or an LMS sent it) logs in. The hub
-    must not take them for casey: another server, another home, another Unix account."""
+    must not take them for casey: another server on another origin (host names ignore case), another home, another
+    Unix account."""
     from tests.conftest import new_account
 
-    homes = {}
+    homes, origins = {}, set()
     for username in ("casey", "Casey"):
         v = Visitor(stack)
         v.login(username, new_account(stack, username, course="intro-python"))
         resp = v.follow(f"{stack.hub_url}/hub/spawn")
         assert resp.status_code == 200 and f"/user/{username}/" in resp.url, (username, resp.url)
+        assert resp.url.startswith(stack.user_url(username)), resp.url
         homes[username] = v
+        origins.add(urlparse(resp.url).hostname.lower())
+    assert len(origins) == 2, origins
     groups = hub_groups(stack)
     assert groups["casey"] == groups["Casey"] == {"students-intro-python"}
     from studio_hub.spawner import account_name
@@ -144,7 +148,7 @@ def test_student_cannot_open_another_courses_lesson(stack):
     assert resp.status_code == 403 and "You are not enrolled in Data Science Basics" in resp.text
     # Going around the portal, straight to the extension in their own server, is refused as well.
     v.open_lesson("intro-python", "values-and-names")  # make sure the server runs
-    resp = v.follow(f"{stack.hub_url}/user/student1/studio/lessons/data-science/notebooks/tables.ipynb")
+    resp = v.follow(f"{stack.user_url('student1')}studio/lessons/data-science/notebooks/tables.ipynb")
     assert resp.status_code == 403 and "not enrolled in the course 'data-science'" in html.unescape(resp.text)
     assert not (home_of(stack, "student1") / "data-science").exists()
 
@@ -162,7 +166,7 @@ def test_lesson_path_with_dotdot_is_refused(stack, path):
     v.login("student1")
     v.open_lesson("intro-python", "values-and-names")
     before = sorted(str(p) for p in home_of(stack, "student1").rglob("*.ipynb"))
-    resp = v.raw_get(f"{stack.hub_url}/user/student1/studio/lessons/{path}")
+    resp = v.raw_get(f"{stack.user_url('student1')}studio/lessons/{path}")
     # The proxy resolves %2e%2e segments as browsers do (WHATWG URLs), so some of these arrive as a plain path
     # into another course (403); the rest reach the extension with '..' in them (400). Never a copy.
     assert resp.status_code in (400, 403, 404), resp.status_code
@@ -209,8 +213,8 @@ def test_student_who_enrolls_while_their_server_runs_can_open_the_lesson_seconds
                  "User.objects.create_user('latecomer', 'l@example.org', 'late-pw-123')")  # fmt: skip
     v = Visitor(stack)
     v.login("latecomer", "late-pw-123")
-    assert v.follow(f"{stack.hub_url}/hub/spawn").url.startswith(f"{stack.hub_url}/user/latecomer/lab")
-    lesson = f"{stack.hub_url}/user/latecomer/studio/lessons/intro-python/lessons/01-values-and-names.ipynb"
+    assert v.follow(f"{stack.hub_url}/hub/spawn").url.startswith(f"{stack.user_url('latecomer')}lab")
+    lesson = f"{stack.user_url('latecomer')}studio/lessons/intro-python/lessons/01-values-and-names.ipynb"
     refused = v.follow(lesson)
     assert refused.status_code == 403 and "reload this page in a few seconds" in refused.text
     enrolled = v.http.post(f"{stack.portal_url}/courses/intro-python/enroll/",
@@ -233,7 +237,7 @@ def test_learners_keep_working_while_the_portal_is_down(stack):
     try:
         time.sleep(REFRESH_SECONDS + 0.5)  # the next hub request wants fresh roles from the (dead) portal
         assert v.http.get(f"{stack.hub_url}/hub/home").status_code == 200
-        contents = v.http.get(f"{stack.hub_url}/user/student1/api/contents/intro-python/lessons")
+        contents = v.http.get(f"{stack.user_url('student1')}api/contents/intro-python/lessons")
         assert contents.status_code == 200
         assert hub_groups(stack)["student1"] == {"students-intro-python"}  # kept, not wiped
         assert "Portal unreachable while refreshing student1" in (stack.log_dir / "hub.log").read_text()
