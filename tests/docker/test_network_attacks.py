@@ -163,6 +163,25 @@ def test_learner_reaches_the_hub_api_and_nothing_else(docker_stack, outside_host
     rules = subprocess.run(["ip6tables", "-w", "-S", chain], capture_output=True, text=True).stdout.splitlines()
     assert rules[-1] == f"-A {chain} -j DROP" and not [r for r in rules if "--dport" in r], rules
     assert result["docker_socket"] is False
+    # Over IPv4, exactly four ports of this machine are open to learners, each needed (docs/security.md, "Tokens and
+    # network"): the hub API, and the exchange, grading and hints services, each refusing a call without a token.
+    rules4 = subprocess.run(["iptables", "-w", "-S", chain], capture_output=True, text=True).stdout.splitlines()
+    opened = {int(r.split("--dport ")[1].split()[0]) for r in rules4 if "--dport" in r}
+    env = docker_stack.env()
+    services = {int(env[f"STUDIO_{name}_PORT"]): name.lower() for name in ("EXCHANGE", "GRADING", "HINTS")}
+    assert opened == {hub.port, *services} and rules4[-1] == f"-A {chain} -j DROP", rules4
+    anonymous = run_in_kernel(v1, docker_stack.user_url("student1"), (
+        "import http.client\n"
+        f"for port, name in {services!r}.items():\n"
+        "    for path in ('', 'api/assignments', 'api/submissions', 'api/hint'):\n"
+        f"        c = http.client.HTTPConnection({hub.hostname!r}, port, timeout=10)\n"
+        "        c.request('GET', f'/services/{name}/{path}')\n"
+        "        print(port, c.getresponse().status)\n"
+    ))  # fmt: skip
+    assert anonymous["status"] == "ok", anonymous
+    answers = [line.split() for line in anonymous["stdout"].splitlines() if line.strip()]
+    assert {port for port, _ in answers} == {str(p) for p in services}, answers
+    assert not [a for a in answers if a[1].startswith("2")], answers  # refused or sent to log in, never served
 
     # The hub and the second learner are unaffected.
     again = run_in_kernel(v2, docker_stack.user_url("student2"), "print(6 * 7)")
