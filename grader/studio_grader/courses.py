@@ -152,7 +152,8 @@ class CourseSpace:
             "c = get_config()  # noqa: F821",
             "from studio_grader import pipeline, trusted",
             "pipeline.configure(c)",
-            "trusted.configure(c)  # nothing of the course's runs here (AUTOTEST is refused)",
+            # Nothing of the course's runs here: AUTOTEST directives are expanded in a grading sandbox.
+            f"trusted.configure(c, image={s.image!r}, runtime={s.runtime!r}, prefix={s.prefix!r})",
             f"c.CourseDirectory.root = {str(self.folder)!r}",
             f"c.CourseDirectory.course_id = {self.course!r}",
             f"c.CourseDirectory.db_url = {self.db_url!r}",

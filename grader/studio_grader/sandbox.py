@@ -44,7 +44,9 @@ class SandboxSpec:
     start_timeout: float = 60.0
     extra_args: tuple[str, ...] = field(default=())
 
-    def argv(self, name: str, once: bool) -> list[str]:
+    def argv(self, name: str, once: bool, command: tuple[str, ...] = ()) -> list[str]:
+        """``docker run`` of a sandbox: the grading worker, or ``command`` (another program of the image's)."""
+        command = command or ("python", "-m", "studio_grader.worker", *(["--once"] if once else []))
         return [
             "docker", "run", "-i", "--rm", "--name", name, "--label", "org.learning-studio.grading=1",
             "--runtime", self.runtime, "--network", "none", "--read-only",
@@ -61,7 +63,7 @@ class SandboxSpec:
             # processes to its limit (and a fork bomb away from the container's pids limit, which ends a sandbox).
             "--env", "STUDIO_GRADER_SANDBOX=1",
             "--workdir", "/tmp", *self.extra_args,
-            self.image, "python", "-m", "studio_grader.worker", *(["--once"] if once else []),
+            self.image, *command,
         ]  # fmt: skip
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -184,36 +186,55 @@ def _code(source: str, **nbgrader) -> dict:
             "execution_count": None}  # fmt: skip
 
 
-def test_a_courses_source_never_runs_on_the_trusted_side(tmp_path):
-    """Attack (a course team, trusted with its course only): a source whose AUTOTEST directives nbgrader would
-    expand by running its cells in a kernel on the grading service, and an nbgrader_config.py and autotests.yml
-    uploaded with it. Nothing of them runs; the refusal says what to do instead; a plain source still works."""
-    import subprocess
-    import sys
+def plant_code(canary: Path) -> str:
+    """One line of Python that leaves ``canary`` wherever it runs (making its folder if it must)."""
+    return (f"import os; os.makedirs({str(canary.parent)!r}, exist_ok=True); "
+            f"open({str(canary)!r}, 'a').write('course code ran here\\n')\n")  # fmt: skip
 
-    canary = tmp_path / "canary"
-    plant = f"open({str(canary)!r}, 'a').write('course code ran on the trusted side\\n')\n"
-    space = CourseSpace(tmp_path / "grading", "c1")
-    space.prepare()
+
+def autotest_source(space, canary: Path, autotests: str = "") -> None:
+    """Puts ``a1`` (AUTOTEST directives whose expansion runs code that writes ``canary``, with an
+    nbgrader_config.py and ``autotests`` (else an autotests.yml of its own) doing the same) and ``a2`` (a plain
+    source) into ``space``."""
+    plant = plant_code(canary)
     autotest = _notebook(
         _code(plant + "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n",
               solution=True, grade_id="f"),
-        _code("AUTOTEST f(1)\n", grade=True, grade_id="t", points=1),
+        _code("### AUTOTEST f(1)\n", grade=True, grade_id="t", points=1),
     )  # fmt: skip
+    autotests = autotests or f"python3:\n  setup: {plant.strip()!r}\n"
     space.put_source("a1", {"a1.ipynb": autotest, "nbgrader_config.py": plant.encode(),
-                            "autotests.yml": b"python3:\n  setup: \"" + plant.encode().strip() + b"\"\n"})  # fmt: skip
+                            "autotests.yml": autotests.encode()})  # fmt: skip
     plain = _notebook(_code("def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n",
                             solution=True, grade_id="f"),
                       _code("assert f(1) == 1\n", grade=True, grade_id="t", points=1))  # fmt: skip
     space.put_source("a2", {"a2.ipynb": plain, "nbgrader_config.py": plant.encode()})
+
+
+def generate(space, *assignments: str) -> dict[str, subprocess.CompletedProcess]:
+    """nbgrader generate_assignment of each, as the grading service does it (a process of its own)."""
     script = (
         "import sys\nfrom pathlib import Path\nfrom studio_grader import jobs\nfrom studio_grader.courses import "
         "CourseSpace\njobs.own_bin_first()\nspace = CourseSpace(Path(sys.argv[1]), 'c1')\n"
         "try:\n    jobs.prepare(space, sys.argv[2])\n    print('GENERATED')\nexcept jobs.GradingError as e:\n"
         "    print('REFUSED', e)\n"
     )
-    runs = {a: subprocess.run([sys.executable, "-c", script, str(tmp_path / "grading"), a], capture_output=True,
-                              text=True, timeout=300) for a in ("a1", "a2")}  # fmt: skip
-    assert "REFUSED" in runs["a1"].stdout and "generate_source_with_tests" in runs["a1"].stdout, runs["a1"]
+    return {a: subprocess.run([sys.executable, "-c", script, str(space.root), a], capture_output=True, text=True,
+                              timeout=600) for a in assignments}  # fmt: skip
+
+
+def test_a_courses_source_never_runs_on_the_trusted_side(tmp_path):
+    """Attack (a course team, trusted with its course only): a source whose AUTOTEST directives nbgrader would
+    expand by running its cells in a kernel on the grading service, and an nbgrader_config.py and autotests.yml
+    uploaded with it. Nothing of them runs here: the expansion goes to a grading sandbox (here one that cannot
+    start: the error says so; tests/docker/test_autograde.py expands in a real one); a plain source still works."""
+    from studio_grader.courses import Sandboxes
+
+    canary = tmp_path / "canary"
+    space = CourseSpace(tmp_path / "grading", "c1", sandboxes=Sandboxes(image="studio-no-such-image:none"))
+    space.prepare()
+    autotest_source(space, canary)
+    runs = generate(space, "a1", "a2")
+    assert "REFUSED" in runs["a1"].stdout and "in a grading sandbox" in runs["a1"].stdout, runs["a1"]
     assert "GENERATED" in runs["a2"].stdout, runs["a2"]
     assert not canary.exists(), canary.read_text()
