@@ -107,7 +107,8 @@ class Settings:
         'localhost' first: ::1 on this machine)."""
         url = urlparse(self.public_url)
         if url.hostname == "localhost":
-            return url._replace(netloc=f"127.0.0.1:{url.port or 80}").geturl()
+            port = url.port or (443 if url.scheme == "https" else 80)
+            return url._replace(netloc=f"127.0.0.1:{port}").geturl()
         return self.public_url
 
     @property
