@@ -143,3 +143,36 @@ def test_demo_started_by_a_non_root_user_shares_one_account_and_warns(tmp_path):
                 proc.kill()
         subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
         subprocess.run(["userdel", "--remove", user], capture_output=True)
+
+
+def test_free_port_never_hands_out_a_port_twice(monkeypatch):
+    """The kernel may answer two ``bind(0)`` in a row with the same free port; a stack given it twice (hub and proxy
+    on one port) does not start. Here the kernel answers 40001 twice, then 40002."""
+    import socket
+
+    import embedded
+
+    answers = iter([40001, 40001, 40002])
+
+    class Kernel:
+        def __init__(self, *args):
+            self.port = None
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def bind(self, address):
+            assert address == ("127.0.0.1", 0)
+            self.port = next(answers)
+
+        def getsockname(self):
+            return ("127.0.0.1", self.port)
+
+    monkeypatch.setattr(embedded, "_handed_out", set())
+    monkeypatch.setattr(embedded.socket, "socket", Kernel)
+    assert [embedded.free_port(), embedded.free_port()] == [40001, 40002]
+    monkeypatch.undo()
+    assert embedded.socket.socket is socket.socket
