@@ -168,6 +168,11 @@ class Stack:
         return self.var / "hub"
 
     @property
+    def grading_dir(self) -> Path:
+        """The grading service's course folders (beside the hub's own folder: Settings.grading_dir)."""
+        return self.var / "grading"
+
+    @property
     def log_dir(self) -> Path:
         return self.var / "log"
 

@@ -44,6 +44,7 @@ def running_stack(name: str, extra_env: dict[str, str] | None = None, after_stop
         # Test stacks log in from this one address many times a minute: the login rate limit is raised for them.
         extra_env={
             "STUDIO_LEARNER_USER_PREFIX": prefix,
+            "STUDIO_FORMGRADER_ACCOUNT_PREFIX": f"f{run}-",
             "STUDIO_GRADING_WORKERS": "1",
             "STUDIO_LOGIN_RATE": "600/m",
             **(extra_env or {}),
@@ -62,7 +63,7 @@ def running_stack(name: str, extra_env: dict[str, str] | None = None, after_stop
         for log in s.log_dir.glob("*.log"):
             shutil.copy(log, artifacts / f"{name}-{log.name}")
         for entry in pwd.getpwall():
-            if entry.pw_name.startswith(prefix):
+            if entry.pw_name.startswith((prefix, f"f{run}-")):
                 subprocess.run(["pkill", "-KILL", "-u", entry.pw_name], capture_output=True)
                 subprocess.run(["userdel", "--remove", entry.pw_name], capture_output=True)
         shutil.rmtree(s.var, ignore_errors=True)

@@ -5,10 +5,18 @@
                                             repository or uploaded when an instructor releases
     <root>/<course>/submitted|autograded|feedback/<student>/<assignment>/   as nbgrader keeps them
     <root>/<course>/status.json             what the service did with each student's latest submission
+    <root>/<course>/gradebook/gradebook.db  the SQLite gradebook (the embedded default)
 
 Graders and formgrader work in the same folder and gradebook, so what the service graded is what they review.
 The gradebook is SQLite in the folder (the embedded default) or, given a PostgreSQL URL, a schema of its own per
 course in that database.
+
+A course's formgrader runs under an account of the course's own (``owner``), never as the service's: the course
+folder and its configuration stay the service's (root's), readable by that account's group only, and the folders
+nbgrader and formgrader write (:data:`SHARED`) are the account's. What the service writes there is handed over to
+the account (:meth:`CourseSpace.hand_over`), so formgrader can replace it, as it can its own. Nothing that account
+can write is read as configuration: nbgrader reads ``nbgrader_config.py`` (and ``.json``) from the course folder,
+which only the service writes.
 """
 
 from __future__ import annotations
@@ -26,6 +34,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 STATUS_FILE = "status.json"
+# The folders of a course that its formgrader writes (nbgrader's, and the SQLite gradebook's: SQLite writes its
+# journal next to the database).
+SHARED = ("source", "release", "submitted", "autograded", "feedback", "gradebook")
 log = logging.getLogger("studio.grading")
 
 
@@ -36,7 +47,8 @@ def gradebook_url(base: str, course: str, folder: Path) -> str:
     """The course's nbgrader gradebook: ``base`` empty → SQLite in its folder; PostgreSQL → a schema per course,
     reached as the course's own role when it has one (:func:`create_schema`), else as ``base``'s."""
     if not base:
-        return f"sqlite:///{folder / 'gradebook.db'}?timeout=60"  # workers write it at once: wait for each other
+        # Workers write it at once: they wait for each other.
+        return f"sqlite:///{folder / 'gradebook' / 'gradebook.db'}?timeout=60"
     if not base.startswith("postgresql"):
         raise ValueError(f"the gradebook database must be PostgreSQL or empty (SQLite per course), not {base!r}")
     try:
@@ -130,6 +142,7 @@ class CourseSpace:
     content_dir: Path | None = None  # the course repository's folders (<content_dir>/<course>/source)
     exchange_url: str = ""
     sandboxes: Sandboxes = Sandboxes()
+    owner: tuple[int, int] | None = None  # the course account's uid and gid (its formgrader's); None: not root
 
     @property
     def folder(self) -> Path:
@@ -142,6 +155,10 @@ class CourseSpace:
     def prepare(self) -> Path:
         """Create the course folder and (re)write its nbgrader config; the folder."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        old_gradebook = self.folder / "gradebook.db"  # where a gradebook was before it had a folder of its own
+        (self.folder / "gradebook").mkdir(exist_ok=True)
+        if old_gradebook.is_file() and not (self.folder / "gradebook" / "gradebook.db").exists():
+            old_gradebook.rename(self.folder / "gradebook" / "gradebook.db")
         if self.gradebook and not create_schema(self.gradebook, self.course, self.folder):
             log.warning("%s: the gradebook database's role may not create roles, so this course's gradebook is "
                         "reached with that role, which reaches every course's and the hub's tables: give it "
@@ -166,14 +183,63 @@ class CourseSpace:
             # course's formgrader, which holds no hub token, reaches it through the service with a token of its own.
             *[f"c.ExchangeFactory.{action} = 'studio_ext.exchange.{cls}'" for action, cls in EXCHANGE_PLUGINS],
             "import os",
+            # Its sandboxes too: its account may not use Docker, the service runs them for it.
             "if os.environ.get('STUDIO_FORMGRADER_TOKEN'):",
             "    c.Exchange.url = os.environ.get('STUDIO_FORMGRADER_EXCHANGE_URL', '')",
             "    c.Exchange.token = os.environ['STUDIO_FORMGRADER_TOKEN']",
+            "    c.SandboxedExecute.backend = c.SandboxedAutotests.backend = 'service'",
+            "    c.SandboxedExecute.grading_url = os.environ.get('STUDIO_FORMGRADER_GRADING_URL', '')",
+            "    c.SandboxedAutotests.grading_url = os.environ.get('STUDIO_FORMGRADER_GRADING_URL', '')",
             "else:",
             f"    c.Exchange.url = {self.exchange_url!r}",
         ]
         _write_atomic(self.folder / "nbgrader_config.py", "\n".join(lines) + "\n")
+        if self.owner:
+            self._lay_out()
         return self.folder
+
+    def _lay_out(self) -> None:
+        """The course folder and its configuration: the service's, readable by the course account's group only
+        (other courses' accounts see nothing of it); the shared folders: the course account's."""
+        uid, gid = self.owner
+        os.chown(self.folder, 0, gid)
+        os.chmod(self.folder, 0o750)
+        os.chown(self.folder / "nbgrader_config.py", 0, gid)
+        os.chmod(self.folder / "nbgrader_config.py", 0o640)
+        for name in SHARED:
+            (self.folder / name).mkdir(exist_ok=True)
+        self.hand_over(*SHARED)
+
+    def check_shared(self, rel: str) -> list[Path]:
+        """``rel`` is in a shared folder, reached through no link (the course account could have made one, for the
+        service to write or hand over what it points at): the folders leading there and ``rel``; else ValueError."""
+        parts = Path(rel).parts
+        if not parts or parts[0] not in SHARED or ".." in parts:
+            raise ValueError(f"{rel!r} is not in a folder the course account writes")
+        chain = [self.folder.joinpath(*parts[: i + 1]) for i in range(len(parts))]
+        linked = [p for p in chain[:-1] if p.is_symlink()]
+        if linked:
+            raise ValueError(f"{linked[0].relative_to(self.folder)} is a link: the service writes nothing through it")
+        return chain
+
+    def hand_over(self, *paths: str) -> None:
+        """What the service wrote at ``paths`` (relative to the course folder, with the folders leading there)
+        becomes the course account's, so its formgrader may replace it. Links are never followed."""
+        if not self.owner:
+            return
+        uid, gid = self.owner
+        for rel in paths:
+            path = self.folder / rel
+            chain = self.check_shared(rel)
+            for entry in chain[:-1]:
+                _own(entry, uid, gid)
+            if not path.is_symlink() and path.is_dir():
+                for folder, dirs, files in os.walk(path):
+                    _own(Path(folder), uid, gid)
+                    for name in dirs + files:
+                        _own(Path(folder) / name, uid, gid)
+            else:
+                _own(path, uid, gid)
 
     def source_dir(self, assignment: str) -> Path | None:
         """The assignment's source folder here, first copied from the course repository if only that has it."""
@@ -184,16 +250,19 @@ class CourseSpace:
         if theirs is None or not theirs.is_dir():
             return None
         _replace_folder(mine, {str(p.relative_to(theirs)): p.read_bytes() for p in theirs.rglob("*") if p.is_file()})
+        self.hand_over(f"source/{assignment}")
         return mine
 
     def put_source(self, assignment: str, files: dict[str, bytes]) -> None:
         """An instructor's release brings the source it was generated from: it replaces the one here."""
         _replace_folder(self.folder / "source" / assignment, files)
+        self.hand_over(f"source/{assignment}")
 
     def put_submission(self, assignment: str, student: str, files: dict[str, bytes], timestamp: str) -> Path:
         """The submission as ``nbgrader collect`` leaves it (with timestamp.txt), replacing an earlier one."""
         dest = self.folder / "submitted" / student / assignment
         _replace_folder(dest, {**files, "timestamp.txt": timestamp.encode()})
+        self.hand_over(f"submitted/{student}/{assignment}")
         return dest
 
     # --- what the service did ------------------------------------------------------------------------------------
@@ -214,6 +283,15 @@ class CourseSpace:
 
 EXCHANGE_PLUGINS = [("exchange", "Exchange"), ("release_assignment", "ReleaseAssignment"), ("list", "List"),
                     ("collect", "Collect"), ("release_feedback", "ReleaseFeedback")]  # fmt: skip
+
+
+def _own(path: Path, uid: int, gid: int) -> None:
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return
+    if (st.st_uid, st.st_gid) != (uid, gid):
+        os.chown(path, uid, gid, follow_symlinks=False)
 
 
 def _write_atomic(path: Path, text: str) -> None:

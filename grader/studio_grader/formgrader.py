@@ -14,7 +14,11 @@ A formgrader holds a course folder with students' files in it (``submitted/``, `
   writes;
 - its environment holds its own token and nothing of the service's (no hub token, no grades token, no gradebook
   URL); what it needs of the exchange (release, collect, feedback) it asks the grading service for, with its own
-  token, for its own course only (``formgrader-exchange/<course>/`` there).
+  token, for its own course only (``formgrader-exchange/<course>/`` there);
+- it runs under the course's own Unix account (:mod:`studio_grader.accounts`), never as root or as the service's
+  user: it writes its course's shared folders and gradebook only (:mod:`studio_grader.courses`), reads no other
+  course's, and may not use Docker: notebooks it autogrades, and AUTOTEST directives it expands, run in the service's
+  sandboxes (``api/execute/<course>``, ``api/autotests/<course>`` there, with its own token).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ EXTENSION = "nbgrader.server_extensions.formgrader"
 class Formgrader:
     course: str
     folder: Path
+    owner: tuple[int, int]  # the course account's uid and gid
     base_url: str
     port: int
     token: str = field(default_factory=lambda: secrets.token_hex(24), repr=False)
@@ -58,20 +63,25 @@ class Formgrader:
 class Formgraders:
     """The running formgraders, by course."""
 
-    def __init__(self, prefix: str, start_timeout: float = 60.0, exchange_url: str = ""):
+    def __init__(self, prefix: str, start_timeout: float = 60.0, service_url: str = ""):
         self.prefix = prefix.rstrip("/") + "/formgrader/"
-        # Where formgraders reach the exchange: the grading service's formgrader-exchange/ (one course each).
-        self.exchange_url = exchange_url.rstrip("/") + "/" if exchange_url else ""
+        # Where formgraders reach the service: its formgrader-exchange/<course>/ and api/ (their sandboxes).
+        self.service_url = service_url.rstrip("/") + "/" if service_url else ""
         self.start_timeout = start_timeout
         self.running: dict[str, Formgrader] = {}
         self.locks: dict[str, asyncio.Lock] = {}
 
-    async def get(self, course: str, folder: Path) -> Formgrader:
+    async def get(self, course: str, folder: Path, owner: tuple[int, int] | None) -> Formgrader:
+        """The course's formgrader, started if need be under ``owner`` (the course's account); without one (a
+        service not run by root) none starts: FormgraderUnavailable."""
+        if owner is None:
+            raise FormgraderUnavailable("formgrader runs under an account of its course's own, which only root makes: "
+                                        "the grading service does not run as root here")  # fmt: skip
         lock = self.locks.setdefault(course, asyncio.Lock())
         async with lock:
             fg = self.running.get(course)
             if fg is None or not fg.alive():
-                fg = self.running[course] = await self._start(course, folder)
+                fg = self.running[course] = await self._start(course, folder, owner)
             fg.last_used = time.monotonic()
             return fg
 
@@ -84,12 +94,13 @@ class Formgraders:
             log.info("formgrader of %s stopped: unused for %.0f s", course, max_idle)
         return idle
 
-    async def _start(self, course: str, folder: Path) -> Formgrader:
-        fg = Formgrader(course, folder, f"{self.prefix}{course}/", _free_port())
-        env = formgrader_env(fg, self.exchange_url + f"{course}/" if self.exchange_url else "")
+    async def _start(self, course: str, folder: Path, owner: tuple[int, int]) -> Formgrader:
+        fg = Formgrader(course, folder, owner, f"{self.prefix}{course}/", _free_port())
+        env = formgrader_env(fg, self.service_url)
+        uid, gid = owner
         fg.proc = subprocess.Popen(
             [sys.executable, "-m", "studio_grader.formgrader", "--port", str(fg.port), "--base-url", fg.base_url],
-            cwd=folder, env=env, stdin=subprocess.DEVNULL,
+            cwd=folder, env=env, stdin=subprocess.DEVNULL, user=uid, group=gid, extra_groups=[], umask=0o027,
         )  # fmt: skip
         client = AsyncHTTPClient()
         loop = asyncio.get_running_loop()
@@ -121,12 +132,20 @@ class Formgraders:
 PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
 
 
-def formgrader_env(fg: Formgrader, exchange_url: str) -> dict[str, str]:
-    """A formgrader's whole environment: its own token and where its course's exchange calls go. Its Jupyter
-    folders are its own (never a home a student's file could be in)."""
-    home = fg.folder.parent / ".formgrader" / fg.course
-    for sub in ("config", "data", "runtime"):
+class FormgraderUnavailable(RuntimeError):
+    """No formgrader can run for this course here (the reason is for the person who opened it)."""
+
+
+def formgrader_env(fg: Formgrader, service_url: str) -> dict[str, str]:
+    """A formgrader's whole environment: its own token and where its course's exchange calls and sandboxes go.
+    Its Jupyter folders are its own (never a home a student's file could be in), its account's only."""
+    uid, gid = fg.owner
+    homes = fg.folder.parent / ".formgrader"
+    homes.mkdir(mode=0o711, exist_ok=True)
+    home = homes / fg.course
+    for sub in ("", "config", "data", "runtime"):
         (home / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chown(home / sub, uid, gid, follow_symlinks=False)
     env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
     return {
         **env,
@@ -135,7 +154,8 @@ def formgrader_env(fg: Formgrader, exchange_url: str) -> dict[str, str]:
         "JUPYTER_DATA_DIR": str(home / "data"),
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "STUDIO_FORMGRADER_TOKEN": fg.token,
-        "STUDIO_FORMGRADER_EXCHANGE_URL": exchange_url,
+        "STUDIO_FORMGRADER_EXCHANGE_URL": f"{service_url}formgrader-exchange/{fg.course}/" if service_url else "",
+        "STUDIO_FORMGRADER_GRADING_URL": service_url,
     }
 
 
@@ -177,10 +197,10 @@ def main(argv: list[str] | None = None) -> None:
 
     root = str(Path.cwd())
     token = os.environ["STUDIO_FORMGRADER_TOKEN"]
-    # Run by the hub's own user (root in the embedded default); student code runs only in grading sandboxes.
+    # Run by the course's own account (never root: the service starts it so); student code runs only in sandboxes.
     FormgraderServer.launch_instance(argv=[
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0",
-        f"--ServerApp.base_url={args.base_url}", f"--ServerApp.root_dir={root}", "--no-browser", "--allow-root",
+        f"--ServerApp.base_url={args.base_url}", f"--ServerApp.root_dir={root}", "--no-browser",
         f"--IdentityProvider.token={token}", "--ServerApp.terminals_enabled=False",
     ])  # fmt: skip
 

@@ -109,6 +109,7 @@ def ensure_generated(space: CourseSpace, assignment: str, api) -> None:
             raise GradingError(f"nbgrader generate_assignment {assignment} failed: "
                                f"{causes[0][:1000] if causes else ''} ... {text[-1200:]}")  # fmt: skip
         stamp.write_text(version)
+        space.hand_over(f"source/{assignment}", f"release/{assignment}", "gradebook")
 
 
 def prepare(space: CourseSpace, assignment: str) -> None:
@@ -149,7 +150,12 @@ def grade(space: CourseSpace, assignment: str, student: str, sub_id: str | None)
             files, timestamp = fetch_submission(space.exchange_url, os.environ.get("JUPYTERHUB_API_TOKEN", ""),
                                                 space.course, assignment, student, sub_id)  # fmt: skip
             space.put_submission(assignment, student, files, timestamp)
-        result = api.autograde(assignment, student, force=True, create=True)
+        for rel in (f"autograded/{student}/{assignment}", f"submitted/{student}/{assignment}", "gradebook/x"):
+            space.check_shared(rel)  # the course account's folders: the service writes through no link there
+        try:
+            result = api.autograde(assignment, student, force=True, create=True)
+        finally:  # what it wrote, formgrader may replace (its own autograde, manual grades)
+            space.hand_over(f"autograded/{student}/{assignment}", "gradebook")
         if not result.get("success"):
             raise GradingError((result.get("error") or result.get("log") or "nbgrader autograde failed")[-2000:])
         out.update(scores(space.db_url, assignment, student), state="graded", timestamp=timestamp)

@@ -131,14 +131,22 @@ class GradingServiceError(RuntimeError):
 
 
 def run_at_service(url: str, course: str, job: dict, timeout: float) -> dict:
-    """Run a notebook's job in one of the grading service's sandboxes, with the caller's hub token."""
-    import requests
-
+    """Run a notebook's job in one of the grading service's sandboxes."""
     if not course:
         raise GradingServiceError("the grading service needs the course: set c.CourseDirectory.course_id")
-    token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+    return call_service(url, f"api/execute/{course}", job, timeout)
+
+
+def call_service(url: str, path: str, body: dict, timeout: float) -> dict:
+    """POST ``body`` to the grading service's ``path`` as the caller: a course's formgrader with its own token,
+    anyone else with their hub token; its JSON answer, or GradingServiceError."""
+    import requests
+
+    if path.endswith("/"):
+        raise GradingServiceError("the grading service needs the course: set c.CourseDirectory.course_id")
+    token = os.environ.get("STUDIO_FORMGRADER_TOKEN") or os.environ.get("JUPYTERHUB_API_TOKEN", "")
     try:
-        resp = requests.post(f"{url.rstrip('/')}/api/execute/{course}", json=job, timeout=timeout,
+        resp = requests.post(f"{url.rstrip('/')}/{path}", json=body, timeout=timeout,
                              headers={"Authorization": f"token {token}"})  # fmt: skip
     except requests.RequestException as e:
         raise GradingServiceError(f"the grading service cannot be reached ({type(e).__name__})") from None

@@ -13,7 +13,10 @@ formgrader, served here per course (:mod:`.formgrader`).
     GET  api/grades?mine=1                  the caller's own, in all their courses
     GET  api/progress?course=               queued / grading / graded / failed, rate
     POST api/regrade/<course>/<assignment>  grade every latest submission again
-    POST api/execute/<course>               run one notebook's cells in a sandbox (a grader's own nbgrader autograde)
+    POST api/execute/<course>               run one notebook's cells in a sandbox (a grader's own nbgrader autograde,
+                                            or the course's formgrader's, with its own token)
+    POST api/autotests/<course>             expand a notebook's AUTOTEST directives in a sandbox (an instructor's
+                                            generate_assignment, or the course's formgrader's)
     GET  formgrader/<course>/formgrader...  nbgrader's formgrader of that course (graders, instructors)
     *    formgrader-exchange/<course>/api/...   that course's formgrader (its own token) calls the exchange: the
                                             release, collect and feedback calls of its own course only
@@ -34,6 +37,7 @@ import multiprocessing
 import os
 import re
 import secrets
+import shutil
 import time
 from collections import OrderedDict, deque
 from pathlib import Path
@@ -49,7 +53,8 @@ from studio_hub.exchange.policy import Action, courses_of, may
 from studio_hub.exchange.service import decode_files, json_body, run_service
 from studio_hub.exchange.store import ExchangeError, check_id, check_path
 
-from . import jobs
+from . import jobs, trusted
+from .accounts import ensure_course_account
 from .courses import CourseSpace, Sandboxes
 from .formgrader import Formgraders
 
@@ -65,8 +70,10 @@ class Grading:
 
     def __init__(self, root: Path, *, content_dir: Path | None, gradebook: str, exchange_url: str,
                  sandboxes: Sandboxes, workers: int, job_timeout: float, warm: bool = True,
-                 portal: PortalGrades | None = None):  # fmt: skip
+                 portal: PortalGrades | None = None, account_prefix: str = "studio-fg-"):  # fmt: skip
         self.root, self.content_dir, self.gradebook = root, content_dir, gradebook
+        # Formgraders run under an account per course (root makes them); a service not run by root has none.
+        self.account_prefix = account_prefix if os.geteuid() == 0 else ""
         self.exchange_url, self.sandboxes, self.workers = exchange_url, sandboxes, max(1, workers)
         self.job_timeout = job_timeout
         self.portal = portal
@@ -92,8 +99,10 @@ class Grading:
     def space(self, course: str) -> CourseSpace:
         """The course's grading folder, made the first time the course is seen (no restart for a new course)."""
         if course not in self.spaces:
-            space = CourseSpace(self.root, check_id("course", course), self.gradebook, self.content_dir,
-                                self.exchange_url, self.sandboxes)  # fmt: skip
+            check_id("course", course)
+            owner = ensure_course_account(self.account_prefix, course) if self.account_prefix else None
+            space = CourseSpace(self.root, course, self.gradebook, self.content_dir, self.exchange_url,
+                                self.sandboxes, owner)  # fmt: skip
             space.prepare()
             self.spaces[course] = space
             self.status[course] = space.read_status()
@@ -299,6 +308,12 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             raise web.HTTPError(403, "this token may not read its owner's groups (needs read:users:groups!user)")
         return user["groups"]
 
+    def is_formgrader_of(self, course: str) -> bool:
+        """The caller is ``course``'s formgrader (its own token, which no hub user holds)."""
+        expected = self.formgraders.token_of(course) if self.formgraders else None
+        scheme, _, given = self.request.headers.get("Authorization", "").partition(" ")
+        return bool(expected) and scheme.lower() == "token" and hmac.compare_digest(given.strip(), expected)
+
     def require(self, action: Action, course: str) -> None:
         check_id("course", course)
         if not may(self.groups(), action, course):
@@ -377,11 +392,15 @@ class RegradeHandler(BaseHandler):
 
 
 class ExecuteHandler(BaseHandler):
-    """A grader's or instructor's own ``nbgrader autograde`` from a server without Docker: one notebook's cells run
-    in a grading sandbox here (``SandboxedExecute.backend = 'service'``)."""
+    """A grader's or instructor's own ``nbgrader autograde`` from a server without Docker, or the course's
+    formgrader's (its account may not use Docker): one notebook's cells run in a grading sandbox here
+    (``SandboxedExecute.backend = 'service'``)."""
 
     async def post(self, course: str):
-        self.require(Action.COLLECT, course)
+        caller = f"{course}'s formgrader" if self.is_formgrader_of(course) else None
+        if caller is None:
+            self.require(Action.COLLECT, course)
+            caller = self.current_user["name"]
         job = _json_body(self)
         cells = job.get("cells")
         if not isinstance(cells, list) or not all(isinstance(c, dict) and isinstance(c.get("source"), str)
@@ -397,8 +416,28 @@ class ExecuteHandler(BaseHandler):
             "limits": {"memory_mib": _bounded(limits.get("memory_mib"), 1024, 64, 1024), "cpu_seconds": job_timeout,
                        "processes": _bounded(limits.get("processes"), 8, 1, 8)},
         }  # fmt: skip
-        log.info("%s: runs a notebook of %s (%d cells) in a sandbox", self.current_user["name"], course, len(cells))
+        log.info("%s: runs a notebook of %s (%d cells) in a sandbox", caller, course, len(cells))
         self.finish(await self.grading.execute(clean))
+
+
+class AutotestsHandler(BaseHandler):
+    """``nbgrader generate_assignment`` where Docker is not at hand (the course's formgrader; an instructor's
+    server): the AUTOTEST directives of one notebook expanded in a sandbox here (``SandboxedAutotests``)."""
+
+    async def post(self, course: str):
+        caller = f"{course}'s formgrader" if self.is_formgrader_of(course) else None
+        if caller is None:
+            self.require(Action.RELEASE, course)
+            caller = self.current_user["name"]
+        job = _json_body(self)
+        if not isinstance(job.get("notebook"), str) or not isinstance(job.get("autotests"), str | None):
+            raise ExchangeError('send {"notebook": the notebook as text, "autotests": autotests.yml as text or null}')
+        log.info("%s: expands the AUTOTEST directives of a notebook of %s in a sandbox", caller, course)
+        s = self.grading.sandboxes
+        answer = await asyncio.get_running_loop().run_in_executor(
+            None, trusted.expand_in_sandbox, job["notebook"], job["autotests"], s.image, s.runtime, s.prefix, 300.0
+        )
+        self.finish(answer)
 
 
 class IndexHandler(BaseHandler):
@@ -427,9 +466,7 @@ class FormgraderExchangeHandler(BaseHandler):
     SUPPORTED_METHODS = ("GET", "PUT", "DELETE")
 
     async def forward(self, course: str, rest: str):
-        expected = self.formgraders.token_of(course)
-        scheme, _, given = self.request.headers.get("Authorization", "").partition(" ")
-        if not expected or scheme.lower() != "token" or not hmac.compare_digest(given.strip(), expected):
+        if not self.is_formgrader_of(course):
             raise web.HTTPError(403, f"only {course}'s formgrader calls here")
         query = formgrader_exchange_call(course, self.request.method, rest, self.request.query_arguments)
         if query is None:
@@ -496,7 +533,11 @@ class FormgraderProxy(BaseHandler):
         if "path" in self.request.query_arguments:
             # nbgrader's start page would re-initialise formgrader from that folder (its formgrader refuses too).
             raise web.HTTPError(400, f"formgrader serves {course}'s course folder only")
-        fg = await self.formgraders.get(course, self.grading.space(course).folder)
+        space = self.grading.space(course)
+        try:
+            fg = await self.formgraders.get(course, space.folder, space.owner)
+        except RuntimeError as e:  # FormgraderUnavailable, or it did not start
+            raise web.HTTPError(503, str(e)) from None
         url = fg.url + quote(rest, safe="/") + (f"?{self.request.query}" if self.request.query else "")
         headers = {k: v for k, v in self.request.headers.get_all() if k.lower() not in HOP_HEADERS}
         headers["Authorization"] = f"token {fg.token}"
@@ -599,6 +640,7 @@ def make_app(
         ("api/progress", ProgressHandler, args),
         (f"api/regrade/{part}/{part}", RegradeHandler, args),
         (f"api/execute/{part}", ExecuteHandler, args),
+        (f"api/autotests/{part}", AutotestsHandler, args),
         (f"formgrader/{part}/(.*)", FormgraderProxy, args),
         (f"formgrader-exchange/{part}/(.*)", FormgraderExchangeHandler, args),
         ("oauth_callback", HubOAuthCallbackHandler, {}),
@@ -633,11 +675,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-warm", action="store_true", help="start sandboxes only when a job needs one")
     parser.add_argument("--formgrader-idle", type=float, default=3600,
                         help="seconds a course's formgrader may go unused before it is stopped")  # fmt: skip
+    parser.add_argument("--moved-from", type=Path, help="where the course folders were kept before: moved from "
+                        "there to --data-dir at start, when --data-dir holds none yet")  # fmt: skip
+    parser.add_argument("--formgrader-account-prefix", default="studio-fg-",
+                        help="the Unix accounts formgraders run under (one per course) are named so, then a digest "
+                             "of the course id")  # fmt: skip
     run_service(serve(parser.parse_args(argv)), log)
 
 
+def course_folders(folders: Path, moved_from: Path | None) -> None:
+    """Make the folder of the course folders (each course account enters its own there, by name, and lists nothing);
+    course folders kept before at ``moved_from`` are moved there whole, if it holds none yet."""
+    if moved_from and moved_from.is_dir() and not (folders.is_dir() and any(folders.iterdir())):
+        folders.parent.mkdir(parents=True, exist_ok=True)
+        if folders.is_dir():
+            folders.rmdir()
+        shutil.move(moved_from, folders)
+        log.info("course folders moved from %s to %s", moved_from, folders)
+    folders.mkdir(parents=True, exist_ok=True)
+    os.chmod(folders, 0o711)
+
+
 async def serve(args: argparse.Namespace) -> None:
-    args.data_dir.mkdir(parents=True, exist_ok=True)
+    course_folders(args.data_dir, args.moved_from)
     jobs.own_bin_first()  # for the formgraders, which open gradebooks too
     token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
     portal = None
@@ -647,10 +707,11 @@ async def serve(args: argparse.Namespace) -> None:
                           prefix=args.sandbox_prefix)  # fmt: skip
     grading = Grading(args.data_dir, content_dir=args.content_dir, gradebook=args.gradebook_url,
                       exchange_url=args.exchange_url, sandboxes=sandboxes, workers=args.workers,
-                      job_timeout=args.job_timeout, warm=not args.no_warm, portal=portal)  # fmt: skip
+                      job_timeout=args.job_timeout, warm=not args.no_warm, portal=portal,
+                      account_prefix=args.formgrader_account_prefix)  # fmt: skip
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/grading/")
     url = os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8084")
-    formgraders = Formgraders(prefix, exchange_url=url_path_join(url, prefix, "formgrader-exchange/"))
+    formgraders = Formgraders(prefix, service_url=url_path_join(url, prefix))
     # Groups change when the portal changes a role; the hub re-reads them within seconds, so must we.
     hub_auth = HubOAuth(cache_max_age=5)
     app = make_app(grading, formgraders, prefix, hub_auth, service_token=token)

@@ -15,6 +15,7 @@ notebook as data. A course's upload never holds configuration that is read here:
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import threading
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import nbformat
 from nbgrader.preprocessors import InstantiateTests
-from traitlets import Float, Unicode
+from traitlets import Enum, Float, Unicode, default
 
 from .sandbox import MAX_REPLY, SandboxSpec
 
@@ -34,6 +35,18 @@ class SandboxedAutotests(InstantiateTests):
     runtime = Unicode("runsc", help="The sandbox's Docker runtime").tag(config=True)
     prefix = Unicode("studio-grade", help="Container names start with it").tag(config=True)
     timeout = Float(300.0, help="Seconds the expansion of one notebook may take").tag(config=True)
+    backend = Enum(
+        ("docker", "service"),
+        "docker",
+        help="""Where the sandbox runs: 'docker', started here;
+        'service': the grading service's (a course's formgrader, whose account may not use Docker, with its own
+        token; an instructor's server, with their hub token).""",
+    ).tag(config=True)
+    grading_url = Unicode(help="The grading service (default: $STUDIO_GRADING_URL)").tag(config=True)
+
+    @default("grading_url")
+    def _grading_url_default(self) -> str:
+        return os.environ.get("STUDIO_GRADING_URL", "")
 
     def preprocess(self, nb, resources):
         if not any(cell.cell_type == "code" and self.autotest_delimiter in cell.source for cell in nb.cells):
@@ -42,9 +55,14 @@ class SandboxedAutotests(InstantiateTests):
         # nbgrader reads the assignment's autotests.yml, else the course folder's: read here as text, sent as data.
         folder = Path(resources.get("metadata", {}).get("path") or ".")
         found = [p for p in (folder / self.autotest_filename, Path(self.autotest_filename)) if p.is_file()]
-        job = {"notebook": nbformat.writes(nb), "autotests": found[0].read_text() if found else None}
-        spec = SandboxSpec(image=self.image, runtime=self.runtime, prefix=f"{self.prefix}-autotests")
-        answer = run_once(spec, ("python", "-m", "studio_grader.autotests"), job, self.timeout)
+        notebook, autotests = nbformat.writes(nb), found[0].read_text() if found else None
+        if self.backend == "service":
+            from .preprocessor import call_service
+
+            answer = call_service(self.grading_url, f"api/autotests/{self.config.CourseDirectory.course_id}",
+                                  {"notebook": notebook, "autotests": autotests}, self.timeout + 60)  # fmt: skip
+        else:
+            answer = expand_in_sandbox(notebook, autotests, self.image, self.runtime, self.prefix, self.timeout)
         if not isinstance(answer.get("notebook"), str):
             raise ValueError(f"expanding the AUTOTEST directives of {where} (in a grading sandbox) failed: "
                              f"{str(answer.get('error'))[:4000]}")  # fmt: skip
@@ -52,6 +70,16 @@ class SandboxedAutotests(InstantiateTests):
         if any(c.cell_type == "code" and self.autotest_delimiter in c.source for c in expanded.cells):
             raise ValueError(f"{where}: AUTOTEST directives are left after expansion")
         return expanded, resources
+
+
+def expand_in_sandbox(
+    notebook: str, autotests: str | None, image: str, runtime: str, prefix: str, timeout: float
+) -> dict:
+    """nbgrader's InstantiateTests on ``notebook`` (text) with ``autotests`` (autotests.yml's text, or None), in a
+    fresh sandbox: ``{"notebook": text}``, or ``{"error": why}``."""
+    spec = SandboxSpec(image=image, runtime=runtime, prefix=f"{prefix}-autotests")
+    return run_once(spec, ("python", "-m", "studio_grader.autotests"), {"notebook": notebook, "autotests": autotests},
+                    timeout)  # fmt: skip
 
 
 def run_once(spec: SandboxSpec, command: tuple[str, ...], job: dict, timeout: float) -> dict:

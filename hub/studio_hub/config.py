@@ -107,7 +107,10 @@ def update_spawner(c: Config, s: Settings) -> None:
     c.LearnerSpawner.user_prefix = s.learner_user_prefix
     c.LearnerSpawner.account_home_base = s.learner_home_base
     c.LearnerSpawner.shared_home_base = str(s.shared_home_base)
-    c.LearnerSpawner.private_paths = [str(s.data_dir), *s.private_dirs]
+    grading = [str(s.course_folders)] if s.grading else []
+    if s.grading:  # there before any learner's server starts (the grading service may not have made it yet)
+        s.course_folders.mkdir(mode=0o711, parents=True, exist_ok=True)
+    c.LearnerSpawner.private_paths = [str(s.data_dir), *grading, *s.private_dirs]
     # The course content, and the virtualenv the server runs from (it may sit under /tmp, which bwrap replaces).
     c.LearnerSpawner.readonly_paths = [str(s.content_dir), str(s.bin_dir.parent)]
     if s.learner_isolation:
@@ -155,10 +158,12 @@ def update_services(c: Config, s: Settings) -> None:
     if s.grading:
         grading_url = s.grading_bind_url + "/services/grading/"
         exchange += ["--trust-service", "grading", "--notify-url", grading_url]
-        command = [python, "-m", "studio_grader.service", "--data-dir", str(s.data_dir / "grading"),
+        command = [python, "-m", "studio_grader.service", "--data-dir", str(s.course_folders),
+                   "--moved-from", str(s.data_dir / "grading"),
                    "--content-dir", str(s.content_dir), "--exchange-url", s.exchange_bind_url + "/services/exchange/",
                    "--image", s.learner_image, "--runtime", s.docker_runtime, "--portal-url", s.portal_backend_url,
-                   "--rescan", str(s.grading_rescan), "--sandbox-prefix", f"{s.docker_prefix}-grade"]  # fmt: skip
+                   "--rescan", str(s.grading_rescan), "--sandbox-prefix", f"{s.docker_prefix}-grade",
+                   "--formgrader-account-prefix", s.formgrader_account_prefix]  # fmt: skip
         if s.grading_workers:
             command += ["--workers", str(s.grading_workers)]
         environment = {"STUDIO_GRADEBOOK_URL": s.gradebook_url, "STUDIO_GRADES_TOKEN": s.grades_token}
@@ -174,7 +179,7 @@ def update_services(c: Config, s: Settings) -> None:
     if s.hints:
         # The course source (solutions, hint ladders): as released to the grading service, else the content's.
         hints = [python, "-m", "studio_hub.hints.service", "--data-dir", str(s.data_dir / "hints"),
-                 "--source-dir", str(s.data_dir / "grading"), "--source-dir", str(s.content_dir),
+                 "--source-dir", str(s.course_folders), "--source-dir", str(s.content_dir),
                  "--provider", s.hints_provider, "--portal-url", s.portal_backend_url]  # fmt: skip
         if s.hints_config:
             hints += ["--config", s.hints_config]

@@ -22,6 +22,9 @@ DEFAULT_CLIENT_ID = "learning-studio-hub"
 class Settings:
     data_dir: Path
     content_dir: Path
+    # The grading service's course folders: beside data_dir, not in it (data_dir is the hub's alone, 0700; each
+    # course's formgrader account enters its own course folder there). Default: <data_dir>/../grading.
+    grading_dir: Path | None = None
     # Where browsers reach the hub. Each learner's server is served from an origin of its own under this host
     # (JupyterHub's subdomain_host): <name>.localhost for the embedded default (browsers resolve *.localhost to
     # this machine); an operator gives the host wildcard DNS and a wildcard TLS certificate (docs/security.md).
@@ -63,6 +66,8 @@ class Settings:
     grading_port: int = 8084
     grading_workers: int = 0  # submissions graded at once; 0: the number of cores plus one
     grading_rescan: int = 60  # seconds between the service's own looks for ungraded work and changed scores
+    # Each course's formgrader runs under a Unix account of the course's own, named so (then a digest of the id).
+    formgrader_account_prefix: str = "studio-fg-"
     gradebook_url: str = field(default="", repr=False)  # PostgreSQL for the courses' gradebooks; "": SQLite each
     grades_token: str = field(default="", repr=False)  # the portal takes grades from the grading service with it
     events_token: str = field(default="", repr=False)  # and learning events from the hints service with this one
@@ -143,6 +148,10 @@ class Settings:
         return _with_port(self.hub_connect_url or self.hub_bind_url, self.hints_port) + "/services/hints/"
 
     @property
+    def course_folders(self) -> Path:
+        return self.grading_dir or self.data_dir.parent / "grading"
+
+    @property
     def shared_home_base(self) -> Path:
         return self.data_dir / "homes"
 
@@ -164,6 +173,7 @@ class Settings:
                 ("oauth_client_id", "STUDIO_HUB_OAUTH_CLIENT_ID"),
                 ("learner_isolation", "STUDIO_LEARNER_ISOLATION"),
                 ("learner_user_prefix", "STUDIO_LEARNER_USER_PREFIX"),
+                ("formgrader_account_prefix", "STUDIO_FORMGRADER_ACCOUNT_PREFIX"),
                 ("learner_home_base", "STUDIO_LEARNER_HOME_BASE"),
                 ("spawner", "STUDIO_SPAWNER"),
                 ("hub_connect_url", "STUDIO_HUB_CONNECT_URL"),
@@ -196,6 +206,7 @@ class Settings:
         private = tuple(p for p in env.get("STUDIO_PRIVATE_DIRS", "").split(os.pathsep) if p)
         return cls(
             data_dir=data_dir,
+            grading_dir=Path(env.get("STUDIO_GRADING_DIR", data_dir.parent / "grading")).resolve(),
             private_dirs=private,
             content_dir=Path(env.get("STUDIO_CONTENT_DIR", root / "var" / "content")).resolve(),
             db_url=env.get("STUDIO_HUB_DB_URL", ""),

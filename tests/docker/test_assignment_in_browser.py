@@ -162,7 +162,7 @@ def test_script_in_a_submission_runs_neither_in_formgrader_nor_in_feedback(stack
     assert resp.status_code == 201, resp.text
     row = wait_graded(stack, "student2", resp.json()["id"])
     assert row["state"] == "graded", row
-    autograded = json.loads((stack.hub_dir / "grading" / COURSE / "autograded" / "student2" / PS / f"{PS}.ipynb")
+    autograded = json.loads((stack.grading_dir / COURSE / "autograded" / "student2" / PS / f"{PS}.ipynb")
                             .read_text())  # fmt: skip
     made = {mime for c in autograded["cells"] for o in c.get("outputs", []) for mime in o.get("data", {})}
     assert {"text/html", "image/svg+xml", "application/javascript", "text/markdown"} <= made, made

@@ -9,6 +9,8 @@ the grading sandbox, one grading worker.
 from __future__ import annotations
 
 import base64
+import json
+import pwd
 import secrets
 import subprocess
 import time
@@ -98,7 +100,7 @@ def test_each_submission_is_graded_in_a_sandbox_as_it_arrives(stack, graded, not
     # ps01: 5 points of tests (2 + 3) and 2 points graded by hand.
     assert (s1["auto_score"], s2["auto_score"]) == (0.0, 5.0)
     assert s1["max_score"] == s2["max_score"] == 7.0 and not s1["flagged"] and not s2["flagged"]
-    folder = stack.hub_dir / "grading" / COURSE
+    folder = stack.grading_dir / COURSE
     autograded = (folder / "autograded" / "student2" / PS / f"{PS}.ipynb").read_text()
     assert "Traceback" not in autograded
     # A newer submission is graded again; the latest is what counts.
@@ -231,6 +233,46 @@ def test_feedback_released_from_formgrader_reaches_the_student_without_hidden_te
     assert not [h for h in HIDDEN if h in html]
 
 
+def formgrader_token(stack, course: str = COURSE) -> str:
+    """The token of ``course``'s running formgrader, read from its process (as only root can)."""
+    pids = subprocess.run(["pgrep", "-f", f"studio_grader.formgrader .*formgrader/{course}/"], capture_output=True,
+                          text=True).stdout.split()  # fmt: skip
+    (pid,) = [p for p in pids if Path(f"/proc/{p}/cwd").resolve() == (stack.grading_dir / course).resolve()]
+    environ = dict(e.split("=", 1) for e in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in e)
+    return environ["STUDIO_FORMGRADER_TOKEN"]
+
+
+def test_formgrader_autogrades_and_expands_autotests_in_the_services_sandboxes(stack, graded, notebooks):
+    """Its account may not use Docker: formgrader's own autograde (a grader's click) runs the notebook in the
+    service's sandbox, with formgrader's token, and rewrites what the service had autograded; its token reaches
+    only its own course's sandboxes."""
+    wait_graded(stack, "student1", submit(stack, "student1", notebooks["wrong"]))
+    grader = _visitor(stack, "grader1")
+    url = formgrader(stack)
+    grader.follow(url + "/manage_assignments")
+    xsrf = grader.http.cookies.get("_xsrf", path="/services/grading/")
+    autograded = stack.grading_dir / COURSE / "autograded" / "student1" / PS / f"{PS}.ipynb"
+    before = autograded.stat().st_mtime_ns
+    resp = grader.http.post(f"{url}/api/submission/{PS}/student1/autograde", headers={"X-CSRFToken": xsrf})
+    assert resp.status_code == 200 and resp.json()["success"], resp.text[-3000:]
+    assert autograded.stat().st_mtime_ns != before
+    assert f"{COURSE}'s formgrader: runs a notebook of {COURSE}" in (stack.log_dir / "hub.log").read_text()
+    token, base = formgrader_token(stack), server_env(stack, "grader1")["STUDIO_GRADING_URL"]
+    from tests.docker.test_autotests import NBGRADER_AUTOTESTS
+    from tests.grader.test_courses import _code, _notebook
+
+    source = _notebook(_code("def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION\n",
+                             solution=True, grade_id="f"),
+                       _code("### AUTOTEST f(2)\n", grade=True, grade_id="t", points=1))  # fmt: skip
+    job = {"notebook": source.decode(), "autotests": NBGRADER_AUTOTESTS.format(plant="pass")}
+    expanded = requests.post(base + f"api/autotests/{COURSE}", json=job, timeout=300,
+                             headers={"Authorization": f"token {token}"})  # fmt: skip
+    assert expanded.status_code == 200 and "AUTOTEST" not in expanded.json()["notebook"], expanded.text[-2000:]
+    for path in ("api/autotests/data-science", "api/execute/data-science"):
+        other = requests.post(base + path, json=job, timeout=60, headers={"Authorization": f"token {token}"})
+        assert other.status_code in (401, 403), (path, other.status_code)  # not a hub token, not its course
+
+
 def test_a_students_nbgrader_config_never_runs_in_formgrader(stack, graded, notebooks):
     """Attack: a student submits an nbgrader_config.py (the service writes it under submitted/), then a grader opens
     a link that points formgrader's ``?path=`` at it, or at another course. Nothing of it runs, and the formgrader
@@ -242,7 +284,7 @@ def test_a_students_nbgrader_config_never_runs_in_formgrader(stack, graded, note
     resp = call(stack, "student1", "POST", f"api/submissions/{COURSE}/{PS}", service="EXCHANGE", json=body)
     assert resp.status_code == 201, resp.text
     wait_graded(stack, "student1", resp.json()["id"])
-    assert (stack.hub_dir / "grading" / COURSE / "submitted" / "student1" / PS / "nbgrader_config.py").is_file()
+    assert (stack.grading_dir / COURSE / "submitted" / "student1" / PS / "nbgrader_config.py").is_file()
     grader = _visitor(stack, "grader1")
     for path in (f"submitted/student1/{PS}", f"autograded/student1/{PS}", "../data-science", "/"):
         resp = grader.http.get(formgrader(stack) + "/", params={"path": path}, allow_redirects=False)
@@ -252,11 +294,25 @@ def test_a_students_nbgrader_config_never_runs_in_formgrader(stack, graded, note
     # The course's formgrader process: its own token and nothing of the service's.
     pids = subprocess.run(["pgrep", "-f", f"studio_grader.formgrader .*formgrader/{COURSE}/"], capture_output=True,
                           text=True).stdout.split()  # fmt: skip
-    mine = [p for p in pids if Path(f"/proc/{p}/cwd").resolve() == (stack.hub_dir / "grading" / COURSE).resolve()]
+    mine = [p for p in pids if Path(f"/proc/{p}/cwd").resolve() == (stack.grading_dir / COURSE).resolve()]
     assert len(mine) == 1, pids
     environ = dict(e.split("=", 1) for e in Path(f"/proc/{mine[0]}/environ").read_text().split("\0") if "=" in e)
     assert not {"JUPYTERHUB_API_TOKEN", "STUDIO_GRADES_TOKEN", "STUDIO_GRADEBOOK_URL"} & set(environ), environ
     token = environ["STUDIO_FORMGRADER_TOKEN"]
+    # Under the course's own account: not root, not the hub's user; it may not use Docker, nor read the service's
+    # state beside its course folder.
+    status = {k: v.split() for k, _, v in (line.partition(":") for line in
+                                            Path(f"/proc/{mine[0]}/status").read_text().splitlines())}  # fmt: skip
+    account = pwd.getpwuid(int(status["Uid"][0]))
+    assert account.pw_name.startswith(stack.extra_env["STUDIO_FORMGRADER_ACCOUNT_PREFIX"]), account
+    assert set(status["Uid"]) == {str(account.pw_uid)} and status["Groups"] == [], status
+    assert f"formgrader of {COURSE}" == account.pw_gecos
+    docker = "import socket; socket.socket(socket.AF_UNIX).connect('/var/run/docker.sock')"
+    for attempt in (["python3", "-c", docker], ["ls", str(stack.grading_dir)],
+                    ["cat", str(stack.hub_dir / "grades_token")]):  # fmt: skip
+        tried = subprocess.run(["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups",
+                                "--", *attempt], capture_output=True, text=True)  # fmt: skip
+        assert tried.returncode != 0 and ("denied" in tried.stderr or "Permission" in tried.stderr), (attempt, tried)
     # Its way to the exchange: its own course's calls, with its own token; nobody else's token gets through there.
     fx = server_env(stack, "grader1")["STUDIO_GRADING_URL"] + "formgrader-exchange/"
     ok = requests.get(fx + f"{COURSE}/api/submissions", params={"course": COURSE},
@@ -275,11 +331,12 @@ def test_a_students_nbgrader_config_never_runs_in_formgrader(stack, graded, note
 # role → what it may do at the grading service in intro-python; in data-science nobody may do anything there.
 GRADING_ALLOWED = {
     "student1": set(),
-    "grader1": {"grades", "progress", "regrade", "execute", "source", "formgrader", "formgrader-api"},
-    "instructor1": {"grades", "progress", "regrade", "execute", "source", "formgrader", "formgrader-api"},
+    "grader1": {"grades", "progress", "regrade", "execute", "autotests", "source", "formgrader", "formgrader-api"},
+    "instructor1": {"grades", "progress", "regrade", "execute", "autotests", "source", "formgrader", "formgrader-api"},
     OUTSIDER: set(),
 }
 OTHER_COURSE = "data-science"
+AUTOTEST_NOTEBOOK = json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []})
 
 
 def _grading_attempt(stack, user: str, action: str, course: str) -> int:
@@ -291,6 +348,7 @@ def _grading_attempt(stack, user: str, action: str, course: str) -> int:
         "progress": ("GET", "api/progress", {"params": {"course": course}}),
         "regrade": ("POST", f"api/regrade/{course}/ps-none", {}),
         "execute": ("POST", f"api/execute/{course}", {"json": job}),
+        "autotests": ("POST", f"api/autotests/{course}", {"json": {"notebook": AUTOTEST_NOTEBOOK, "autotests": None}}),
         "source": ("PUT", f"api/source/{course}/ps-table", {"json": source}),
         "formgrader": ("GET", f"{fg}/manage_assignments", {}),
         "formgrader-api": ("GET", f"{fg}/api/assignments", {}),

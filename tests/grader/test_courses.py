@@ -24,7 +24,7 @@ def test_course_folder_config_and_source_from_the_course_repository(tmp_path):
     folder = space.prepare()
     config = (folder / "nbgrader_config.py").read_text()
     assert "c.CourseDirectory.course_id = 'intro-python'" in config and "configure(c)" in config
-    assert f"sqlite:///{folder / 'gradebook.db'}" in config
+    assert f"sqlite:///{folder / 'gradebook' / 'gradebook.db'}" in config
     source = space.source_dir(PS)
     assert source == folder / "source" / PS and (source / f"{PS}.ipynb").is_file()
     assert space.source_dir("no-such-assignment") is None
@@ -58,8 +58,31 @@ def test_a_broken_status_file_is_kept_aside_and_everything_is_graded_again(tmp_p
     assert (tmp_path / "c1" / "status.json.broken").read_text() == "{not json"
 
 
+def test_course_folders_kept_in_the_old_place_move_whole_once(tmp_path):
+    from studio_grader.service import course_folders
+
+    old, new = tmp_path / "hub" / "grading", tmp_path / "grading"
+    (old / "c1" / "gradebook").mkdir(parents=True)
+    (old / "c1" / "gradebook" / "gradebook.db").write_bytes(b"grades")
+    new.mkdir(mode=0o755)  # made empty by the hub's configuration already
+    course_folders(new, old)
+    assert (new / "c1" / "gradebook" / "gradebook.db").read_bytes() == b"grades" and not old.exists()
+    assert oct(new.stat().st_mode & 0o777) == "0o711"
+    (old / "c2").mkdir(parents=True)  # never over folders already there
+    course_folders(new, old)
+    assert (old / "c2").is_dir() and not (new / "c2").exists() and (new / "c1").is_dir()
+
+
+def test_an_old_gradebook_moves_into_its_folder(tmp_path):
+    (tmp_path / "c1").mkdir()
+    (tmp_path / "c1" / "gradebook.db").write_bytes(b"grades")
+    CourseSpace(tmp_path, "c1").prepare()
+    assert (tmp_path / "c1" / "gradebook" / "gradebook.db").read_bytes() == b"grades"
+    assert not (tmp_path / "c1" / "gradebook.db").exists()
+
+
 def test_gradebook_urls():
-    assert gradebook_url("", "c1", Path("/g/c1")) == "sqlite:////g/c1/gradebook.db?timeout=60"
+    assert gradebook_url("", "c1", Path("/g/c1")) == "sqlite:////g/c1/gradebook/gradebook.db?timeout=60"
     with pytest.raises(ValueError, match="PostgreSQL or empty"):
         gradebook_url("mysql://x/y", "c1", None)
     # Course ids may hold what a schema name may not; two ids never share a schema.
@@ -168,7 +191,7 @@ def test_queue_grades_the_latest_and_one_failure_never_stops_the_rest(tmp_path):
     # The gradebook knows the assignment: its source was generated before the submission was fetched.
     from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{tmp_path / 'intro-python' / 'gradebook.db'}") as gb:
+    with Gradebook(f"sqlite:///{tmp_path / 'intro-python' / 'gradebook' / 'gradebook.db'}") as gb:
         assert gb.find_assignment(PS).name == PS
 
 

@@ -155,6 +155,13 @@ def test_grading_is_a_hub_managed_service_the_exchange_trusts_and_tells(settings
     assert cmd[cmd.index("--sandbox-prefix") + 1] == f"{settings.docker_prefix}-grade"
     assert not any("pw@" in part for part in cmd)
     assert grading["oauth_client_allowed_scopes"] == ["read:users:groups!user"]
+    # Course folders beside the hub's private folder (formgraders' accounts enter theirs), hidden from learners; the
+    # service moves them from where they were kept before; formgraders' accounts are named with the prefix.
+    folders = settings.data_dir.parent / "grading"
+    assert cmd[cmd.index("--data-dir") + 1] == str(folders) and oct(folders.stat().st_mode & 0o777) == "0o711"
+    assert cmd[cmd.index("--moved-from") + 1] == str(settings.data_dir / "grading")
+    assert cmd[cmd.index("--formgrader-account-prefix") + 1] == "studio-fg-"
+    assert str(folders) in c.LearnerSpawner.private_paths
     ex = exchange["command"]
     assert ex[ex.index("--trust-service") + 1] == "grading"
     assert ex[ex.index("--notify-url") + 1] == "http://127.0.0.1:9184/services/grading/"
@@ -232,7 +239,7 @@ def test_hints_is_a_hub_managed_service_with_its_state_in_redis_when_set(setting
     assert cmd[cmd.index("--provider") + 1] == "ladder"
     # The source as released to the grading service first, then the course content's.
     dirs = [cmd[i + 1] for i, x in enumerate(cmd) if x == "--source-dir"]
-    assert dirs == [str(settings.data_dir / "grading"), str(settings.content_dir)]
+    assert dirs == [str(settings.data_dir.parent / "grading"), str(settings.content_dir)]
     assert "pw" not in " ".join(cmd), "the Redis password is not on the command line (ps shows it)"
     assert hints["environment"]["STUDIO_HINTS_STATE_URL"] == "redis://:pw@127.0.0.1:6380/2"
     # The learning-event queue goes to the portal, with the services' token in the environment, not in argv.

@@ -94,7 +94,7 @@ def test_a_submitted_timestamp_file_does_not_change_when_it_was_submitted(stack,
     assert resp.status_code == 201, resp.text
     real = resp.json()["timestamp"]
     assert real != forged.decode() and real.startswith(time.strftime("%Y-"))
-    written = stack.hub_dir / "grading" / COURSE / "submitted" / "student2" / PS / "timestamp.txt"
+    written = stack.grading_dir / COURSE / "submitted" / "student2" / PS / "timestamp.txt"
     deadline = time.monotonic() + 120
     while not (written.is_file() and written.read_text().strip() == real):
         assert written.read_text().strip() != forged.decode() if written.is_file() else True, "the forged time"
