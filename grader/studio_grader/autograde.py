@@ -20,6 +20,8 @@ import time
 from glob import glob
 from pathlib import Path
 
+from . import readable
+
 BAR = 20
 
 
@@ -159,6 +161,16 @@ def main(argv: list[str] | None = None) -> int:
     if not students:
         print(f"No submissions of {args.assignment} under {pattern}", file=sys.stderr)
         return 1
+    # Files that are not notebooks are said so plainly, and never given to nbgrader (its answer is a traceback).
+    source = Path(coursedir.format_path(coursedir.source_directory, ".", args.assignment))
+    notebooks = [p.name for p in source.glob("*.ipynb")]
+    unreadable = {}
+    for student in students:
+        folder = Path(coursedir.format_path(coursedir.submitted_directory, student, args.assignment))
+        reasons = readable.unreadable(folder, notebooks)
+        if reasons:
+            unreadable[student] = reasons
+    students = [s for s in students if s not in unreadable]
     db_url = _sqlite_with_patience(coursedir.db_url)
     total, done, failed, flagged, results = len(students), 0, [], [], []
     tty = sys.stderr.isatty()
@@ -167,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     workers = max(1, min(args.workers, total))
     with ctx.Pool(workers, initializer=_worker_init, initargs=(os.getcwd(), db_url)) as pool:
         jobs = [(args.assignment, s, args.force) for s in students]
-        for result in pool.imap_unordered(_grade, jobs):
+        for result in pool.imap_unordered(_grade, jobs) if jobs else ():
             done += 1
             results.append(result)
             if not result["success"]:
@@ -178,18 +190,23 @@ def main(argv: list[str] | None = None) -> int:
             print(("\r" + line) if tty else line, end="" if tty and done < total else "\n", file=sys.stderr,
                   flush=True)  # fmt: skip
     elapsed = time.monotonic() - t0
+    results += [{"student": s, "success": False, "unreadable": reasons} for s, reasons in unreadable.items()]
     if args.report:
         args.report.write_text(json.dumps(results, indent=1))
-    print(f"graded {total - len(failed)} of {total} submissions of {args.assignment} in {elapsed:.1f} s "
-          f"({workers} at once)", file=sys.stderr)  # fmt: skip
+    print(f"graded {total - len(failed)} of {total + len(unreadable)} submissions of {args.assignment} in "
+          f"{elapsed:.1f} s ({workers} at once): {len(flagged)} flagged, {len(unreadable)} unreadable, "
+          f"{len(failed)} failed", file=sys.stderr)  # fmt: skip
     for result in flagged:
         for r in result["reports"]:
             if r["flags"] or r["status"] != "ok":
                 why = "; ".join([*([r["reason"]] if r["reason"] else []), *r["flags"]]) or r["status"]
                 print(f"  flagged {result['student']}/{r['notebook']}: {why}", file=sys.stderr)
+    for student, reasons in unreadable.items():
+        for reason in reasons:
+            print(f"  UNREADABLE {student}/{reason}", file=sys.stderr)
     for result in failed:
         print(f"  FAILED {result['student']}: {result['error'] or result['log'][-500:]}", file=sys.stderr)
-    return 1 if failed else 0
+    return 1 if failed or unreadable else 0
 
 
 if __name__ == "__main__":

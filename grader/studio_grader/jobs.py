@@ -28,6 +28,7 @@ import requests
 
 from .autograde import _check_metadata_schema_once, _load_config, _share_gradebook_engines
 from .courses import CourseSpace
+from .readable import unreadable
 
 _APIS: dict[str, tuple[float, object]] = {}  # course folder → (config mtime, NbGraderAPI)
 _SANDBOXES: dict = {}  # this worker's SandboxedExecute settings (image, runtime, mode)
@@ -150,6 +151,10 @@ def grade(space: CourseSpace, assignment: str, student: str, sub_id: str | None)
             files, timestamp = fetch_submission(space.exchange_url, os.environ.get("JUPYTERHUB_API_TOKEN", ""),
                                                 space.course, assignment, student, sub_id)  # fmt: skip
             space.put_submission(assignment, student, files, timestamp)
+        notebooks = [p.name for p in (space.folder / "source" / assignment).glob("*.ipynb")]
+        reasons = unreadable(space.folder / "submitted" / student / assignment, notebooks)
+        if reasons:  # said plainly to the course team and the student, not as nbgrader's traceback
+            raise GradingError("; ".join(reasons))
         for rel in (f"autograded/{student}/{assignment}", f"submitted/{student}/{assignment}", "gradebook/x"):
             space.check_shared(rel)  # the course account's folders: the service writes through no link there
         try:

@@ -73,8 +73,11 @@ def test_every_submission_is_graded_as_it_deserves_and_the_batch_goes_on(graded)
     wrong = {kind: (got.get(kind), want) for kind, want in EXPECTED.items() if got.get(kind) != want}
     assert not wrong, f"(got, expected): {wrong}\n{done.stderr[-6000:]}"
     assert done.returncode == 1, "a submission that could not be graded makes the command fail at the end"
-    assert "FAILED invalid-json" in done.stderr
+    reported = f"UNREADABLE invalid-json/{ASSIGNMENT}.ipynb: not a notebook we can read: it is not valid JSON"
+    assert reported in done.stderr
+    assert "Traceback" not in done.stderr.split("UNREADABLE invalid-json")[1].split("\n")[0]
     assert f"graded {len(EXPECTED) - 1} of {len(EXPECTED)} submissions" in done.stderr
+    assert "1 unreadable, 0 failed" in done.stderr
 
 
 def test_tampering_timeouts_and_crashes_are_flagged_with_reasons(graded):
@@ -91,7 +94,8 @@ def test_the_progress_line_counts_done_failed_and_flagged(graded):
     _, done = graded
     last = [line for line in done.stderr.splitlines() if line.startswith("[")][-1]
     total = len(EXPECTED)
-    assert f"{total}/{total}" in last and "failed 1" in last and "/s" in last
+    # Over the submissions given to nbgrader: the unreadable one was reported before, never given to it.
+    assert f"{total - 1}/{total - 1}" in last and "failed 0" in last and "/s" in last
 
 
 def test_hidden_tests_are_nowhere_a_submission_could_see_them(graded):
