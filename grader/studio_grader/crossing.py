@@ -36,11 +36,14 @@ import builtins
 import contextlib
 import io
 import itertools
+import re
 import socket
 import time
+import types
 from typing import Any
 
 MAX_DEPTH = 64
+MAX_TEXT = 100_000  # characters of a repr() or str() of the student's object
 TAG = "$"
 PLAIN = (type(None), bool, int, float, str)
 # Built-in exception classes a student's exception may become in the judge, by name.
@@ -63,6 +66,8 @@ class Holder:
         self.namespace = namespace
         self.objects: dict[int, Any] = {}
         self._ids = itertools.count(1)
+        self.sock: socket.socket | None = None  # the judge's, while serving
+        self.lines = None
 
     # encoding: the student's values as plain data, or references
     def encode(self, value: Any, depth: int = 0) -> Any:
@@ -76,15 +81,40 @@ class Holder:
         self.objects[ref] = value
         kind = "class" if isinstance(value, type) else "function" if callable(value) else "object"
         name = getattr(value, "__qualname__", None) if kind != "object" else type(value).__qualname__
-        return {TAG: "ref", "id": ref, "kind": kind, "name": name if isinstance(name, str) else "?"}
+        wire = {TAG: "ref", "id": ref, "kind": kind, "name": name if isinstance(name, str) else "?"}
+        # A module, or a function or class of one (not the notebook's): the judge imports its own, where it can.
+        if isinstance(value, types.ModuleType):
+            wire["import"] = [value.__name__, ""]
+        elif kind != "object" and getattr(value, "__module__", "__main__") not in ("__main__", None):
+            wire["import"] = [str(value.__module__), str(name)]
+        return wire
 
     def decode(self, wire: Any, depth: int = 0) -> Any:
-        """The judge's arguments, as fresh objects of the holder's (references back to the student's own)."""
+        """The judge's arguments, as fresh objects of the holder's (references back to the student's own; a function
+        of the judge's as a stand-in that asks the judge to call it)."""
         if depth > MAX_DEPTH:
             raise CrossingError(f"nested deeper than {MAX_DEPTH}")
         if isinstance(wire, dict) and wire.get(TAG) == "ref":
             return self.objects[wire["id"]]
+        if isinstance(wire, dict) and wire.get(TAG) == "callback":
+            return _Callback(self, int(wire["id"]), str(wire.get("name", "?")))
         return _decode_data(wire, lambda w, d: self.decode(w, d), depth)
+
+    def callback(self, ref: int, args: tuple, kwargs: dict) -> Any:
+        """Call the judge's function ``ref`` (a test gave it to the student's code): the judge runs it, with what the
+        student's code passed as plain data, and answers as it answers any request."""
+        from .worker import _send
+
+        _send(self.sock, {"callback": ref, "args": [self.encode(a) for a in args],
+                          "kwargs": {k: self.encode(v) for k, v in kwargs.items()}})  # fmt: skip
+        reply = self.lines.read(time.monotonic() + 3600)
+        if not isinstance(reply, dict):
+            raise CrossingError("the judge did not answer")
+        if "raised" in reply:
+            raised = reply["raised"]
+            cls = BUILTIN_EXCEPTIONS.get(str(raised.get("type")), Exception)
+            raise (cls if issubclass(cls, Exception) else Exception)(*[self.decode(a) for a in raised.get("args", [])])
+        return self.decode(reply.get("value"))
 
     def answer(self, request: dict) -> dict:
         """One request of the judge's: the value (or the exception) and what was printed meanwhile."""
@@ -116,17 +146,27 @@ class Holder:
                     value = list(self.objects[request["ref"]])
                 elif op == "isinstance":
                     value = bool(isinstance(self.decode(request["value"]), self.objects[request["ref"]]))
+                elif op in ("repr", "str"):
+                    value = str((repr if op == "repr" else str)(self.objects[request["ref"]]))[:MAX_TEXT]
+                elif op == "setname":  # a test rebinds one of the notebook's names (nbgrader's docs course does)
+                    self.namespace[request["name"]] = self.decode(request["value"])
+                    value = None
+                elif op == "delname":
+                    self.namespace.pop(request["name"], None)
+                    value = None
                 elif op == "release":
                     for ref in request.get("refs", []):
                         self.objects.pop(ref, None)
                     value = None
                 else:
                     raise CrossingError(f"no such request: {op!r}")
-            return {"value": self.encode(value), "stdout": out.getvalue(), **after}
+            return {"rid": request.get("rid"), "value": self.encode(value), "stdout": out.getvalue(), **after}
         except BaseException as e:  # noqa: BLE001 -- the student's exception (SystemExit too) is the answer
-            return {"raised": self.encode_exception(e), "stdout": out.getvalue(), **after}
+            return {"rid": request.get("rid"), "raised": self.encode_exception(e), "stdout": out.getvalue(), **after}
 
     def encode_exception(self, e: BaseException) -> dict:
+        if isinstance(e, CallTimeout):  # ours, not the student's: said in our words
+            return {"type": "TimeoutError", "student_type": "CellTimeoutError", "args": [str(e)]}
         builtin = next((c.__name__ for c in type(e).__mro__ if BUILTIN_EXCEPTIONS.get(c.__name__) is c), "Exception")
         try:
             args = [self.encode(a) for a in e.args]
@@ -200,16 +240,60 @@ def _decode_data(wire: Any, item, depth: int) -> Any:
     raise CrossingError(f"unknown tag {tag!r}")
 
 
-def serve(sock: socket.socket, namespace: dict, deadline: float | None = None) -> None:
-    """The holder's loop: answer the judge's requests until it closes the socket (or says ``{"op": "done"}``)."""
-    from .worker import _Lines, _send
+class _Callback:
+    """In the student's process: a function a test gave to the student's code. Calling it asks the judge."""
 
-    holder, lines = Holder(namespace), _Lines(sock)
+    def __init__(self, holder: Holder, ref: int, name: str):
+        self._holder, self._ref, self.__name__ = holder, ref, name
+
+    def __call__(self, *args, **kwargs):
+        return self._holder.callback(self._ref, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<the test's function {self.__name__}>"
+
+
+class CallTimeout(BaseException):
+    """Raised into the student's code that runs longer than a request may (``except Exception`` won't hide it)."""
+
+
+def _on_alarm(signum, frame):
+    raise CallTimeout("the submission's code ran longer than the test's time limit and was stopped")
+
+
+def serve(sock: socket.socket, holder: Holder, deadline: float, per_request: float) -> None:
+    """The holder's loop: answer the judge's requests until it says ``{"op": "done"}`` (or closes its end, or the
+    deadline passes); each answer's student code may run ``per_request`` seconds."""
+    import signal
+
+    from .worker import MessageTooLarge, _Lines, _send
+
+    lines = _Lines(sock)
+    holder.sock, holder.lines = sock, lines
     while True:
-        request = lines.read(deadline if deadline is not None else time.monotonic() + 3600)
-        if request is None or request.get("op") == "done":
+        try:
+            request = lines.read(deadline)
+        except (OSError, MessageTooLarge):
             return
-        _send(sock, holder.answer(request))
+        if not isinstance(request, dict) or request.get("op") == "done":
+            return
+        previous = signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, per_request)
+        try:
+            answer = holder.answer(request)
+        except CallTimeout:  # between the student's code and the answer: the same report
+            answer = {
+                "rid": request.get("rid"),
+                "raised": holder.encode_exception(CallTimeout("stopped")),
+                "stdout": "",
+            }
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        try:
+            _send(sock, answer)
+        except (OSError, CrossingError, TypeError, ValueError):
+            return
 
 
 # --- the judge's side (the trusted process) ----------------------------------------------------------------------
@@ -222,15 +306,26 @@ class Judge:
         from .worker import _Lines
 
         self.sock, self.lines, self.timeout = sock, _Lines(sock), timeout
+        self.callbacks: dict[int, Any] = {}  # the judge's functions given to the student's code, by id
+        self.asked = 0  # requests sent: each answer names the one it answers
 
     def ask(self, request: dict, given: tuple[tuple, dict] | None = None) -> Any:
         """The holder's answer to ``request``; ``given``: a call's own arguments, which get what they hold after."""
-        from .worker import _send
+        from .worker import MessageTooLarge, _send
 
+        self.asked += 1
+        request = {**request, "rid": self.asked}
         try:
             _send(self.sock, request)
-            reply = self.lines.read(time.monotonic() + self.timeout)
-        except OSError:  # its end closed, or no answer in time
+            deadline = time.monotonic() + self.timeout
+            reply = self.lines.read(deadline)
+            # The student's code calls a test's function; or an answer comes late, to a request the judge gave up on
+            # (a test stopped at its time limit while the student's code ran on): skipped.
+            while isinstance(reply, dict) and ("callback" in reply or reply.get("rid") != self.asked):
+                if "callback" in reply:
+                    _send(self.sock, self._run_callback(reply))
+                reply = self.lines.read(deadline)
+        except (OSError, MessageTooLarge):  # its end closed, no answer in time, or too much of one
             reply = None
         if not isinstance(reply, dict):
             raise CrossingError("the submission's process gave no answer")
@@ -247,12 +342,39 @@ class Judge:
         """The student's ``name``: plain data, or a proxy."""
         return self.ask({"op": "get", "name": name})
 
+    def set_name(self, name: str, value: Any) -> None:
+        """The test rebinds one of the notebook's names: so does the notebook (its functions look names up there)."""
+        try:
+            self.ask({"op": "setname", "name": name, "value": self.encode(value)})
+        except TypeError:  # a value of the judge's that cannot cross: the notebook's name is left as it was
+            pass
+
+    def del_name(self, name: str) -> None:
+        self.ask({"op": "delname", "name": name})
+
+    def _run_callback(self, request: dict) -> dict:
+        """A test's function, called by the student's code: run here (it is the test's), with plain data."""
+        function = self.callbacks.get(request.get("callback"))
+        try:
+            if function is None:
+                raise CrossingError("no such function of the test's")
+            args = [self.decode(a) for a in request.get("args", [])]
+            kwargs = {str(k): self.decode(v) for k, v in (request.get("kwargs") or {}).items()}
+            return {"value": self.encode(function(*args, **kwargs))}
+        except Exception as e:  # noqa: BLE001 -- raised in the test's function: raised in the student's call
+            builtin = next((c.__name__ for c in type(e).__mro__ if BUILTIN_EXCEPTIONS.get(c.__name__) is c),
+                           "Exception")  # fmt: skip
+            return {"raised": {"type": builtin, "args": [a for a in e.args if type(a) in PLAIN]}}
+
     def decode(self, wire: Any, depth: int = 0) -> Any:
         if depth > MAX_DEPTH:
             raise CrossingError(f"nested deeper than {MAX_DEPTH}")
         if isinstance(wire, dict) and wire.get(TAG) == "ref":
             if not isinstance(wire.get("id"), int) or wire.get("kind") not in ("class", "function", "object"):
                 raise CrossingError("a malformed reference")
+            own = _importable(wire.get("import"))
+            if own is not None:
+                return own
             return Proxy(self, wire["id"], wire["kind"], str(wire.get("name"))[:200])
         return _decode_data(wire, self.decode, depth)
 
@@ -260,13 +382,16 @@ class Judge:
         """The judge's own values for the holder: plain data, or proxies the holder gave out."""
         return _encode(value, self._not_data, depth)
 
-    @staticmethod
-    def _not_data(value: Any, depth: int) -> Any:
+    def _not_data(self, value: Any, depth: int) -> Any:
         if type(value) is Proxy:
             return {TAG: "ref", "id": object.__getattribute__(value, "_ref")}
         plain = _as_plain(value)
         if isinstance(plain, dict) and plain.get(TAG) == "ndarray":
             return plain
+        if callable(value) and not isinstance(value, type):  # a test's function: called back here
+            ref = len(self.callbacks) + 1
+            self.callbacks[ref] = value
+            return {TAG: "callback", "id": ref, "name": str(getattr(value, "__name__", "function"))[:100]}
         raise TypeError(f"a {type(value).__qualname__} cannot be given to the submission's code (plain data only)")
 
     def _copy_out(self, given: tuple[tuple, dict], reply: dict) -> None:
@@ -295,6 +420,33 @@ class Judge:
             error = cls()
         error.student_type = str(raised.get("student_type"))[:200]
         return error
+
+
+MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def _importable(where: Any) -> Any:
+    """The judge's own module (or a function or class of it) that the student's stands for, imported here from the
+    installed packages; None where there is none (the notebook's own, a file of the student's): a proxy then."""
+    import importlib
+    import sys
+
+    if not (isinstance(where, list) and len(where) == 2 and all(isinstance(w, str) for w in where)):
+        return None
+    module, qualname = where
+    if not MODULE_NAME.fullmatch(module) or (qualname and not MODULE_NAME.fullmatch(qualname)):
+        return None
+    if any(part.startswith("_") for part in qualname.split(".") if qualname):
+        return None
+    if "" in sys.path or "." in sys.path:  # never a module from the working folder
+        return None
+    try:
+        value = importlib.import_module(module)
+        for part in qualname.split(".") if qualname else []:
+            value = getattr(value, part)
+    except Exception:  # noqa: BLE001 -- not installed here, or not found in it: a proxy
+        return None
+    return value
 
 
 def _update(mine: Any, theirs: Any) -> None:
@@ -368,5 +520,19 @@ class Proxy:
         return True
 
     def __repr__(self) -> str:
-        kind, name = object.__getattribute__(self, "_kind"), object.__getattribute__(self, "_name")
-        return f"<the submission's {kind} {name}>"
+        """The student's own repr() of it (a test may check it), as text."""
+        return self._text("repr")
+
+    def __str__(self) -> str:
+        return self._text("str")
+
+    def _text(self, op: str) -> str:
+        judge = object.__getattribute__(self, "_judge")
+        try:
+            text = judge.ask({"op": op, "ref": object.__getattribute__(self, "_ref")})
+        except Exception:  # noqa: BLE001 -- its repr raised, or did not answer: ours
+            text = None
+        if type(text) is not str:
+            kind, name = object.__getattribute__(self, "_kind"), object.__getattribute__(self, "_name")
+            return f"<the submission's {kind} {name}>"
+        return text

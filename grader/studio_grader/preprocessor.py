@@ -21,7 +21,7 @@ import threading
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
-from traitlets import Enum, Integer, Unicode, default
+from traitlets import Bool, Enum, Integer, Unicode, default
 
 from .sandbox import SandboxError, SandboxPool, SandboxSpec
 from .sanitize import NOTES
@@ -63,6 +63,13 @@ class SandboxedExecute(NbGraderPreprocessor):
         config=True
     )
 
+    judge = Bool(
+        False,
+        help="""Test cells run in a judge process of their own in the sandbox, never in the
+        student's interpreter: what they touch of the student's work crosses as plain data or as proxies whose calls
+        run on the student's side (studio_grader.crossing). Being built (issue 16): off by default until honest work
+        scores as stock nbgrader's on every course. c.SandboxedExecute.judge = True""",
+    ).tag(config=True)
     processes = Integer(8, help="Processes one notebook may run at once (its kernel included). "
                                 "c.SandboxedExecute.processes = 8").tag(config=True)  # fmt: skip
 
@@ -99,6 +106,7 @@ class SandboxedExecute(NbGraderPreprocessor):
             "cells": [{"source": cell.source, "grade": is_grade(cell) and not is_solution(cell)} for cell in code],
             "timeout": self.timeout,
             "job_timeout": self.job_timeout,
+            "judge": self.judge,
             "limits": {"memory_mib": self.memory_mib, "cpu_seconds": self.job_timeout, "processes": self.processes},
         }
         try:

@@ -412,7 +412,7 @@ class ExecuteHandler(BaseHandler):
         clean = {
             "id": str(job.get("id") or "")[:100] or None,
             "cells": [{"source": c["source"], "grade": bool(c.get("grade"))} for c in cells],
-            "timeout": timeout, "job_timeout": job_timeout,
+            "timeout": timeout, "job_timeout": job_timeout, "judge": job.get("judge") is True,
             "limits": {"memory_mib": _bounded(limits.get("memory_mib"), 1024, 64, 1024), "cpu_seconds": job_timeout,
                        "processes": _bounded(limits.get("processes"), 8, 1, 8)},
         }  # fmt: skip

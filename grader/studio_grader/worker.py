@@ -20,6 +20,7 @@ sandbox per submission.
 from __future__ import annotations
 
 import argparse
+import builtins
 import json
 import os
 import resource
@@ -85,7 +86,7 @@ class _Lines:
 # --- the child: one submission ------------------------------------------------------------------------------
 
 
-def _become_job(uid: int, home: Path, limits: dict) -> None:
+def _become_job(uid: int, home: Path, limits: dict, groups: tuple[int, ...] = (), workdir: Path | None = None) -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):  # the host's channel is the parent's stdin/stdout: out of reach from here
         os.dup2(devnull, fd)
@@ -97,26 +98,42 @@ def _become_job(uid: int, home: Path, limits: dict) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 * MiB, 64 * MiB))
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-    os.setgroups([])
+    os.setgroups(list(groups))
     os.setgid(uid)
     os.setuid(uid)  # from here on: no capabilities, no way back
-    os.chdir(home)
-    os.environ.update(HOME=str(home), TMPDIR=str(home), USER="student", LOGNAME="student")
+    os.chdir(workdir or home)
+    os.environ.update(HOME=str(home), TMPDIR=str(workdir or home), USER="student", LOGNAME="student")
     # Read by the image's preloaded fork guard at every fork() (gVisor does not enforce RLIMIT_NPROC).
     os.environ["STUDIO_SESSION_PROCESS_LIMIT"] = str(limits.get("processes", 8))
 
 
-def _child(sock: socket.socket, shell, uid: int, home: Path, limits: dict) -> None:
+def _keep_only(*socks: socket.socket | None) -> None:
+    """Close every file descriptor but these (the parent's copy of the host channel among the others)."""
+    keep = sorted(s.fileno() for s in socks if s is not None)
+    start = 3
+    for fd in keep:
+        os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+
+
+def _child(sock: socket.socket, shell, uid: int, home: Path, limits: dict, peer: socket.socket | None = None) -> None:
+    from .crossing import Holder, serve
     from .executor import TRUNCATED, Watch, run_cell
 
-    keep = sock.fileno()
-    os.closerange(3, keep)  # the parent's copy of the host channel among them
-    os.closerange(keep + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    _keep_only(sock, peer)
     _become_job(uid, home, limits)
     lines = _Lines(sock)
     watch = Watch(shell)
+    holder = Holder(shell.user_ns)
     while True:
         message = lines.read(time.monotonic() + 3600)
+        if message and "serve" in message and peer is not None:
+            # A test runs in the judge: answer its requests of the student's objects until it is done.
+            timeout = float(message.get("timeout", 30))
+            serve(peer, holder, time.monotonic() + timeout + GRACE, per_request=timeout)
+            _send(sock, {"seq": message.get("seq"), "served": True, "flags": watch.changes()})
+            continue
         if not message or "source" not in message:
             return
         flags: list[str] = []
@@ -132,6 +149,167 @@ def _child(sock: socket.socket, shell, uid: int, home: Path, limits: dict) -> No
             cut.append("more output than one cell may keep")
         _send(sock, {"seq": message.get("seq"), "outputs": outputs, "execution_count": count, "error": error,
                      "flags": flags, "cut": cut})  # fmt: skip
+
+
+def _judge(sock: socket.socket, peer: socket.socket, shell, uid: int, home: Path, limits: dict, workdir: Path) -> None:
+    """The judge of one submission: runs its test cells, under a uid of its own, in a process no student code ever
+    runs in (forked from the zygote, which holds none). What the tests name of the student's work it asks of the
+    student's process (``studio_grader.crossing``): plain data, or proxies whose calls run there."""
+    from .crossing import Judge
+    from .executor import run_cell
+
+    _keep_only(sock, peer)
+    # It works in the student's folder, in the student's group (that folder is 2770): files a test writes for the
+    # student's code to read (temporary ones too), and files that code writes for the test, are readable by both.
+    group = workdir.stat().st_gid
+    _become_job(uid, home, limits, groups=(group,), workdir=workdir)
+    os.umask(0o007)
+    _share_temporary_files(workdir, group)
+    # Modules come only from folders no job can write (never the working folder, /tmp or /dev/shm): a test's
+    # imports, and the judge's own copies of the modules the student's work uses, are the image's.
+    sys.path[:] = [p for p in sys.path if _root_only(p)]
+    lines = _Lines(sock)
+    judge = Judge(peer)
+    injected: dict[str, object] = {}  # names the student's process gave, as given
+    forward = _Forward()
+    shell.ast_transformers.append(forward)
+    shell.user_ns["__studio_set__"], shell.user_ns["__studio_del__"] = judge.set_name, judge.del_name
+    while True:
+        message = lines.read(time.monotonic() + 3600)
+        if not message or "source" not in message:
+            return
+        timeout = float(message.get("timeout", 30))
+        judge.timeout = timeout + 1
+        ns = shell.user_ns
+        for name, value in list(injected.items()):  # rebound by a test: the test's own from now on
+            if ns.get(name) is not value:
+                del injected[name]
+        try:
+            for name in free_names(shell, message["source"]):
+                if name in ns and name not in injected:
+                    continue
+                try:
+                    ns[name] = injected[name] = judge.get(name)
+                except NameError:
+                    ns.pop(name, None)
+                    injected.pop(name, None)
+            forward.names = set(injected)
+            outputs, count, error = run_cell(shell, message["source"], timeout)
+        except Exception as e:  # noqa: BLE001 -- the student's process answered out of turn: the test fails
+            outputs, count, error = [{"output_type": "error", "ename": "GradingError", "evalue": str(e)[:500],
+                                      "traceback": [f"GradingError: {str(e)[:500]}"]}], None, True  # fmt: skip
+        finally:
+            try:
+                _send(peer, {"op": "done"})
+            except OSError:
+                pass
+        outputs, _ = bounded_outputs(outputs, MAX_JOB_OUTPUT)
+        _send(sock, {"seq": message.get("seq"), "outputs": outputs, "execution_count": count, "error": error})
+
+
+def _share_temporary_files(folder: Path, group: int) -> None:
+    """In the judge: temporary folders and files a test makes (``tempfile`` makes them its owner's only) are made in
+    the student's folder and are the student's group's too, so the student's code can read what the test gives it."""
+    import tempfile
+
+    tempfile.tempdir = str(folder)  # tempfile chose its folder once, in the zygote: /tmp
+    mkdtemp, mkstemp_inner = tempfile.mkdtemp, tempfile._mkstemp_inner
+
+    def shared_mkdtemp(*args, **kwargs):
+        made = mkdtemp(*args, **kwargs)
+        os.chown(made, -1, group)
+        os.chmod(made, 0o2770)
+        return made
+
+    def shared_mkstemp_inner(*args, **kwargs):
+        fd, name = mkstemp_inner(*args, **kwargs)
+        os.fchown(fd, -1, group)
+        os.fchmod(fd, 0o660)
+        return fd, name
+
+    tempfile.mkdtemp, tempfile._mkstemp_inner = shared_mkdtemp, shared_mkstemp_inner
+
+
+class _Forward:
+    """IPython AST transformer of the judge: a test cell that rebinds or deletes one of the notebook's names at its
+    top level (``del squares`` ... ``squares = orig``) does so in the notebook too, where the student's functions
+    look names up: as in one interpreter."""
+
+    def __init__(self):
+        import ast
+
+        self.names: set[str] = set()
+
+        class Transformer(ast.NodeTransformer):
+            def visit_FunctionDef(self, node):  # another scope: its names are its own
+                return node
+
+            visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = visit_FunctionDef
+
+            def follow(inner, node, targets, how: str):
+                names = [t.id for t in targets if isinstance(t, ast.Name) and t.id in self.names]
+                calls = []
+                for name in names:
+                    args = [ast.Constant(name)] + ([ast.Name(name, ast.Load())] if how == "set" else [])
+                    calls.append(ast.Expr(ast.Call(ast.Name(f"__studio_{how}__", ast.Load()), args, [])))
+                for call in calls:
+                    ast.fix_missing_locations(ast.copy_location(call, node))
+                return [node, *calls] if calls else node
+
+            def visit_Delete(inner, node):
+                return inner.follow(node, node.targets, "del")
+
+            def visit_Assign(inner, node):
+                return inner.follow(node, node.targets, "set")
+
+        self.transformer = Transformer()
+
+    def visit(self, tree):
+        return self.transformer.visit(tree)
+
+
+def _root_only(path: str) -> bool:
+    """No job may change ``path`` (a folder or zip of modules) or a folder above it: none is a job's own (jobs' uids
+    start at FIRST_UID, without supplementary groups) or writable by everyone."""
+    if not path or not os.path.isabs(path):
+        return False
+    p = Path(path)
+    for part in (p, *p.parents):
+        try:
+            st = part.stat()
+        except OSError:
+            return False
+        if st.st_uid >= FIRST_UID or st.st_mode & 0o002:
+            return False
+    return True
+
+
+def free_names(shell, source: str) -> list[str]:
+    """The names a cell reads or deletes, but does not import or define (def, class, argument), in the order it
+    reads them, without Python's built-ins: what a test may need of the student's work (a name it also assigns may
+    be read first: ``orig = squares ... squares = orig``). A cell that does not parse names nothing (running it
+    reports the error)."""
+    import ast
+
+    try:
+        tree = ast.parse(shell.transform_cell(source))
+    except (SyntaxError, ValueError):
+        return []
+    bound = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+    reads = sorted((n.lineno, n.col_offset, n.id) for n in ast.walk(tree)
+                   if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load | ast.Del))  # fmt: skip
+    names: dict[str, None] = {}
+    for _, _, name in reads:
+        if name not in bound and not hasattr(builtins, name):
+            names.setdefault(name, None)
+    return list(names)
 
 
 # --- the parent: jobs in, results out ------------------------------------------------------------------------
@@ -161,7 +339,7 @@ class Zygote:
     def call(self, request: dict) -> tuple[dict, list[int]]:
         _send(self.sock, request)
         if request["op"] == "spawn":
-            data, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, 1)
+            data, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, 2)
             return json.loads(data), fds
         reply = self.lines.read(time.monotonic() + 30)
         if reply is None:
@@ -177,18 +355,40 @@ def _zygote(sock: socket.socket, shell) -> None:
             return
         op = request["op"]
         if op == "spawn":
+            judge = request.get("judge")
+            student_end, judge_end = socket.socketpair() if judge else (None, None)
             mine, theirs = socket.socketpair()
             pid = os.fork()
             if pid == 0:  # pragma: no cover -- the job
                 sock.close()
                 mine.close()
                 try:
-                    _child(theirs, shell, request["uid"], Path(request["home"]), request["limits"])
+                    _child(theirs, shell, request["uid"], Path(request["home"]), request["limits"], student_end)
                 finally:
                     os._exit(0)
             theirs.close()
-            socket.send_fds(sock, [json.dumps({"pid": pid}).encode()], [mine.fileno()])
-            mine.close()
+            fds, reply = [mine], {"pid": pid}
+            if judge:
+                judge_mine, judge_theirs = socket.socketpair()
+                judge_pid = os.fork()
+                if judge_pid == 0:  # pragma: no cover -- the judge
+                    sock.close()
+                    mine.close()
+                    judge_mine.close()
+                    student_end.close()
+                    try:
+                        _judge(judge_theirs, judge_end, shell, judge["uid"], Path(judge["home"]), request["limits"],
+                               Path(request["home"]))  # fmt: skip
+                    finally:
+                        os._exit(0)
+                judge_theirs.close()
+                student_end.close()
+                judge_end.close()
+                fds.append(judge_mine)
+                reply["judge_pid"] = judge_pid
+            socket.send_fds(sock, [json.dumps(reply).encode()], [f.fileno() for f in fds])
+            for f in fds:
+                f.close()
         elif op == "status":  # how a job's process ended (reaping it), waiting at most a moment
             _send(sock, {"reason": _how_it_ended(request["pid"], wait=float(request.get("wait", 2)))})
         elif op == "kill":  # every process of a job's uid, and only those
@@ -214,38 +414,61 @@ class Server:
 
     def run(self, job: dict) -> dict:
         self.jobs += 1
-        uid = FIRST_UID + self.jobs
-        home = Path("/tmp") / f"job-{self.jobs}"
-        home.mkdir(mode=0o700)
-        os.chown(home, uid, uid)
+        # Two uids a job: the student's, and its judge's (never reused within the sandbox's life).
+        uid, judge_uid = FIRST_UID + 2 * self.jobs, FIRST_UID + 2 * self.jobs + 1
+        homes = {uid: Path("/tmp") / f"job-{self.jobs}", judge_uid: Path("/tmp") / f"judge-{self.jobs}"}
+        for owner, home in homes.items():
+            home.mkdir(mode=0o700)
+            os.chown(home, owner, owner)
+        if job.get("judge"):  # the judge works there too, in its group (files a test hands to the student's code)
+            os.chmod(homes[uid], 0o2770)
         t0 = time.monotonic()
-        spawn = {"op": "spawn", "uid": uid, "home": str(home), "limits": job.get("limits", {})}
+        spawn = {"op": "spawn", "uid": uid, "home": str(homes[uid]), "limits": job.get("limits", {})}
+        if job.get("judge"):
+            spawn["judge"] = {"uid": judge_uid, "home": str(homes[judge_uid])}
         reply, fds = self.zygote.call(spawn)
-        pid, sock = reply["pid"], socket.socket(fileno=fds[0])
+        pid, socks = reply["pid"], [socket.socket(fileno=fd) for fd in fds]
         try:
-            result = self._drive(sock, pid, job)
+            result = self._drive(socks[0], pid, job, socks[1] if len(socks) > 1 else None)
         finally:
-            sock.close()
-            clean = self._end(uid, pid, home)
+            for sock in socks:
+                sock.close()
+            clean = self._end(uid, pid, homes[uid])
+            if job.get("judge"):
+                clean = self._end(judge_uid, reply.get("judge_pid", pid), homes[judge_uid]) and clean
         result.update(id=job.get("id"), seconds=round(time.monotonic() - t0, 3), clean=clean)
         return result
 
-    def _drive(self, sock: socket.socket, pid: int, job: dict) -> dict:
+    def _drive(self, sock: socket.socket, pid: int, job: dict, judge: socket.socket | None = None) -> dict:
+        """Each cell to the student's process; with a judge, each test cell to the judge instead, while the student's
+        process answers the judge's requests (``crossing``)."""
         lines = _Lines(sock)
+        judge_lines = _Lines(judge) if judge is not None else None
         cells, flags = [], []
         status, reason = "ok", ""
         deadline_job = time.monotonic() + float(job.get("job_timeout", 300))
         room = MAX_JOB_OUTPUT
         for seq, cell in enumerate(job["cells"]):
             timeout = float(cell.get("timeout", job.get("timeout", 30)))
+            judged = judge is not None and bool(cell.get("grade")) and not cell.get("in_process")
             try:
-                message = {"seq": seq, "source": cell["source"], "timeout": timeout, "grade": bool(cell.get("grade"))}
-                _send(sock, message)
                 deadline = min(time.monotonic() + timeout + GRACE, deadline_job)
-                reply = lines.read(deadline)
-                # Copies of the job made by fork() share its socket and may answer for a cell long done: skip them.
-                while reply is not None and reply.get("seq") != seq:
-                    reply = lines.read(deadline)
+                if judged:
+                    _send(sock, {"seq": seq, "serve": True, "timeout": timeout})
+                    _send(judge, {"seq": seq, "source": cell["source"], "timeout": timeout})
+                    reply = _reply(judge_lines, seq, deadline)
+                    served = _reply(lines, seq, min(time.monotonic() + GRACE, deadline_job))
+                    if reply is not None and served is None:  # the student's process died meanwhile
+                        cells.append(_cell_of(reply, room)[0])
+                        status, reason = "crashed", self.zygote.call({"op": "status", "pid": pid})[0]["reason"]
+                        break
+                    if reply is not None:
+                        reply["flags"] = served.get("flags", [])
+                else:
+                    message = {"seq": seq, "source": cell["source"], "timeout": timeout,
+                               "grade": bool(cell.get("grade"))}  # fmt: skip
+                    _send(sock, message)
+                    reply = _reply(lines, seq, deadline)
             except TimeoutError:
                 status = "timeout"
                 reason = ("stopped: the submission's total time ran out" if time.monotonic() >= deadline_job
@@ -263,13 +486,12 @@ class Server:
                 status, reason = "crashed", self.zygote.call({"op": "status", "pid": pid})[0]["reason"]
                 cells.append(_error_cell("DeadKernelError", reason))
                 break
-            flags += [str(f)[:500] for f in reply.get("flags", []) if f not in flags][:50]
-            outputs, cut = bounded_outputs(reply.get("outputs"), room)
-            cut = [str(c)[:200] for c in (reply.get("cut") or [])[:20] if isinstance(reply.get("cut"), list)] + cut
-            room -= sum(len(json.dumps(o)) for o in outputs)
+            found = reply.get("flags") if isinstance(reply.get("flags"), list) else []
+            flags += [str(f)[:500] for f in found if f not in flags][:50]
+            cell_out, cut = _cell_of(reply, room)
+            room -= sum(len(json.dumps(o)) for o in cell_out["outputs"])
             flags += [f"output cut: cell {seq + 1}: {why}" for why in cut]
-            count = reply.get("execution_count")
-            cells.append({"outputs": outputs, "execution_count": count if isinstance(count, int) else None})
+            cells.append(cell_out)
         return {"status": status, "reason": reason, "cells": cells, "flags": flags}
 
     def _end(self, uid: int, pid: int, home: Path) -> bool:
@@ -289,6 +511,23 @@ class Server:
                         _remove(entry)
         left = [e for s in SCRATCH if Path(s).is_dir() for e in Path(s).iterdir() if e not in self.own]
         return not _processes_of(uid) and not left
+
+
+def _reply(lines: _Lines, seq: int, deadline: float) -> dict | None:
+    """The answer for cell ``seq``. Copies of the job made by fork() share its socket and may answer for a cell long
+    done: those are skipped."""
+    reply = lines.read(deadline)
+    while reply is not None and reply.get("seq") != seq:
+        reply = lines.read(deadline)
+    return reply
+
+
+def _cell_of(reply: dict, room: int) -> tuple[dict, list[str]]:
+    """A cell's record from its process's answer, bounded; and what was cut."""
+    outputs, cut = bounded_outputs(reply.get("outputs"), room)
+    cut = [str(c)[:200] for c in (reply.get("cut") or [])[:20] if isinstance(reply.get("cut"), list)] + cut
+    count = reply.get("execution_count")
+    return {"outputs": outputs, "execution_count": count if isinstance(count, int) else None}, cut
 
 
 def bounded_outputs(outputs, room: int) -> tuple[list[dict], list[str]]:

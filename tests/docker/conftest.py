@@ -157,3 +157,13 @@ def new_learner(stack, username: str, course: str = "intro-python") -> str:
     """A student of ``course`` besides the demo accounts (each destructive test gets its own); returns the
     password."""
     return new_account(stack, username, course)
+
+
+@pytest.fixture(scope="module")
+def pool(learner_image):
+    """One pooled grading sandbox (256 MiB a job) for a module's jobs."""
+    from studio_grader.sandbox import SandboxPool, SandboxSpec
+
+    p = SandboxPool(SandboxSpec(image=learner_image, job_memory_mib=256, memory_mib=768), size=1, mode="pooled")
+    yield p
+    p.close()

@@ -15,13 +15,6 @@ from studio_grader.sandbox import SandboxPool, SandboxSpec
 pytestmark = pytest.mark.docker
 
 
-@pytest.fixture(scope="module")
-def pool(learner_image):
-    p = SandboxPool(SandboxSpec(image=learner_image, job_memory_mib=256, memory_mib=768), size=1, mode="pooled")
-    yield p
-    p.close()
-
-
 def run(pool, *cells: str, grade: tuple[int, ...] = (), timeout: float = 5, job_timeout: float = 60) -> dict:
     job = {"id": "t", "timeout": timeout, "job_timeout": job_timeout, "limits": {"memory_mib": 256, "processes": 8},
            "cells": [{"source": src, "grade": i in grade} for i, src in enumerate(cells)]}  # fmt: skip

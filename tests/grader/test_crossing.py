@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import textwrap
+import time
 
 import pytest
 from studio_grader import crossing
@@ -63,10 +64,32 @@ STUDENT = textwrap.dedent("""
     def exits():
         raise SystemExit(0)
 
+    def loops():
+        while True:
+            pass
+
     def same(x):
         return x
 
     TABLE = {"a": 1}
+
+    def apply_twice(f, x):
+        return f(f(x))
+
+    def squares(n):
+        return [i * i for i in range(1, n + 1)]
+
+    def sum_of_squares(n):
+        return sum(squares(n))
+
+    import math
+    import types
+    from math import isclose
+
+    def fake_isclose(a, b):
+        return True
+    fake_isclose.__module__, fake_isclose.__qualname__ = "math", "isclose"
+    homemade = types.ModuleType("studentmod")
 """)
 
 
@@ -80,7 +103,7 @@ def judge():
         try:
             namespace: dict = {}
             exec(STUDENT, namespace)
-            crossing.serve(theirs, namespace)
+            crossing.serve(theirs, crossing.Holder(namespace), time.monotonic() + 60, per_request=2)
         finally:
             os._exit(0)
     theirs.close()
@@ -127,6 +150,13 @@ def test_the_students_exception_becomes_the_judges_own(judge):
     assert type(exited.value) is Exception and exited.value.student_type == "SystemExit"
 
 
+def test_a_call_that_never_ends_is_stopped_and_the_holder_answers_on(judge):
+    with pytest.raises(TimeoutError) as raised:
+        judge.get("loops")()
+    assert raised.value.student_type == "CellTimeoutError" and "time limit" in str(raised.value)
+    assert judge.get("TABLE") == {"a": 1}
+
+
 def test_what_the_student_prints_during_a_call_is_printed_here(judge, capsys):
     assert judge.get("noisy")(21) == 42
     assert capsys.readouterr().out == "the student printed 21\n"
@@ -141,7 +171,7 @@ def test_the_students_classes_as_proxies(judge):
     stack.items = [9]
     assert stack.items == [9]
     assert judge.get("same")(stack) is not stack  # the same object of the student's, a new proxy here
-    assert repr(stack) == "<the submission's object Stack>"
+    assert repr(stack).startswith("<Stack object at ")  # the student's own repr(), as text
     assert type(stack) is Proxy
     with pytest.raises(AttributeError):
         stack.__dict__  # noqa: B018 -- the judge's protocols never reach the student's object
@@ -154,8 +184,8 @@ class _Replies:
 
     def __init__(self, replies: list):
         self.mine, self.theirs = socket.socketpair()
-        for reply in replies:
-            self.theirs.sendall(json.dumps(reply).encode() + b"\n")
+        for rid, reply in enumerate(replies, 1):  # each answers the request of its number
+            self.theirs.sendall(json.dumps({"rid": rid, **reply}).encode() + b"\n")
 
     def judge(self) -> Judge:
         judge = Judge(self.mine, timeout=2)
@@ -174,8 +204,17 @@ class _Replies:
     ],
 )
 def test_what_a_hostile_holder_sends_is_refused(value):
-    with pytest.raises((CrossingError, ModuleNotFoundError)):
+    with pytest.raises((CrossingError, ModuleNotFoundError)) as refused:
         _Replies([{"value": value}]).judge().get("x")
+    assert "no answer" not in str(refused.value)
+
+
+def test_a_late_answer_to_an_earlier_request_is_not_taken_for_the_next():
+    holder = _Replies([{"value": "late"}])
+    holder.theirs.sendall(json.dumps({"rid": 2, "value": "on time"}).encode() + b"\n")
+    judge = holder.judge()
+    judge.asked = 1  # request 1 was given up on
+    assert judge.get("x") == "on time"
 
 
 def test_a_hostile_holder_chooses_no_exception_class_of_its_own():
@@ -192,3 +231,61 @@ def test_a_silent_holder_is_an_error_not_a_pass():
     holder.theirs.close()
     with pytest.raises(CrossingError, match="no answer"):
         holder.judge().get("x")
+
+
+def test_library_modules_and_functions_are_the_judges_own(judge):
+    """``import math`` in the notebook: the test's ``math`` is the judge's import, never the student's object, even
+    when the student's function claims to be ``math.isclose``; a module only the student has stays a proxy."""
+    import math
+
+    assert judge.get("math") is math and judge.get("isclose") is math.isclose
+    assert judge.get("fake_isclose") is math.isclose
+    assert isinstance(judge.get("homemade"), Proxy)
+
+
+def test_the_names_a_test_asks_of_the_students_process():
+    """What a test cell reads and does not define first: no built-ins, each once, in order; nothing for a cell
+    that does not parse (running it reports that)."""
+    from studio_grader.worker import free_names
+
+    shell = type("Shell", (), {"transform_cell": staticmethod(lambda source: source)})()
+    source = "import math\nxs = [0]\nassert to_f(0) == 32 and len(stack) == 2\nadd_one(xs)\nassert math.pi > 3"
+    assert free_names(shell, source) == ["to_f", "stack", "add_one", "xs"]
+    assert free_names(shell, "def t():\n    return helper(x)\nt()") == ["helper", "x"]
+    # nbgrader's documentation course: the name is read, deleted, and assigned back
+    assert free_names(shell, "orig = squares\ndel squares\nsquares = orig") == ["squares", "orig"]
+    assert free_names(shell, "assert (") == []
+
+
+def test_a_tests_functions_given_to_the_students_code_run_here(judge):
+    """``apply_twice(lambda n: n + 3, 1)``: the lambda is the test's; the student's code calls it back here, with
+    plain data, and gets plain data."""
+    assert judge.get("apply_twice")(lambda n: n + 3, 1) == 7
+    assert judge.get("apply_twice")(str.upper, "a") == "A"
+    with pytest.raises(ZeroDivisionError):
+        judge.get("apply_twice")(lambda n: 1 / 0, 1)
+
+
+def test_a_test_rebinds_the_notebooks_names_there_too(judge):
+    """nbgrader's documentation course: ``del squares``, then ``sum_of_squares(1)`` must raise NameError."""
+    squares = judge.get("squares")
+    judge.del_name("squares")
+    with pytest.raises(NameError):
+        judge.get("sum_of_squares")(1)
+    judge.set_name("squares", squares)
+    assert judge.get("sum_of_squares")(3) == 14
+
+
+def test_a_test_cells_rebinding_of_the_notebooks_names_is_forwarded():
+    import ast
+
+    from studio_grader.worker import _Forward
+
+    forward = _Forward()
+    forward.names = {"squares"}
+    source = ("orig = squares\ndel squares\ntry:\n    pass\nfinally:\n    squares = orig\n"
+              "def mock():\n    squares = None\n")  # fmt: skip
+    code = ast.unparse(forward.visit(ast.parse(source)))
+    assert "del squares\n__studio_del__('squares')" in code
+    assert "squares = orig\n    __studio_set__('squares', squares)" in code
+    assert code.count("__studio_") == 2  # not inside another scope, not for other names
