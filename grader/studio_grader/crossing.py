@@ -1,5 +1,6 @@
 """What crosses between a submission's process and the process that judges it (issue 16: verdicts decided outside
-the student's interpreter). A building block: the grading worker does not use it yet.
+the student's interpreter). The grading worker's judge mode uses it (``c.SandboxedExecute.judge = True``;
+docs/judge.md).
 
 Two processes, two uids, one socket between them. The *holder* is the student's process: it has run the student's
 cells and holds their objects. The *judge* runs the test cells, and no student code ever runs in it. What a test
@@ -13,8 +14,9 @@ touches of the student's work crosses to the judge only as:
 - **a reference** to anything else (functions, classes, instances, modules): a :class:`Proxy` in the judge, whose
   calls, attribute reads and writes run in the holder and answer with plain data or more references. A proxy
   decides nothing in the judge: it equals only itself, hashes by identity, is true, and has no order. ``len()``,
-  ``iter()`` and ``isinstance(x, <proxy of a class>)`` are asked of the holder and answered as data, as a method
-  of the student's would be.
+  ``iter()``, ``repr()``, ``str()`` and ``isinstance(x, <proxy of a class>)`` are asked of the holder and
+  answered as data, as a method of the student's would be. A function of a test's given to the student's code is
+  called back in the judge; a module, or a function or class of an installed one, is the judge's own import.
 
 A call copies its arguments in and out: the holder calls with fresh copies and sends back what they hold after
 the call, and the judge puts that back into its own lists, dicts and sets, so tests of functions that change
