@@ -253,3 +253,15 @@ def test_hand_over_follows_no_link_and_stays_in_the_shared_folders(space_of, cou
     with pytest.raises(ValueError, match="autograded/student2 is a link"):
         space.hand_over("autograded/student2/ps01")
     assert (courses_root / "ps01").stat().st_uid == 0
+
+
+def test_the_grading_service_starts_where_nbgrader_is_not_installed():
+    """``make demo``'s environment has no nbgrader: the service (and its formgraders' module) must import without
+    it; what needs nbgrader imports it when used."""
+    import sys
+
+    blocked = "import sys; sys.modules['nbgrader'] = None\n"  # any import of nbgrader now fails
+    for module in ("studio_grader.service", "studio_grader.formgrader", "studio_grader.accounts"):
+        run = subprocess.run([sys.executable, "-c", blocked + f"import {module}"], capture_output=True, text=True)
+        assert run.returncode == 0, (module, run.stderr[-2000:])
+
