@@ -264,4 +264,3 @@ def test_the_grading_service_starts_where_nbgrader_is_not_installed():
     for module in ("studio_grader.service", "studio_grader.formgrader", "studio_grader.accounts"):
         run = subprocess.run([sys.executable, "-c", blocked + f"import {module}"], capture_output=True, text=True)
         assert run.returncode == 0, (module, run.stderr[-2000:])
-
