@@ -7,6 +7,7 @@ The integration tests drive the same :class:`Stack` with their own folders and f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -24,6 +25,21 @@ ROOT = Path(__file__).resolve().parent.parent
 # The virtualenv's bin (jupyterhub, gunicorn, configurable-http-proxy) by its real path: .venv may be a symlink
 # from a checkout that learner accounts cannot enter.
 BIN = Path(sys.executable).parent.resolve()
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _running(pid: int) -> bool:
+    """``pid`` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def port_is_free(port: int) -> bool:
@@ -264,6 +280,35 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        if not names or "hub" in names:
+            self.stop_leftovers()
+
+    def stop_leftovers(self) -> list[int]:
+        """What a hub that died (a service failed at start, say) left running in sessions of their own, holding its
+        ports: the proxy (its pid file) and the hub's services (their command lines name this stack's folders).
+        Stopped (TERM, then KILL after 5 s); their pids."""
+        pids = set()
+        marker = str(self.var.resolve()) + "/"
+        try:
+            proxy = int((self.hub_dir / "proxy.pid").read_text().strip())
+            if "configurable-http-proxy" in _cmdline(proxy):  # not another process that got the pid since
+                pids.add(proxy)
+        except (OSError, ValueError):
+            pass
+        pids |= {int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit() and marker in _cmdline(int(e.name))}
+        pids.discard(os.getpid())
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_running(pid) for pid in pids):
+            time.sleep(0.1)
+        for pid in pids:
+            if _running(pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+        (self.hub_dir / "proxy.pid").unlink(missing_ok=True)
+        return sorted(pids)
 
     def manage(self, *args: str) -> str:
         """Run a portal management command against this stack's database; return its output."""

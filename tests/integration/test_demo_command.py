@@ -176,3 +176,29 @@ def test_free_port_never_hands_out_a_port_twice(monkeypatch):
     assert [embedded.free_port(), embedded.free_port()] == [40001, 40002]
     monkeypatch.undo()
     assert embedded.socket.socket is socket.socket
+
+
+def test_what_a_dead_hub_left_running_is_stopped_with_the_stack(tmp_path):
+    """A hub that dies at start (a service failed) leaves its proxy and services running in sessions of their own,
+    holding the demo's ports: the next `make demo` found them busy. Stopping the stack stops them, and nothing else."""
+    from embedded import Stack
+
+    stack = Stack(var=tmp_path / "var", courses=[])
+    stack.hub_dir.mkdir(parents=True)
+    service = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "--data-dir",
+                                str(stack.var / "hub" / "exchange")], start_new_session=True)  # fmt: skip
+    proxy = subprocess.Popen(["bash", "-c", "exec -a configurable-http-proxy sleep 600"], start_new_session=True)
+    other = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    (stack.hub_dir / "proxy.pid").write_text(str(proxy.pid))
+    try:
+        time.sleep(0.3)  # the proxy's exec
+        assert stack.stop_leftovers() == sorted([service.pid, proxy.pid])
+        assert service.wait(timeout=10) is not None and proxy.wait(timeout=10) is not None
+        assert other.poll() is None and not (stack.hub_dir / "proxy.pid").exists()
+        # A pid file naming a process that is not a proxy (its pid reused) stops nothing.
+        (stack.hub_dir / "proxy.pid").write_text(str(other.pid))
+        assert stack.stop_leftovers() == [] and other.poll() is None
+    finally:
+        for proc in (service, proxy, other):
+            proc.kill()
+            proc.wait()
