@@ -139,3 +139,46 @@ class GradesPagesTests(CatalogTestCase):
         rows = list(csv.DictReader(io.StringIO(resp.content.decode())))
         assert [(r["student"], r["assignment"], r["score"], r["max_score"], r["flagged"]) for r in rows] == [
             ("student1", PS, "4", "7", "0"), ("student2", PS, "1", "7", "1")]  # fmt: skip
+
+
+@override_settings(GRADES_TOKEN=TOKEN)
+class NeedsReviewTests(CatalogTestCase):
+    """Issue 16, item 4: a submission the grading service flagged is "needs review" with its reasons for the course
+    team, and its points are not final (no badge, no pass, no standing) until a grader clears the flag."""
+
+    REASONS = ["Python's built-in `abs` was replaced", "cell <script>alert(1)</script>'s metadata was altered"]
+
+    def put(self, **extra):
+        resp = self.client.put("/api/grades/", json.dumps({"grades": [grade(**extra)]}),
+                               content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")  # fmt: skip
+        assert resp.status_code == 200, resp.content
+
+    def test_the_team_sees_why_and_the_student_sees_that_it_is_not_final(self):
+        self.put(state="review", score=7.0, flagged=True, needs_manual_grade=False, review=self.REASONS)
+        self.client.force_login(self.instructor)
+        team = self.client.get("/courses/intro-python/grades/").content.decode()
+        assert "Needs review" in team and "7 / 7 (not final)" in team
+        assert "Python&#x27;s built-in `abs` was replaced" in team
+        assert "<script>alert(1)</script>" not in team and "&lt;script&gt;alert(1)&lt;/script&gt;" in team
+        self.client.force_login(self.student)
+        mine = self.client.get("/courses/intro-python/grades/").content.decode()
+        assert "Needs review" in mine and "A grader will look at this submission" in mine
+        assert "abs" not in mine and "metadata" not in mine  # the reasons are the team's
+        self.client.force_login(self.instructor)
+        rows = list(csv.DictReader(io.StringIO(self.client.get("/courses/intro-python/grades.csv").content.decode())))
+        assert [(r["state"], r["review"]) for r in rows] == [("review", "; ".join(self.REASONS))]
+
+    def test_points_count_only_once_the_flag_is_cleared(self):
+        from studio_portal.gamification.models import Award
+
+        self.put(state="review", score=7.0, flagged=True, needs_manual_grade=False, review=self.REASONS)
+        assert "perfect-score" not in set(Award.objects.filter(user=self.student).values_list("badge", flat=True))
+        self.put(state="graded", score=7.0, flagged=False, needs_manual_grade=False)  # a grader cleared it
+        assert "perfect-score" in set(Award.objects.filter(user=self.student).values_list("badge", flat=True))
+        assert Grade.objects.get().review == ""
+
+    def test_reasons_are_a_bounded_list_of_text(self):
+        for bad in ("one string", [1, 2], ["x" * 1001], ["r"] * 51):
+            resp = self.client.put("/api/grades/", json.dumps({"grades": [grade(state="review", review=bad)]}),
+                                   content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")  # fmt: skip
+            assert resp.status_code == 400 and "'review'" in resp.json()["message"], bad

@@ -29,8 +29,13 @@ def pass_fraction() -> float:
     return getattr(settings, "STUDIO_PASS_FRACTION", 0.6)
 
 
+def _final(grade: Grade) -> bool:
+    """Its points count: graded, and not waiting for a person's review."""
+    return grade.state == "graded" and grade.score is not None and bool(grade.max_score)
+
+
 def _passed(grade: Grade) -> bool:
-    return grade.score is not None and bool(grade.max_score) and grade.score / grade.max_score >= pass_fraction()
+    return _final(grade) and grade.score / grade.max_score >= pass_fraction()
 
 
 def streak(days: set[date], today: date) -> int:
@@ -182,7 +187,7 @@ def course_dashboard(*, course: CoursePage, now: datetime | None = None) -> Cour
     for g in grades:
         submitted[g.assignment] += 1
         passed[g.assignment] += _passed(g)
-        if g.score is not None and g.max_score:
+        if _final(g):
             by_student[g.student_id].append(g.score / g.max_score)
     funnel = [FunnelStep(lesson, attempted.get(lesson.assignment, 0), submitted[lesson.assignment],
                          passed[lesson.assignment]) for lesson in lessons if lesson.assignment]  # fmt: skip

@@ -10,6 +10,7 @@ class State(models.TextChoices):
     QUEUED = "queued"
     GRADING = "grading"
     GRADED = "graded"
+    REVIEW = "review", "needs review"  # graded, but flagged: the points count once a grader has cleared the flag
     FAILED = "failed"
 
 
@@ -26,6 +27,7 @@ class Grade(models.Model):
     submitted = models.CharField(max_length=40, blank=True)  # nbgrader's timestamp of it
     graded_at = models.DateTimeField(null=True, blank=True)
     reason = models.TextField(blank=True)  # why grading failed, in plain words
+    review = models.TextField(blank=True)  # why a person must look at it (state REVIEW), a reason a line
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -10,7 +10,7 @@ from studio_portal.spreadsheet import text_cell
 from .models import Grade
 
 CSV_COLUMNS = ["student", "assignment", "state", "score", "max_score", "needs_manual_grade", "flagged", "submitted",
-               "graded_at"]  # fmt: skip
+               "graded_at", "review"]  # fmt: skip
 
 
 def grades_of(*, course, student=None):
@@ -25,7 +25,8 @@ def grades_csv(*, course) -> str:
     for g in grades_of(course=course):
         writer.writerow([text_cell(g.student.username), text_cell(g.assignment), g.state, _num(g.score),
                          _num(g.max_score), int(g.needs_manual_grade), int(g.flagged), g.submitted,
-                         g.graded_at.isoformat() if g.graded_at else ""])  # fmt: skip
+                         g.graded_at.isoformat() if g.graded_at else "",
+                         text_cell("; ".join(g.review.splitlines()))])  # fmt: skip
     return out.getvalue()
 
 

@@ -47,6 +47,7 @@ def grades_store(*, grades: list[dict]) -> Outcome:
                     "submission": r.get("submission") or "", "submitted": r.get("timestamp") or "",
                     "graded_at": datetime.fromtimestamp(r["graded_at"], UTC) if r.get("graded_at") else None,
                     "reason": (r.get("reason") or "")[:2000],
+                    "review": "\n".join(r.get("review") or []) if r["state"] == State.REVIEW else "",
                 },
             )  # fmt: skip
             out.stored += 1
@@ -69,4 +70,8 @@ def _checked(g) -> dict:
     for name in ("score", "max_score", "graded_at"):
         if g.get(name) is not None and (isinstance(g[name], bool) or not isinstance(g[name], int | float)):
             raise GradeError(f"{name!r} must be a number")
+    review = g.get("review")
+    if review is not None and not (isinstance(review, list) and len(review) <= 50
+                                   and all(isinstance(r, str) and len(r) <= 1000 for r in review)):  # fmt: skip
+        raise GradeError("'review' must be a list of at most 50 reasons (text, 1000 characters each)")
     return g
