@@ -187,9 +187,55 @@ def submission(course: Path, kind: str) -> nbformat.NotebookNode | bytes:
         ].source += (
             "\nip = get_ipython()\nip.events.register('pre_run_cell', lambda info: print('SPIED:', info.raw_cell))\n"
         )
+    elif kind in CHEATS:
+        stubs = {gid: _body(solutions[gid], "return 0") for gid in answers}
+        answers["ex1-answer"].source = CHEATS[kind].replace("{ex1}", stubs["ex1-answer"])
+        answers["ex2-answer"].source = stubs["ex2-answer"]
+        if kind == "cheat-always-equal":
+            answers["ex2-answer"].source = _body(solutions["ex2-answer"], "return Anything()")
+        elif kind == "cheat-lying-subclasses":
+            answers["ex2-answer"].source = _body(solutions["ex2-answer"], "return Tuple()")
+        elif kind == "cheat-history":  # runs after ex1's tests: In[] holds their source, hidden tests included
+            answers["ex2-answer"].source += "\nprint(get_ipython().user_ns.get('In'))"
     else:
         raise ValueError(kind)
     return nb
+
+
+# The benchmark's cheats: none solves an exercise. Each tries to pass the tests anyway, or to read the hidden ones
+# into an output the student sees. "{ex1}" is a stub of ex1's function (it returns 0).
+CHEATS = {
+    "cheat-always-equal": "class Anything:\n    def __eq__(self, other):\n        return True\n"
+                          "    def __sub__(self, other):\n        return self\n"
+                          "    def __abs__(self):\n        return 0\n    __hash__ = None\n"
+                          "def celsius_to_fahrenheit(c):\n    return Anything()",
+    "cheat-swallowed-failures": "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)\n{ex1}",
+    "cheat-silenced-tracebacks": "ip = get_ipython()\nip.showtraceback = lambda *a, **k: None\n{ex1}",
+    "cheat-lying-subclasses": "class Float(float):\n    def __eq__(self, other):\n        return True\n"
+                              "    def __sub__(self, other):\n        return Float(0)\n"
+                              "    __hash__ = float.__hash__\n"
+                              "class Tuple(tuple):\n    def __eq__(self, other):\n        return True\n"
+                              "    __hash__ = tuple.__hash__\n"
+                              "def celsius_to_fahrenheit(c):\n    return Float(0)",
+    "cheat-spy-hook": "get_ipython().events.register('pre_run_cell', lambda info: print(info.raw_cell))\n{ex1}",
+    "cheat-frame-walk": "import inspect, linecache\n"
+                        "def celsius_to_fahrenheit(c):\n"
+                        "    for frame in inspect.stack():\n"
+                        "        print(''.join(linecache.getlines(frame.filename)))\n"
+                        "    return 0",
+    "cheat-history": "{ex1}",
+}  # fmt: skip
+# Text of ps01's hidden tests: in an output a student sees (printed, displayed), it leaked.
+HIDDEN_MARKERS = ("celsius_to_fahrenheit(-40)", "seconds_to_hms(86399)")
+
+
+def leaked(course: Path, student: str) -> bool:
+    """A hidden test's text is in an output of the student's autograded notebook other than a test's own error."""
+    text = autograded_text(course, student)
+    if not text:
+        return False
+    shown = [o for c in json.loads(text)["cells"] for o in c.get("outputs", []) if o.get("output_type") != "error"]
+    return any(marker in json.dumps(shown) for marker in HIDDEN_MARKERS)
 
 
 def submit(course: Path, student: str, nb: nbformat.NotebookNode | bytes) -> None:
@@ -200,12 +246,18 @@ def submit(course: Path, student: str, nb: nbformat.NotebookNode | bytes) -> Non
     (folder / "timestamp.txt").write_text("2026-11-20 12:00:00.000000 UTC")
 
 
+def gradebook_url(course: Path) -> str:
+    """A course folder's SQLite gradebook: nbgrader's place, or the grading service's (its own folder)."""
+    own = course / "gradebook" / "gradebook.db"
+    return f"sqlite:///{own if own.exists() else course / 'gradebook.db'}"
+
+
 def scores(course: Path) -> dict[str, float | None]:
     """student → total auto score in the gradebook (None: not graded)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     out = {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+    with Gradebook(gradebook_url(course)) as gb:
         for student in sorted(p.name for p in (course / "submitted").iterdir()):
             try:
                 sub = gb.find_submission(ASSIGNMENT, student)
@@ -221,7 +273,7 @@ def scores(course: Path) -> dict[str, float | None]:
 def flagged(course: Path) -> set[str]:
     from nbgrader.api import Gradebook, SubmittedNotebook
 
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+    with Gradebook(gradebook_url(course)) as gb:
         return {nb.student.id for nb in gb.db.query(SubmittedNotebook) if nb.flagged}
 
 

@@ -310,6 +310,9 @@ class Judge:
         self.sock, self.lines, self.timeout = sock, _Lines(sock), timeout
         self.callbacks: dict[int, Any] = {}  # the judge's functions given to the student's code, by id
         self.asked = 0  # requests sent: each answer names the one it answers
+        # What the student's code printed during a request: printed here (the worker's judge holds it back from the
+        # cell's own output: studio_grader.judged).
+        self.printed = lambda text: print(text, end="")
 
     def ask(self, request: dict, given: tuple[tuple, dict] | None = None) -> Any:
         """The holder's answer to ``request``; ``given``: a call's own arguments, which get what they hold after."""
@@ -333,7 +336,7 @@ class Judge:
             raise CrossingError("the submission's process gave no answer")
         text = reply.get("stdout")
         if isinstance(text, str) and text:
-            print(text, end="")
+            self.printed(text)
         if given is not None:
             self._copy_out(given, reply)
         if "raised" in reply:

@@ -162,7 +162,9 @@ class Watch:
                                                          _Outputs, _Stream)}  # fmt: skip
         self.hooks = (shell.displayhook, shell.display_pub, sys.displayhook, sys.excepthook)
 
-    def changes(self) -> list[str]:
+    def changes(self, judged: bool = False) -> list[str]:
+        """``judged``: the tests run in a judge (``worker``), where no object of the notebook's decides ``==``: a
+        class with its own ``==`` is then honest work, not a flag."""
         found = []
         patched = set(vars(self.shell)) & MACHINERY
         if patched or any(dict(vars(cls)) != saved for cls, saved in self.classes.items()):
@@ -180,7 +182,7 @@ class Watch:
         for name, cbs in self.shell.events.callbacks.items():
             if list(cbs) != self.events.get(name, []):
                 found.append(f"an IPython '{name}' event callback was registered")
-        for name, value in list(self.shell.user_ns.items()):
+        for name, value in [] if judged else list(self.shell.user_ns.items()):
             cls = value if isinstance(value, type) else None
             if cls is not None and cls.__module__ == "__main__" and "__eq__" in vars(cls):
                 found.append(f"the notebook defines `{name}` with its own == (a test comparing with one of them "

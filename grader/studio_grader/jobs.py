@@ -171,6 +171,7 @@ def grade(space: CourseSpace, assignment: str, student: str, sub_id: str | None)
     out["flags"] = [f"{r['notebook']}: {why}" for r in reports
                     for why in ([r["reason"]] if r.get("reason") else []) + (r.get("flags") or [])]  # fmt: skip
     out["seconds"] = round(time.monotonic() - t0, 3)
+    out["cpu_seconds"] = round(sum(r.get("cpu_seconds") or 0 for r in reports), 4)  # in the sandbox
     out["graded_at"] = time.time()
     return out
 

@@ -15,13 +15,16 @@ gives a test cell with no error its full points.
 from __future__ import annotations
 
 import atexit
+import hashlib
+import json
 import os
 import threading
+from pathlib import Path
 
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
-from nbgrader.utils import is_grade, is_solution
-from traitlets import Bool, Enum, Integer, Unicode, default
+from nbgrader.utils import is_grade, is_locked, is_solution
+from traitlets import Bool, Enum, Float, Integer, Unicode, default
 
 from .sandbox import SandboxError, SandboxPool, SandboxSpec
 from .sanitize import NOTES
@@ -64,12 +67,21 @@ class SandboxedExecute(NbGraderPreprocessor):
     )
 
     judge = Bool(
-        False,
-        help="""Test cells run in a judge process of their own in the sandbox, never in the
-        student's interpreter: what they touch of the student's work crosses as plain data or as proxies whose calls
-        run on the student's side (studio_grader.crossing). Being built (issue 16): off by default until honest work
-        scores as stock nbgrader's on every course. c.SandboxedExecute.judge = True""",
+        True,
+        help="""Test cells run in a judge process of their own in the sandbox, never in the student's interpreter:
+        what they touch of the student's work crosses as plain data or as proxies whose calls run on the student's side
+        (studio_grader.crossing; docs/judge.md). False runs every cell in the student's interpreter, as nbgrader
+        does. c.SandboxedExecute.judge = True""",
     ).tag(config=True)
+    calibrate = Bool(True, help="""Each answer and test cell's time limit comes from the instructor's solution: its
+        seconds in the sandbox (measured once per version of the assignment's source, kept in the course's gradebook
+        folder) times time_factor, no less than time_floor, no more than timeout. A loop stops in a fraction of a
+        second where the solution takes milliseconds. Other cells, and any the solution could not run, get timeout.
+        c.SandboxedExecute.calibrate = True""").tag(config=True)  # fmt: skip
+    time_factor = Float(20.0, help="A calibrated cell may take this many times the solution's seconds. "
+                        "c.SandboxedExecute.time_factor = 20.0").tag(config=True)  # fmt: skip
+    time_floor = Float(0.5, help="Seconds a calibrated cell may always take. c.SandboxedExecute.time_floor = 0.5"
+                       ).tag(config=True)  # fmt: skip
     processes = Integer(8, help="Processes one notebook may run at once (its kernel included). "
                                 "c.SandboxedExecute.processes = 8").tag(config=True)  # fmt: skip
 
@@ -101,28 +113,11 @@ class SandboxedExecute(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         code = [cell for cell in nb.cells if cell.cell_type == "code"]
-        job = {
-            "id": resources.get("nbgrader", {}).get("student"),
-            "cells": [{"source": cell.source, "grade": is_grade(cell) and not is_solution(cell)} for cell in code],
-            "timeout": self.timeout,
-            "job_timeout": self.job_timeout,
-            "judge": self.judge,
-            "limits": {"memory_mib": self.memory_mib, "cpu_seconds": self.job_timeout, "processes": self.processes},
-        }
-        try:
-            if self.chosen_backend() == "service":
-                result = run_at_service(self.grading_url, self.config.CourseDirectory.course_id, job,
-                                        timeout=self.job_timeout + 120)  # fmt: skip
-            else:
-                result = pool_for(self.spec(), self.sandboxes, self.mode).run(job, timeout=self.job_timeout + 60)
-        except SandboxError as e:
-            # Twice in a row (the pool retries once in a new sandbox): the submission takes its sandbox down, e.g.
-            # by using all its memory across many processes. It is graded as not having run, and flagged.
-            result = {"status": "crashed", "cells": [], "flags": [], "clean": True,
-                      "reason": f"the notebook's sandbox died while running it (too much memory or too many "
-                                f"processes?): {str(e)[:300]}"}  # fmt: skip
+        limits = self.calibrated(resources) if self.calibrate else {}
+        job = self.job(code, resources.get("nbgrader", {}).get("student"), limits)
+        result = self.execute(job)
         apply_result(code, result)
-        report = {key: result.get(key) for key in ("status", "reason", "flags", "seconds", "clean")}
+        report = {key: result.get(key) for key in ("status", "reason", "flags", "seconds", "cpu_seconds", "clean")}
         report.update(mode=self.mode, **{k: resources.get("nbgrader", {}).get(k) for k in ("student", "notebook")})
         # What sanitizing had to put back in this notebook's nbgrader metadata (sanitize.RestoreNbgraderMetadata).
         report["flags"] = NOTES.pop((report["student"], report["notebook"]), []) + (report["flags"] or [])
@@ -131,6 +126,92 @@ class SandboxedExecute(NbGraderPreprocessor):
             self.log.warning("%s/%s: %s %s %s", report["student"], report["notebook"], report["status"],
                              report["reason"], "; ".join(report["flags"] or []))  # fmt: skip
         return nb, resources
+
+    def job(self, code: list, job_id: str | None, limits: dict[str, float]) -> dict:
+        """The sandbox's job for a notebook's code cells; ``limits``: calibrated seconds by nbgrader cell id."""
+        cells = []
+        for cell in code:
+            # "setup": a read-only cell of the instructor's (nbgrader put its source back): the judge makes its
+            # imports too, so a test's `np` is the judge's numpy whatever the notebook rebinds it to later.
+            job_cell = {"source": cell.source, "grade": is_grade(cell) and not is_solution(cell),
+                        "setup": is_locked(cell) and not is_grade(cell)}  # fmt: skip
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if isinstance(grade_id, str) and grade_id in limits:
+                job_cell["timeout"] = limits[grade_id]
+            cells.append(job_cell)
+        return {
+            "id": job_id,
+            "cells": cells,
+            "timeout": self.timeout,
+            "job_timeout": self.job_timeout,
+            "judge": self.judge,
+            "limits": {"memory_mib": self.memory_mib, "cpu_seconds": self.job_timeout, "processes": self.processes},
+        }
+
+    def execute(self, job: dict) -> dict:
+        """Run ``job`` in a sandbox (Docker here, or the grading service's); what the sandbox recorded."""
+        try:
+            if self.chosen_backend() == "service":
+                return run_at_service(self.grading_url, self.config.CourseDirectory.course_id, job,
+                                      timeout=self.job_timeout + 120)  # fmt: skip
+            return pool_for(self.spec(), self.sandboxes, self.mode).run(job, timeout=self.job_timeout + 60)
+        except SandboxError as e:
+            # Twice in a row (the pool retries once in a new sandbox): the submission takes its sandbox down, e.g.
+            # by using all its memory across many processes. It is graded as not having run, and flagged.
+            return {"status": "crashed", "cells": [], "flags": [], "clean": True,
+                    "reason": f"the notebook's sandbox died while running it (too much memory or too many "
+                              f"processes?): {str(e)[:300]}"}  # fmt: skip
+
+    def calibrated(self, resources: dict) -> dict[str, float]:
+        """Each answer and test cell's time limit, by nbgrader cell id, from the instructor's solution (the source
+        notebook) run in the sandbox as a submission is; measured once per version of the source and kept. Empty
+        where there is no source to measure (each cell then gets ``timeout``)."""
+        from nbgrader.coursedir import CourseDirectory
+
+        info = resources.get("nbgrader", {})
+        assignment, notebook = info.get("assignment"), info.get("notebook")
+        if not assignment or not notebook:
+            return {}
+        coursedir = CourseDirectory(config=self.config)
+        source = Path(coursedir.format_path(coursedir.source_directory, ".", assignment)) / f"{notebook}.ipynb"
+        try:
+            data = source.read_bytes()
+        except OSError:
+            return {}
+        digest = hashlib.sha256(data).hexdigest()
+        root = Path(coursedir.root)
+        kept = (root / "gradebook" if (root / "gradebook").is_dir() else root) / f".timing-{assignment}.json"
+        try:
+            timing = json.loads(kept.read_text())
+        except (OSError, ValueError):
+            timing = {}
+        entry = timing.get(notebook) if isinstance(timing, dict) else None
+        if not (isinstance(entry, dict) and entry.get("source") == digest and isinstance(entry.get("seconds"), dict)):
+            entry = {"source": digest, "seconds": self._measure(nbformat.reads(data, as_version=4), assignment)}
+            timing = {**(timing if isinstance(timing, dict) else {}), notebook: entry}
+            try:  # kept for the next submission; whoever cannot write it measures again
+                partial = kept.with_name(f"{kept.name}.{os.getpid()}")
+                partial.write_text(json.dumps(timing))
+                partial.replace(kept)
+            except OSError:
+                pass
+        return {gid: min(float(self.timeout), max(self.time_floor, self.time_factor * float(t)))
+                for gid, t in entry["seconds"].items() if isinstance(t, int | float)}  # fmt: skip
+
+    def _measure(self, nb, assignment: str) -> dict[str, float]:
+        """Seconds each nbgrader cell of the solution took in the sandbox; cells that failed are not measured."""
+        code = [cell for cell in nb.cells if cell.cell_type == "code"]
+        result = self.execute(self.job(code, f"calibrate {assignment}", {}))
+        seconds = {}
+        for cell, ran in zip(code, result.get("cells", []), strict=False):
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            failed = any(o.get("output_type") == "error" for o in ran.get("outputs", []))
+            if isinstance(grade_id, str) and isinstance(ran.get("seconds"), int | float) and not failed:
+                seconds[grade_id] = ran["seconds"]
+        if result.get("status") != "ok":
+            self.log.warning("%s: the solution did not run to its end in the sandbox (%s); its cells after that "
+                             "get the full time limit", assignment, result.get("reason"))  # fmt: skip
+        return seconds
 
 
 class GradingServiceError(RuntimeError):
@@ -194,6 +275,9 @@ class RecordGradingReport(NbGraderPreprocessor):
             return nb, resources
         REPORTS.append(report)
         if report["flags"] or report["status"] != "ok":
+            # Kept with the autograded notebook: formgrader's submission view shows why it needs review (render.py).
+            reasons = ([report["reason"]] if report.get("reason") else []) + list(report["flags"] or [])
+            nb.metadata.setdefault("studio", {})["needs_review"] = [str(r)[:1000] for r in reasons[:50]]
             info = resources["nbgrader"]
             with Gradebook(info["db_url"]) as gb:  # as nbgrader's SaveAutoGrades opens it
                 submitted = gb.find_submission_notebook(info["notebook"], info["assignment"], info["student"])

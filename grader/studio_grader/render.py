@@ -16,6 +16,7 @@ list of tags and attributes made for notebooks: no script, no event handler, no 
 
 from __future__ import annotations
 
+import html
 import re
 
 import nh3
@@ -60,9 +61,23 @@ def clean_html(html) -> str:
 
 
 class SanitizingHTMLExporter(HTMLExporter):
-    """nbconvert's HTMLExporter with every piece of the notebook's HTML through :func:`clean_html`."""
+    """nbconvert's HTMLExporter with every piece of the notebook's HTML through :func:`clean_html`; a notebook the
+    grading sandbox flagged opens with why it needs review."""
 
     sanitize_html = Bool(True, help="Always on here: a submission's HTML is the student's.").tag(config=False)
+    show_review = Bool(True, help="A flagged notebook opens with why it needs review (the reasons the grading "
+                       "sandbox gave). c.SanitizingHTMLExporter.show_review = True").tag(config=True)  # fmt: skip
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        output, resources = super().from_notebook_node(nb, resources, **kw)
+        reasons = nb.metadata.get("studio", {}).get("needs_review") if self.show_review else None
+        if reasons and isinstance(reasons, list):
+            # Before the student's notebook, where the page is formgrader's (and its scripts get the page's nonce).
+            info = resources or {}
+            banner = review_banner(reasons, info.get("assignment_id"), info.get("notebook_id"))
+            at = notebook_start(output)
+            output = output[:at] + banner + output[at:]
+        return output, resources
 
     def default_filters(self):
         for name, value in super().default_filters():
@@ -74,6 +89,65 @@ class SanitizingHTMLExporter(HTMLExporter):
         return clean_html(super().markdown2html(context, source))
 
 
+# Formgrader's submission view: the student's notebook from here on (its template's ``<div class=... id="notebook">``).
+NOTEBOOK_START = r'<div\b[^>]*\bid="notebook"'
+
+
+def notebook_start(page: str | bytes) -> int:
+    """Where the student's notebook starts in a formgrader page (its end where there is none: a page of formgrader's
+    own). Everything before is formgrader's, and only scripts there may run (the grading service's nonce)."""
+    found = re.search(NOTEBOOK_START.encode() if isinstance(page, bytes) else NOTEBOOK_START, page, re.I)
+    return found.start() if found else len(page)
+
+
+# The banner's button clears (or sets again) the flag through formgrader's own API, as its Ctrl+Shift+F does; it
+# acts only on the banner outside the notebook (a submission may carry an element of that id in its Markdown).
+REVIEW_SCRIPT = """
+document.addEventListener("DOMContentLoaded", function () {
+  var banner = document.getElementById("studio-needs-review");
+  if (!banner || banner.closest("#notebook")) { return; }
+  var button = document.createElement("button"), said = document.createElement("span");
+  button.type = "button"; button.className = "btn btn-default"; button.textContent = "Reviewed: clear the flag";
+  said.setAttribute("role", "status"); said.style.marginLeft = "1em";
+  function show(flagged) {
+    said.textContent = flagged ? "" : "Reviewed: the flag is cleared, the points count.";
+    button.textContent = flagged ? "Reviewed: clear the flag" : "Flag it again";
+  }
+  var list = base_url + "/api/submitted_notebooks/" + encodeURIComponent(banner.dataset.assignment) + "/" +
+             encodeURIComponent(banner.dataset.notebook);
+  fetch(list, {credentials: "same-origin", cache: "no-store", headers: {"X-CSRFToken": getCookie("_xsrf")}})
+    .then(function (r) { return r.json(); }).then(function (rows) {
+    rows.forEach(function (row) { if (row.id === submission_id) { show(row.flagged); } });
+  }).catch(function () {});
+  button.addEventListener("click", function () {
+    fetch(base_url + "/api/submitted_notebook/" + submission_id + "/flag",
+          {method: "POST", credentials: "same-origin", headers: {"X-CSRFToken": getCookie("_xsrf")}})
+      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
+      .then(function (data) {
+        if (typeof data === "string") { data = JSON.parse(data); }
+        show(data.flagged);
+        if (data.flagged) { said.textContent = "Flagged again."; }
+      })
+      .catch(function (e) { said.textContent = "The flag could not be changed (" + e.message + ")."; });
+  });
+  banner.appendChild(button);
+  banner.appendChild(said);
+});
+"""
+
+
+def review_banner(reasons: list, assignment: str | None = None, notebook: str | None = None) -> str:
+    """What a grader reads first in a flagged submission (HTML; each reason escaped: some quote the notebook)."""
+    items = "".join(f"<li>{html.escape(str(r))}</li>" for r in reasons)
+    where = f'data-assignment="{html.escape(str(assignment))}" data-notebook="{html.escape(str(notebook))}"'
+    return (
+        f'<div id="studio-needs-review" class="alert alert-warning" role="alert" {where}>'
+        "<strong>Needs review.</strong> The grading sandbox flagged this submission: its points are not final "
+        "until you clear the flag, once you "
+        f"have looked.<ul>{items}</ul><script>{REVIEW_SCRIPT}</script></div>"
+    )
+
+
 # Feedback files are read by students, who open them in JupyterLab or a browser: no script of any kind runs there.
 FEEDBACK_CSP = (
     "default-src 'none'; img-src data: 'self'; style-src 'self' 'unsafe-inline'; font-src data: 'self'; "
@@ -82,6 +156,7 @@ FEEDBACK_CSP = (
 
 
 class FeedbackHTMLExporter(SanitizingHTMLExporter):
+    show_review = Bool(False, help="Feedback is the student's: the reasons are the course team's.").tag(config=False)
     content_security_policy = Unicode(FEEDBACK_CSP, help="The feedback page's own Content-Security-Policy (a meta "
                                       "tag first in its head). c.FeedbackHTMLExporter.content_security_policy = '...'",
                                       ).tag(config=True)  # fmt: skip

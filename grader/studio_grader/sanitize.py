@@ -46,13 +46,18 @@ class RestoreNbgraderMetadata(NbGraderPreprocessor):
             if not gid:
                 kept.append(cell)
                 continue
+            if not isinstance(gid, str):
+                notes.append("a cell's nbgrader id is not text: its nbgrader metadata was removed")
+                del cell.metadata["nbgrader"]
+                kept.append(cell)
+                continue
             if gid in seen:
                 notes.append(f"a copy of cell {gid} was removed (nbgrader keeps one cell per id)")
                 continue
             seen.add(gid)
             if gid not in locked:
                 if any(meta.get(k) for k in ("grade", "solution", "locked", "task")):
-                    notes.append(f"cell {gid} claimed nbgrader metadata the assignment does not have: removed")
+                    notes.append(f"cell {gid[:80]!r} claimed nbgrader metadata the assignment does not have: removed")
                 del cell.metadata["nbgrader"]
                 kept.append(cell)
                 continue
@@ -61,7 +66,11 @@ class RestoreNbgraderMetadata(NbGraderPreprocessor):
                 truth["points"] = graded.get(gid, tasks.get(gid))
             changed = sorted(k for k, v in truth.items() if meta.get(k, False if k != "points" else None) != v)
             if changed:
-                notes.append(f"cell {gid}'s nbgrader metadata was altered ({', '.join(changed)}): restored")
+                # "locked" alone is restored without a note: notebooks made by older nbgraders (its documentation
+                # course's submissions) leave test cells unlocked, and nothing a lock changes is read before it is
+                # restored here.
+                if set(changed) - {"locked"}:
+                    notes.append(f"cell {gid}'s nbgrader metadata was altered ({', '.join(changed)}): restored")
                 meta.update(truth)
                 if "points" not in truth:
                     meta.pop("points", None)

@@ -262,8 +262,13 @@ class PortalGrades:
         self.sending = False
 
     def send(self, course: str, assignment: str, student: str, entry: dict) -> None:
+        # Flagged (tampering, a time-out, a crash): "needs review", its points not final until a grader clears the
+        # flag in formgrader (refresh_scores sends it again then).
+        review = entry.get("state") == "graded" and bool(entry.get("flagged"))
         self.pending[(course, assignment, student)] = {
-            "course": course, "assignment": assignment, "student": student, "state": entry.get("state"),
+            "course": course, "assignment": assignment, "student": student,
+            "state": "review" if review else entry.get("state"),
+            "review": [str(f)[:1000] for f in (entry.get("flags") or [])[:50]] if review else [],
             "score": entry.get("score"), "max_score": entry.get("max_score"),
             "needs_manual_grade": entry.get("needs_manual_grade", False), "flagged": entry.get("flagged", False),
             "submission": entry.get("submission"), "timestamp": entry.get("timestamp"),
@@ -411,7 +416,9 @@ class ExecuteHandler(BaseHandler):
         job_timeout = _bounded(job.get("job_timeout"), 300, 1, int(self.grading.job_timeout))
         clean = {
             "id": str(job.get("id") or "")[:100] or None,
-            "cells": [{"source": c["source"], "grade": bool(c.get("grade"))} for c in cells],
+            "cells": [{"source": c["source"], "grade": bool(c.get("grade")), "setup": bool(c.get("setup")),
+                       "timeout": _seconds(c.get("timeout"), timeout)}
+                      for c in cells],
             "timeout": timeout, "job_timeout": job_timeout, "judge": job.get("judge") is True,
             "limits": {"memory_mib": _bounded(limits.get("memory_mib"), 1024, 64, 1024), "cpu_seconds": job_timeout,
                        "processes": _bounded(limits.get("processes"), 8, 1, 8)},
@@ -541,7 +548,11 @@ class FormgraderProxy(BaseHandler):
         except RuntimeError as e:  # FormgraderUnavailable, or it did not start
             raise web.HTTPError(503, str(e)) from None
         url = fg.url + quote(rest, safe="/") + (f"?{self.request.query}" if self.request.query else "")
-        headers = {k: v for k, v in self.request.headers.get_all() if k.lower() not in HOP_HEADERS}
+        # Formgrader's pages are never answered "not modified": each carries a nonce of its own response, and a
+        # page reloaded from the browser's cache under a new response's policy would run none of its scripts.
+        page = parts[1:2] != ["static"]
+        headers = {k: v for k, v in self.request.headers.get_all()
+                   if k.lower() not in HOP_HEADERS and not (page and k.lower() in CONDITIONAL_HEADERS)}  # fmt: skip
         headers["Authorization"] = f"token {fg.token}"
         body = self.request.body if self.request.method in ("POST", "PUT") else None
         try:
@@ -563,6 +574,8 @@ class FormgraderProxy(BaseHandler):
             nonce = secrets.token_urlsafe(18)
             body = nonce_scripts(body, nonce)
             self.set_header("Content-Security-Policy", formgrader_csp(nonce))
+            self.clear_header("Etag")
+            self.set_header("Cache-Control", "no-store")
             self.xsrf_token  # noqa: B018 -- sets the _xsrf cookie formgrader's scripts send back
         else:
             self.set_header("Content-Security-Policy", FORMGRADER_CSP_OTHER)
@@ -570,7 +583,20 @@ class FormgraderProxy(BaseHandler):
 
     get = post = put = delete = head = proxy
 
+    def compute_etag(self):
+        return None  # formgrader's own, passed on (never one of a page with a nonce)
 
+    def check_xsrf_cookie(self):
+        """Formgrader's static files (nbgrader's own, the same for every course) are read without the xsrf token
+        JupyterHub asks of cookie-authenticated requests that are not navigations: its stylesheet's fonts are
+        fetched in CORS mode, which carries none (they showed as empty boxes). Everything else is checked."""
+        rest = self.path_args[1] if len(self.path_args) > 1 else ""
+        if self.request.method in ("GET", "HEAD") and rest.startswith("formgrader/static/") and ".." not in rest:
+            return
+        super().check_xsrf_cookie()
+
+
+CONDITIONAL_HEADERS = ("if-none-match", "if-modified-since")
 # Formgrader's pages: only formgrader's own scripts run (each gets this response's nonce), and its three inline
 # handlers; images only from here or data:, nothing fetched elsewhere; framed by this hub's pages only.
 FORMGRADER_HANDLERS = ("toggle_name(true);", "toggle_name(false);", "toggleAllNames()")
@@ -578,8 +604,6 @@ _HANDLER_HASHES = " ".join(
     "'sha256-" + base64.b64encode(hashlib.sha256(h.encode()).digest()).decode() + "'" for h in FORMGRADER_HANDLERS
 )
 FORMGRADER_CSP_OTHER = "default-src 'none'; frame-ancestors 'self'"
-# In the submission view, the student's notebook starts here; formgrader's own scripts all come before it.
-NOTEBOOK_START = b'<div id="notebook"'
 
 
 def formgrader_csp(nonce: str) -> str:
@@ -593,9 +617,18 @@ def formgrader_csp(nonce: str) -> str:
 def nonce_scripts(html: bytes, nonce: str) -> bytes:
     """Formgrader's own ``<script>`` elements with the nonce: every one of a page, except in a submission view,
     where only those before the student's notebook (none of the notebook's can be formgrader's)."""
-    cut = html.find(NOTEBOOK_START)
-    head, rest = (html, b"") if cut < 0 else (html[:cut], html[cut:])
+    from .render import notebook_start  # formgrader's pages: where nbgrader (and nbconvert) are installed
+
+    cut = notebook_start(html)
+    head, rest = html[:cut], html[cut:]
     return re.sub(rb"<script\b", b'<script nonce="' + nonce.encode() + b'"', head, flags=re.I) + rest
+
+
+def _seconds(value, limit: int) -> float:
+    """A cell's own time limit (calibrated), at most the job's ``limit``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return float(limit)
+    return float(min(max(value, 0.1), limit))
 
 
 def _bounded(value, fallback: int, low: int, high: int) -> int:

@@ -132,7 +132,7 @@ def _child(sock: socket.socket, shell, uid: int, home: Path, limits: dict, peer:
             # A test runs in the judge: answer its requests of the student's objects until it is done.
             timeout = float(message.get("timeout", 30))
             serve(peer, holder, time.monotonic() + timeout + GRACE, per_request=timeout)
-            _send(sock, {"seq": message.get("seq"), "served": True, "flags": watch.changes()})
+            _send(sock, {"seq": message.get("seq"), "served": True, "flags": watch.changes(judged=True)})
             continue
         if not message or "source" not in message:
             return
@@ -141,6 +141,7 @@ def _child(sock: socket.socket, shell, uid: int, home: Path, limits: dict, peer:
             # A test is about to run: say what was changed that tests rely on, and put it back.
             flags = watch.changes()
             watch.restore()
+        _number(shell, message)
         outputs, count, error = run_cell(shell, message["source"], float(message.get("timeout", 30)))
         # Cut here already, so that a large output costs this cell its output, not the job its remaining cells;
         # the parent cuts again (and stops a job whose message is too large): this process is the student's.
@@ -156,7 +157,8 @@ def _judge(sock: socket.socket, peer: socket.socket, shell, uid: int, home: Path
     runs in (forked from the zygote, which holds none). What the tests name of the student's work it asks of the
     student's process (``studio_grader.crossing``): plain data, or proxies whose calls run there."""
     from .crossing import Judge
-    from .executor import run_cell
+    from .executor import _Stream, run_cell
+    from .judged import HeldBack, error_output
 
     _keep_only(sock, peer)
     # It works in the student's folder, in the student's group (that folder is 2770): files a test writes for the
@@ -170,12 +172,19 @@ def _judge(sock: socket.socket, peer: socket.socket, shell, uid: int, home: Path
     sys.path[:] = [p for p in sys.path if _root_only(p)]
     lines = _Lines(sock)
     judge = Judge(peer)
+    # Feedback shows only the trusted side's words: what the student's code prints during a test is held back from
+    # the cell (the test can capture it), and errors are told in ours (studio_grader.judged).
+    judge.printed = held = HeldBack(_Stream)
+    shell._showtraceback = lambda etype, evalue, stb: shell.outputs.items.append(error_output(evalue))
     injected: dict[str, object] = {}  # names the student's process gave, as given
     forward = _Forward()
     shell.ast_transformers.append(forward)
     shell.user_ns["__studio_set__"], shell.user_ns["__studio_del__"] = judge.set_name, judge.del_name
     while True:
         message = lines.read(time.monotonic() + 3600)
+        if message and "imports" in message:  # a setup cell of the instructor's: its imports are the judge's too
+            _import_into(shell.user_ns, message["imports"])
+            continue
         if not message or "source" not in message:
             return
         timeout = float(message.get("timeout", 30))
@@ -194,17 +203,41 @@ def _judge(sock: socket.socket, peer: socket.socket, shell, uid: int, home: Path
                     ns.pop(name, None)
                     injected.pop(name, None)
             forward.names = set(injected)
+            _number(shell, message)
             outputs, count, error = run_cell(shell, message["source"], timeout)
         except Exception as e:  # noqa: BLE001 -- the student's process answered out of turn: the test fails
-            outputs, count, error = [{"output_type": "error", "ename": "GradingError", "evalue": str(e)[:500],
-                                      "traceback": [f"GradingError: {str(e)[:500]}"]}], None, True  # fmt: skip
+            outputs, count, error = [error_output(e)], None, True
         finally:
             try:
                 _send(peer, {"op": "done"})
             except OSError:
                 pass
-        outputs, _ = bounded_outputs(outputs, MAX_JOB_OUTPUT)
+        outputs, _ = bounded_outputs(outputs + held.note(), MAX_JOB_OUTPUT)
         _send(sock, {"seq": message.get("seq"), "outputs": outputs, "execution_count": count, "error": error})
+
+
+def _number(shell, message: dict) -> None:
+    """The cell's execution count as one kernel running the notebook from the top gives it (two processes run a
+    judged notebook's cells, each counting its own)."""
+    if type(message.get("count")) is int and message["count"] > 0:
+        shell.execution_count = message["count"]
+
+
+def _import_into(namespace: dict, source: str) -> None:
+    """The top-level imports of an instructor's setup cell, made in the judge (from the image's packages only: its
+    ``sys.path``); one that fails here is left to the student's process, as before."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return
+    for node in tree.body:
+        if isinstance(node, ast.Import) or (isinstance(node, ast.ImportFrom) and not node.level):
+            try:
+                exec(compile(ast.Module([node], []), "<setup imports>", "exec"), namespace)  # noqa: S102
+            except Exception:  # noqa: BLE001,S110 -- not installed in the image: the student's process has it
+                pass
 
 
 def _share_temporary_files(folder: Path, group: int) -> None:
@@ -389,8 +422,9 @@ def _zygote(sock: socket.socket, shell) -> None:
             socket.send_fds(sock, [json.dumps(reply).encode()], [f.fileno() for f in fds])
             for f in fds:
                 f.close()
-        elif op == "status":  # how a job's process ended (reaping it), waiting at most a moment
-            _send(sock, {"reason": _how_it_ended(request["pid"], wait=float(request.get("wait", 2)))})
+        elif op == "status":  # how a job's process ended (reaping it), waiting at most a moment; its CPU time
+            reason, cpu = _how_it_ended(request["pid"], wait=float(request.get("wait", 2)))
+            _send(sock, {"reason": reason, "cpu": cpu})
         elif op == "kill":  # every process of a job's uid, and only those
             killer = os.fork()
             if killer == 0:  # pragma: no cover
@@ -410,6 +444,7 @@ class Server:
 
         self.zygote = Zygote(new_shell())  # before any job is read
         self.jobs = 0
+        self.cpu: dict[int, float] = {}  # CPU seconds of each reaped job process (and what it reaped), by pid
         self.own = {Path(p) / name for p in SCRATCH if Path(p).is_dir() for name in os.listdir(p)}
 
     def run(self, job: dict) -> dict:
@@ -436,7 +471,9 @@ class Server:
             clean = self._end(uid, pid, homes[uid])
             if job.get("judge"):
                 clean = self._end(judge_uid, reply.get("judge_pid", pid), homes[judge_uid]) and clean
-        result.update(id=job.get("id"), seconds=round(time.monotonic() - t0, 3), clean=clean)
+        cpu = [self.cpu.pop(p, None) for p in (pid, reply.get("judge_pid"))]
+        result.update(id=job.get("id"), seconds=round(time.monotonic() - t0, 3), clean=clean,
+                      cpu_seconds=round(sum(c for c in cpu if c is not None), 4))  # fmt: skip
         return result
 
     def _drive(self, sock: socket.socket, pid: int, job: dict, judge: socket.socket | None = None) -> dict:
@@ -451,23 +488,26 @@ class Server:
         for seq, cell in enumerate(job["cells"]):
             timeout = float(cell.get("timeout", job.get("timeout", 30)))
             judged = judge is not None and bool(cell.get("grade")) and not cell.get("in_process")
+            started = time.monotonic()
             try:
                 deadline = min(time.monotonic() + timeout + GRACE, deadline_job)
                 if judged:
                     _send(sock, {"seq": seq, "serve": True, "timeout": timeout})
-                    _send(judge, {"seq": seq, "source": cell["source"], "timeout": timeout})
+                    _send(judge, {"seq": seq, "source": cell["source"], "timeout": timeout, "count": seq + 1})
                     reply = _reply(judge_lines, seq, deadline)
                     served = _reply(lines, seq, min(time.monotonic() + GRACE, deadline_job))
                     if reply is not None and served is None:  # the student's process died meanwhile
                         cells.append(_cell_of(reply, room)[0])
-                        status, reason = "crashed", self.zygote.call({"op": "status", "pid": pid})[0]["reason"]
+                        status, reason = "crashed", self._status(pid)
                         break
                     if reply is not None:
                         reply["flags"] = served.get("flags", [])
                 else:
                     message = {"seq": seq, "source": cell["source"], "timeout": timeout,
-                               "grade": bool(cell.get("grade"))}  # fmt: skip
+                               "grade": bool(cell.get("grade")), "count": seq + 1}  # fmt: skip
                     _send(sock, message)
+                    if judge is not None and cell.get("setup"):
+                        _send(judge, {"seq": seq, "imports": cell["source"]})
                     reply = _reply(lines, seq, deadline)
             except TimeoutError:
                 status = "timeout"
@@ -483,22 +523,30 @@ class Server:
                 flags.append(f"output cut: {reason}")
                 break
             if reply is None:
-                status, reason = "crashed", self.zygote.call({"op": "status", "pid": pid})[0]["reason"]
+                status, reason = "crashed", self._status(pid)
                 cells.append(_error_cell("DeadKernelError", reason))
                 break
             found = reply.get("flags") if isinstance(reply.get("flags"), list) else []
             flags += [str(f)[:500] for f in found if f not in flags][:50]
             cell_out, cut = _cell_of(reply, room)
+            cell_out["seconds"] = round(time.monotonic() - started, 4)  # what the cell took (calibrated limits)
             room -= sum(len(json.dumps(o)) for o in cell_out["outputs"])
             flags += [f"output cut: cell {seq + 1}: {why}" for why in cut]
             cells.append(cell_out)
         return {"status": status, "reason": reason, "cells": cells, "flags": flags}
 
+    def _status(self, pid: int, wait: float = 2) -> str:
+        """Why a job's process ended (the zygote reaps it); its CPU seconds are kept for the job's result."""
+        reply = self.zygote.call({"op": "status", "pid": pid, "wait": wait})[0]
+        if isinstance(reply.get("cpu"), int | float):
+            self.cpu[pid] = reply["cpu"]
+        return reply["reason"]
+
     def _end(self, uid: int, pid: int, home: Path) -> bool:
         """Kill every process of ``uid`` and remove every file a job could have left; True once verified."""
         for _ in range(50):
             self.zygote.call({"op": "kill", "uid": uid})
-            self.zygote.call({"op": "status", "pid": pid, "wait": 0})  # reap the job's own process
+            self._status(pid, wait=0)  # reap the job's own process
             _reap()
             if not _processes_of(uid):
                 break
@@ -581,24 +629,26 @@ def _error_cell(ename: str, evalue: str) -> dict:
     return {"outputs": [error], "execution_count": None}
 
 
-def _how_it_ended(pid: int, wait: float = 2.0) -> str:
-    """Why a job's process is gone, reaping it; waits up to ``wait`` seconds for it to end."""
+def _how_it_ended(pid: int, wait: float = 2.0) -> tuple[str, float | None]:
+    """Why a job's process is gone, reaping it, and the CPU seconds it (and the children it reaped) used; waits up
+    to ``wait`` seconds for it to end."""
     deadline = time.monotonic() + wait
     while True:
         try:
-            done, status = os.waitpid(pid, os.WNOHANG)
+            done, status, usage = os.wait4(pid, os.WNOHANG)
         except ChildProcessError:
-            return "the program ended the kernel"
+            return "the program ended the kernel", None
         if done:
             break
         if time.monotonic() >= deadline:
-            return "the kernel stopped answering"
+            return "the kernel stopped answering", None
         time.sleep(0.02)
+    cpu = usage.ru_utime + usage.ru_stime
     if os.WIFSIGNALED(status):
         sig = signal.Signals(os.WTERMSIG(status)).name
         why = {"SIGKILL": " (out of memory or CPU time?)", "SIGXCPU": " (CPU time limit)", "SIGSEGV": " (crash)"}
-        return f"the kernel died: signal {sig}{why.get(sig, '')}"
-    return f"the program ended the kernel (exit code {os.WEXITSTATUS(status)}), e.g. by os._exit() or a crash"
+        return f"the kernel died: signal {sig}{why.get(sig, '')}", cpu
+    return f"the program ended the kernel (exit code {os.WEXITSTATUS(status)}), e.g. by os._exit() or a crash", cpu
 
 
 def _reap() -> None:

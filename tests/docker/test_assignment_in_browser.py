@@ -197,3 +197,65 @@ def test_script_in_a_submission_runs_neither_in_formgrader_nor_in_feedback(stack
     page.get_by_text("kept").first.wait_for()
     page.wait_for_timeout(1500)
     assert page.evaluate("window.__pwned") is None
+
+
+def test_a_flagged_submission_needs_review_in_formgrader_and_the_portal(stack, released, notebooks, page):  # noqa: F811
+    """Issue 16, item 4: a submission that replaced a built-in is graded (its tests run in the judge) and flagged.
+    The grader reads why at the top of formgrader's submission view, the portal lists it as "needs review" with the
+    reason for the team and as not final for the student; once the grader clears the flag there, it counts."""
+    import base64
+
+    import nbformat
+
+    from tests.docker.test_grading_service import call
+
+    page.set_default_timeout(90_000)
+    nb = nbformat.reads(notebooks["right"], as_version=4)
+    answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "ex1-answer")
+    answer.source = "import builtins\nbuiltins.abs = lambda x: 0\n" + answer.source
+    body = {"files": {f"{PS}.ipynb": base64.b64encode(nbformat.writes(nb).encode()).decode()}}
+    resp = call(stack, "student2", "POST", f"api/submissions/{COURSE}/{PS}", service="EXCHANGE", json=body)
+    assert resp.status_code == 201, resp.text
+    row = wait_graded(stack, "student2", resp.json()["id"])
+    assert (row["state"], row["auto_score"], row["flagged"]) == ("graded", 5.0, True), row
+    reason = "built-in `abs` was replaced"
+    grades = f"{stack.portal_url}/courses/{COURSE}/grades/"
+
+    log_in(page, stack, "student2")
+    page.goto(grades)
+    mine = page.locator("tr", has_text=PS)
+    assert "Needs review" in mine.inner_text() and "(not final)" in mine.inner_text()
+    assert reason not in page.content()  # the reasons are the team's
+
+    log_in(page, stack, "grader1")
+    page.goto(grades)
+    theirs = page.locator("tr", has_text="student2")
+    assert "Needs review" in theirs.inner_text() and reason in theirs.inner_text(), theirs.inner_text()
+    base = f"{stack.service_origin('grading')}/services/grading/formgrader/{COURSE}/formgrader"
+    page.goto(f"{base}/manage_assignments")
+    submitted = page.request.get(f"{base}/api/submitted_notebooks/{PS}/{PS}").json()
+    (sub,) = [n for n in submitted if n["student"] == "student2"]
+    page.goto(f"{base}/submissions/{sub['id']}/")
+    banner = page.locator("#studio-needs-review")
+    banner.get_by_text(reason).wait_for()
+    # Formgrader's icon font loads (a CORS-mode request, which JupyterHub's xsrf rules refused: empty boxes).
+    fonts = page.evaluate("""async () => { await document.fonts.ready;
+        return [...document.fonts].filter(f => f.family.includes('Glyphicons')).map(f => f.status); }""")
+    assert "loaded" in fonts, fonts
+    page.screenshot(path=str(ARTIFACTS / "formgrader-needs-review.png"))
+    banner.get_by_role("button", name="Reviewed: clear the flag").click()
+    banner.get_by_text("the flag is cleared").wait_for()
+    page.reload()  # the gradebook keeps it: the banner says so when the page is opened again (and reloaded, the
+    # page's scripts run: formgrader's pages are not answered "not modified" under a new nonce)
+    assert page.evaluate("typeof submission_id === 'string' && typeof base_url === 'string'")
+    page.locator("#studio-needs-review").get_by_text("the flag is cleared").wait_for()
+
+    deadline = time.monotonic() + 60  # the service looks for changed gradebooks every 3 s here
+    while True:
+        page.goto(grades)
+        text = page.locator("tr", has_text="student2").inner_text()
+        if "Needs review" not in text:
+            break
+        assert time.monotonic() < deadline, text
+        time.sleep(1)
+    assert "Graded" in text and "(not final)" not in text and reason not in text, text

@@ -40,8 +40,8 @@ EXPECTED = {
     "sys-exit": 3.0,  # ex1 raised SystemExit: its tests fail; ex2 right
     "os-exit": 0.0,  # the program ended itself: nothing after ran, every test fails
     "kernel-crash": 0.0,  # likewise
-    "patch-builtins": 3.0,  # abs() is put back before the tests run: ex1's hidden test catches the wrong answer
-    "always-equal": 3.0,  # fools ex1's == asserts, not its hidden abs() test; and it is flagged
+    "patch-builtins": 3.0,  # the tests' abs() is the judge's own: ex1's hidden test catches the wrong answer
+    "always-equal": 3.0,  # its object equals nothing in the judge: ex1's tests fail; ex2 right
     "read-hidden-tests": 5.0,  # finds nothing, answers right
     "spy-on-tests": 5.0,  # answers right; its hook is flagged and the tests' source never reaches feedback
 }  # fmt: skip
@@ -49,7 +49,6 @@ FLAGGED = {
     "os-exit",
     "kernel-crash",
     "patch-builtins",
-    "always-equal",
     "spy-on-tests",
     "duplicated-grade-cells",
     "forged-metadata",
@@ -86,7 +85,8 @@ def test_tampering_timeouts_and_crashes_are_flagged_with_reasons(graded):
     assert not flagged(course) & {"right", "wrong", "raising", "half"}
     err = done.stderr
     assert "flagged patch-builtins" in err and "built-in `abs` was replaced" in err
-    assert "flagged always-equal" in err and "own ==" in err
+    # A class with its own == decides nothing in the judge: honest work (a Point with ==) is not flagged for it.
+    assert "flagged always-equal" not in err and "own ==" not in err
     assert "flagged os-exit" in err and "exit code" in err
 
 
@@ -132,3 +132,31 @@ def test_nbgrader_autograde_itself_runs_in_the_sandbox(tmp_path, learner_image):
     text = autograded_text(course, "probe")
     uid = int(text.split("UID ")[1].split()[0])
     assert uid >= 200_000 and "KERNEL 4.4.0" in text, "executed under a job uid, in gVisor's kernel"
+
+
+def test_a_loop_stops_at_a_limit_calibrated_from_the_instructors_solution(tmp_path, learner_image):
+    """The course allows 10 s a cell. Calibrated (the default), each answer and test cell may take the solution's own
+    seconds in the sandbox times 20, at least 0.5 s: a looping answer is stopped within about a second, where the
+    fixed limit burns all 10. The right answer keeps its points either way, and the measure is kept per version of
+    the source."""
+    import json
+    import time
+
+    course = make_course(tmp_path / "course", image=learner_image, timeout=10)
+    for kind in ("looping", "right"):
+        submit(course, kind, submission(course, kind))
+    t0 = time.monotonic()
+    nbgrader(course, "autograde", ASSIGNMENT)
+    calibrated = time.monotonic() - t0
+    assert scores(course) == {"looping": 3.0, "right": 5.0}
+    kept = json.loads((course / f".timing-{ASSIGNMENT}.json").read_text())[ASSIGNMENT]
+    assert {"ex1-answer", "ex1-tests", "ex2-tests"} <= set(kept["seconds"]), kept
+    assert all(0 < s < 2 for s in kept["seconds"].values()), kept
+
+    with (course / "nbgrader_config.py").open("a") as config:
+        config.write("c.SandboxedExecute.calibrate = False\n")
+    t0 = time.monotonic()
+    nbgrader(course, "autograde", ASSIGNMENT, "--force")
+    fixed = time.monotonic() - t0
+    assert scores(course) == {"looping": 3.0, "right": 5.0}
+    assert fixed - calibrated > 5, (fixed, calibrated)  # the loop's 10 s, less a calibrated second

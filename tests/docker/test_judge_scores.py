@@ -67,3 +67,12 @@ def test_honest_work_gets_stock_nbgraders_scores_under_the_judge(
     ours = _scores(_course(tmp_path / "judge", assignment, source, submissions, judge_config), assignment, students)
     assert None not in stock.values(), stock
     assert ours == stock
+    # Item 4: no false alarm on honest work (nbgrader's own ps1 submissions were made by an older nbgrader).
+    assert _flagged(tmp_path / "judge") == set(), "honest work flagged for review"
+
+
+def _flagged(root: Path) -> set[str]:
+    from nbgrader.api import Gradebook, SubmittedNotebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        return {f"{nb.student.id}/{nb.name}" for nb in gb.db.query(SubmittedNotebook) if nb.flagged}
