@@ -113,12 +113,16 @@ class SandboxedExecute(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         code = [cell for cell in nb.cells if cell.cell_type == "code"]
-        limits = self.calibrated(resources) if self.calibrate else {}
-        job = self.job(code, resources.get("nbgrader", {}).get("student"), limits)
+        source = self.source_notebook(resources)
+        limits = self.calibrated(resources, source) if self.calibrate else {}
+        # The course's choice, read from its source notebook only: a submission's own metadata never opts in.
+        in_process = in_process_cells(source[1]) if source and self.judge else set()
+        job = self.job(code, resources.get("nbgrader", {}).get("student"), limits, in_process)
         result = self.execute(job)
         apply_result(code, result)
         report = {key: result.get(key) for key in ("status", "reason", "flags", "seconds", "cpu_seconds", "clean")}
         report.update(mode=self.mode, **{k: resources.get("nbgrader", {}).get(k) for k in ("student", "notebook")})
+        report["in_process"] = [c["grade_id"] for c in job["cells"] if c.get("in_process")]
         # What sanitizing had to put back in this notebook's nbgrader metadata (sanitize.RestoreNbgraderMetadata).
         report["flags"] = NOTES.pop((report["student"], report["notebook"]), []) + (report["flags"] or [])
         resources["studio_grading"] = report
@@ -127,17 +131,20 @@ class SandboxedExecute(NbGraderPreprocessor):
                              report["reason"], "; ".join(report["flags"] or []))  # fmt: skip
         return nb, resources
 
-    def job(self, code: list, job_id: str | None, limits: dict[str, float]) -> dict:
-        """The sandbox's job for a notebook's code cells; ``limits``: calibrated seconds by nbgrader cell id."""
+    def job(self, code: list, job_id: str | None, limits: dict[str, float], in_process: set[str] = frozenset()) -> dict:
+        """The sandbox's job for a notebook's code cells; ``limits``: calibrated seconds by nbgrader cell id;
+        ``in_process``: the ids of test cells the course runs in the student's interpreter."""
         cells = []
         for cell in code:
             # "setup": a read-only cell of the instructor's (nbgrader put its source back): the judge makes its
             # imports too, so a test's `np` is the judge's numpy whatever the notebook rebinds it to later.
-            job_cell = {"source": cell.source, "grade": is_grade(cell) and not is_solution(cell),
-                        "setup": is_locked(cell) and not is_grade(cell)}  # fmt: skip
+            test = is_grade(cell) and not is_solution(cell)
+            job_cell = {"source": cell.source, "grade": test, "setup": is_locked(cell) and not is_grade(cell)}
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
             if isinstance(grade_id, str) and grade_id in limits:
                 job_cell["timeout"] = limits[grade_id]
+            if test and isinstance(grade_id, str) and grade_id in in_process:
+                job_cell.update(in_process=True, grade_id=grade_id)
             cells.append(job_cell)
         return {
             "id": job_id,
@@ -162,7 +169,24 @@ class SandboxedExecute(NbGraderPreprocessor):
                     "reason": f"the notebook's sandbox died while running it (too much memory or too many "
                               f"processes?): {str(e)[:300]}"}  # fmt: skip
 
-    def calibrated(self, resources: dict) -> dict[str, float]:
+    def source_notebook(self, resources: dict) -> tuple[bytes, dict] | None:
+        """The instructor's version of the notebook being graded (the course's ``source/``): its bytes and, where it
+        reads as a notebook, its content; None where the course has none here."""
+        from nbgrader.coursedir import CourseDirectory
+
+        info = resources.get("nbgrader", {})
+        assignment, notebook = info.get("assignment"), info.get("notebook")
+        if not assignment or not notebook:
+            return None
+        coursedir = CourseDirectory(config=self.config)
+        path = Path(coursedir.format_path(coursedir.source_directory, ".", assignment)) / f"{notebook}.ipynb"
+        try:
+            data = path.read_bytes()
+            return data, nbformat.reads(data, as_version=4)
+        except (OSError, ValueError, nbformat.reader.NotJSONError):
+            return None
+
+    def calibrated(self, resources: dict, source: tuple[bytes, dict] | None) -> dict[str, float]:
         """Each answer and test cell's time limit, by nbgrader cell id, from the instructor's solution (the source
         notebook) run in the sandbox as a submission is; measured once per version of the source and kept. Empty
         where there is no source to measure (each cell then gets ``timeout``)."""
@@ -170,15 +194,11 @@ class SandboxedExecute(NbGraderPreprocessor):
 
         info = resources.get("nbgrader", {})
         assignment, notebook = info.get("assignment"), info.get("notebook")
-        if not assignment or not notebook:
+        if source is None:
             return {}
-        coursedir = CourseDirectory(config=self.config)
-        source = Path(coursedir.format_path(coursedir.source_directory, ".", assignment)) / f"{notebook}.ipynb"
-        try:
-            data = source.read_bytes()
-        except OSError:
-            return {}
+        data, solution = source
         digest = hashlib.sha256(data).hexdigest()
+        coursedir = CourseDirectory(config=self.config)
         root = Path(coursedir.root)
         kept = (root / "gradebook" if (root / "gradebook").is_dir() else root) / f".timing-{assignment}.json"
         try:
@@ -187,7 +207,7 @@ class SandboxedExecute(NbGraderPreprocessor):
             timing = {}
         entry = timing.get(notebook) if isinstance(timing, dict) else None
         if not (isinstance(entry, dict) and entry.get("source") == digest and isinstance(entry.get("seconds"), dict)):
-            entry = {"source": digest, "seconds": self._measure(nbformat.reads(data, as_version=4), assignment)}
+            entry = {"source": digest, "seconds": self._measure(solution, assignment)}
             timing = {**(timing if isinstance(timing, dict) else {}), notebook: entry}
             try:  # kept for the next submission; whoever cannot write it measures again
                 partial = kept.with_name(f"{kept.name}.{os.getpid()}")
@@ -212,6 +232,21 @@ class SandboxedExecute(NbGraderPreprocessor):
             self.log.warning("%s: the solution did not run to its end in the sandbox (%s); its cells after that "
                              "get the full time limit", assignment, result.get("reason"))  # fmt: skip
         return seconds
+
+
+def in_process_cells(nb) -> set[str]:
+    """The nbgrader ids of the test cells a notebook opts into in-process mode (``"studio": {"in_process": true}``
+    in a cell's metadata): they run in the student's interpreter, as stock nbgrader runs every cell, for a test that
+    needs what the judge cannot carry. Their verdicts are then the student's code's to change, and formgrader says
+    so on every submission (render.py)."""
+    found = set()
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        studio = cell.get("metadata", {}).get("studio")
+        if cell.cell_type == "code" and isinstance(grade_id, str) and isinstance(studio, dict) \
+                and studio.get("in_process") is True:  # fmt: skip
+            found.add(grade_id)
+    return found
 
 
 class GradingServiceError(RuntimeError):
@@ -274,10 +309,18 @@ class RecordGradingReport(NbGraderPreprocessor):
         if not report:
             return nb, resources
         REPORTS.append(report)
+        # What formgrader shows the course team comes from here only, never from what the submission carried.
+        studio = nb.metadata.setdefault("studio", {})
+        if not isinstance(studio, dict):
+            studio = nb.metadata["studio"] = {}
+        studio.pop("needs_review", None)
+        studio.pop("in_process", None)
+        if report.get("in_process"):
+            studio["in_process"] = list(report["in_process"])
         if report["flags"] or report["status"] != "ok":
             # Kept with the autograded notebook: formgrader's submission view shows why it needs review (render.py).
             reasons = ([report["reason"]] if report.get("reason") else []) + list(report["flags"] or [])
-            nb.metadata.setdefault("studio", {})["needs_review"] = [str(r)[:1000] for r in reasons[:50]]
+            studio["needs_review"] = [str(r)[:1000] for r in reasons[:50]]
             info = resources["nbgrader"]
             with Gradebook(info["db_url"]) as gb:  # as nbgrader's SaveAutoGrades opens it
                 submitted = gb.find_submission_notebook(info["notebook"], info["assignment"], info["student"])

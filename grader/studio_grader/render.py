@@ -70,13 +70,19 @@ class SanitizingHTMLExporter(HTMLExporter):
 
     def from_notebook_node(self, nb, resources=None, **kw):
         output, resources = super().from_notebook_node(nb, resources, **kw)
-        reasons = nb.metadata.get("studio", {}).get("needs_review") if self.show_review else None
+        studio = nb.metadata.get("studio", {}) if self.show_review else {}
+        studio = studio if isinstance(studio, dict) else {}
+        reasons, in_process = studio.get("needs_review"), studio.get("in_process")
+        banners = ""
         if reasons and isinstance(reasons, list):
-            # Before the student's notebook, where the page is formgrader's (and its scripts get the page's nonce).
             info = resources or {}
-            banner = review_banner(reasons, info.get("assignment_id"), info.get("notebook_id"))
+            banners += review_banner(reasons, info.get("assignment_id"), info.get("notebook_id"))
+        if in_process and isinstance(in_process, list):
+            banners += in_process_note(in_process)
+        if banners:
+            # Before the student's notebook, where the page is formgrader's (and its scripts get the page's nonce).
             at = notebook_start(output)
-            output = output[:at] + banner + output[at:]
+            output = output[:at] + banners + output[at:]
         return output, resources
 
     def default_filters(self):
@@ -145,6 +151,18 @@ def review_banner(reasons: list, assignment: str | None = None, notebook: str | 
         "<strong>Needs review.</strong> The grading sandbox flagged this submission: its points are not final "
         "until you clear the flag, once you "
         f"have looked.<ul>{items}</ul><script>{REVIEW_SCRIPT}</script></div>"
+    )
+
+
+def in_process_note(cells: list) -> str:
+    """What a grader reads on every submission of a notebook whose course runs some tests in-process (HTML)."""
+    names = ", ".join(html.escape(str(c)) for c in cells)
+    return (
+        '<div id="studio-in-process" class="alert alert-info" role="note"><strong>In-process tests:</strong> '
+        f"{names}. The course runs these test cells in the student's interpreter, as stock nbgrader does (the "
+        '<code>"studio": {"in_process": true}</code> of their metadata in the source notebook), not in the judge: '
+        "the submission's code can change their verdicts and read their hidden tests. Read its code before you "
+        "trust them.</div>"
     )
 
 

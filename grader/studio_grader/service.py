@@ -369,8 +369,10 @@ class GradesHandler(BaseHandler):
         if self.get_query_argument("mine", ""):
             me = self.current_user["name"]
             courses = [c for c in courses_of(self.groups()) if may(self.groups(), Action.OWN_SUBMISSIONS, c)]
-            rows = [_row(c, key, entry) for c in sorted(courses) for key, entry in
-                    sorted(self.grading.status.get(c, {}).items()) if key.split("/")[1] == me]  # fmt: skip
+            # A student learns that a grader will look ("flagged"), not what the detectors saw: that is the team's.
+            rows = [{k: v for k, v in _row(c, key, entry).items() if k != "flags"} for c in sorted(courses)
+                    for key, entry in sorted(self.grading.status.get(c, {}).items())
+                    if key.split("/")[1] == me]  # fmt: skip
         else:
             course = self.get_query_argument("course", "")
             self.require(Action.COLLECT, course)
@@ -417,7 +419,7 @@ class ExecuteHandler(BaseHandler):
         clean = {
             "id": str(job.get("id") or "")[:100] or None,
             "cells": [{"source": c["source"], "grade": bool(c.get("grade")), "setup": bool(c.get("setup")),
-                       "timeout": _seconds(c.get("timeout"), timeout)}
+                       "timeout": _seconds(c.get("timeout"), timeout), "in_process": c.get("in_process") is True}
                       for c in cells],
             "timeout": timeout, "job_timeout": job_timeout, "judge": job.get("judge") is True,
             "limits": {"memory_mib": _bounded(limits.get("memory_mib"), 1024, 64, 1024), "cpu_seconds": job_timeout,

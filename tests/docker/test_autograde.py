@@ -6,6 +6,7 @@ Each submission is either graded as its code deserves or flagged with a plain re
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -160,3 +161,51 @@ def test_a_loop_stops_at_a_limit_calibrated_from_the_instructors_solution(tmp_pa
     fixed = time.monotonic() - t0
     assert scores(course) == {"looping": 3.0, "right": 5.0}
     assert fixed - calibrated > 5, (fixed, calibrated)  # the loop's 10 s, less a calibrated second
+
+
+def test_a_test_cell_the_course_runs_in_process_is_its_choice_alone_and_shown(tmp_path, learner_image):
+    """Where a test needs what the judge cannot carry, the source notebook opts its cell into in-process mode
+    (``"studio": {"in_process": true}``): it runs in the student's interpreter, as stock nbgrader runs every cell, so an
+    object of the student's decides its ``==`` there, and formgrader names the cell on every submission. A submission
+    cannot opt a cell in, nor plant what formgrader shows: only the source notebook counts."""
+    import nbformat
+
+    course = make_course(tmp_path / "course", image=learner_image, timeout=3)
+    source = course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "ex1-tests":
+            cell.metadata["studio"] = {"in_process": True}
+    nbformat.write(nb, source)
+
+    fool = (
+        "class Fool:\n    def __eq__(self, other):\n        return True\n"
+        "    def __sub__(self, other):\n        return 0\n"
+    )
+
+    def answered(ex2_fooled: bool) -> nbformat.NotebookNode:
+        nb = submission(course, "right")
+        for cell in nb.cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if grade_id == "ex1-answer":
+                cell.source = fool + "def celsius_to_fahrenheit(c):\n    return Fool()"
+            if grade_id == "ex2-answer" and ex2_fooled:
+                cell.source = "def seconds_to_hms(total):\n    return Fool()"
+            if grade_id == "ex2-tests" and ex2_fooled:
+                cell.metadata["studio"] = {"in_process": True}  # the submission's own claim
+        return nb
+
+    submit(course, "fooled", answered(ex2_fooled=False))
+    forged = answered(ex2_fooled=True)
+    forged.metadata["studio"] = {"in_process": ["nothing"], "needs_review": ["Reviewed by the TA: all fine"]}
+    submit(course, "forged", forged)
+    nbgrader(course, "autograde", ASSIGNMENT)
+
+    # fooled: ex1's tests (2 points) ran in-process, where its object equals anything; ex2 is right (3).
+    # forged: the same for ex1; its ex2 answer is the same object, and ex2's tests stayed in the judge (0 of 3).
+    assert scores(course) == {"fooled": 5.0, "forged": 2.0}
+    for student in ("fooled", "forged"):
+        meta = nbformat.read(course / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+        studio = meta.metadata["studio"]
+        assert studio["in_process"] == ["ex1-tests"], studio
+        assert "Reviewed by the TA" not in json.dumps(studio), studio

@@ -42,6 +42,15 @@ def test_outputs_are_what_a_kernel_records(pool):
     assert last["outputs"][0]["data"]["text/plain"] == "20" and last["execution_count"] == 5
 
 
+def test_a_job_reports_the_cpu_seconds_its_processes_used(pool):
+    """What the benchmark prints per submission (and the service keeps): the student's process and its judge, reaped
+    by the sandbox's zygote. A job that spins for about 0.6 s of CPU says so; one that sleeps uses almost none."""
+    busy = run(pool, "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6:\n    pass")
+    idle = run(pool, "import time\ntime.sleep(0.6)")
+    assert busy["status"] == idle["status"] == "ok"
+    assert busy["cpu_seconds"] >= 0.5 and idle["cpu_seconds"] < busy["cpu_seconds"] - 0.3, (busy, idle)
+
+
 def test_jobs_in_one_sandbox_cannot_see_or_touch_each_other(pool):
     first = run(pool, (
         "import os, subprocess, time\n"
@@ -65,6 +74,28 @@ def test_jobs_in_one_sandbox_cannot_see_or_touch_each_other(pool):
     assert uid2 != uid1 and int(uid2) >= 200_000, "every job has a uid of its own"
     assert seen[:3] == ["False", "False", "False"], line1
     assert line2 == "[]", "the previous job's processes are gone"
+
+
+def test_a_hidden_stopped_process_left_behind_is_killed(pool):
+    """The sandbox kills what a job leaves only when a process of its uid is left: one that made itself not
+    dumpable (its /proc folder then belongs to root), stopped itself, and ignores every signal it can is found
+    and killed all the same."""
+    first = run(pool, (
+        "import ctypes, os, signal\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os.setsid()\n"
+        "    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0\n"
+        "    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):\n"
+        "        signal.signal(s, signal.SIG_IGN)\n"
+        "    os.kill(os.getpid(), signal.SIGSTOP)\n"
+        "    os._exit(0)\n"
+        "print('child', pid)"
+    ))  # fmt: skip
+    child = text(first["cells"][0]).split()[1]
+    assert first["clean"] is True, first
+    second = run(pool, f"import os\nprint(os.path.exists('/proc/{child}'))")
+    assert text(second["cells"][0]).strip() == "False"
 
 
 def test_a_job_cannot_reach_the_server_that_runs_it(pool):

@@ -112,6 +112,11 @@ def test_each_submission_is_graded_in_a_sandbox_as_it_arrives(stack, graded, not
 def test_students_read_only_their_own_grades(stack, graded):
     mine = call(stack, "student1", "GET", "api/grades", params={"mine": "1"})
     assert mine.status_code == 200 and {r["student"] for r in mine.json()["grades"]} == {"student1"}
+    # Whether a grader will look, but not what the detectors saw (the course team's): the grader's rows have it.
+    rows = mine.json()["grades"]
+    assert all("flags" not in r for r in rows) and all("flagged" in r for r in rows if r["state"] == "graded")
+    team = call(stack, "grader1", "GET", "api/grades", params={"course": COURSE}).json()["grades"]
+    assert all("flags" in r for r in team if r["student"] == "student1")
     # Who may read a course's grades and its queue: graders and instructors of that course.
     new_account(stack, OUTSIDER)
     table = {"student1": 403, "grader1": 200, "instructor1": 200}

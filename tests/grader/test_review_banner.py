@@ -62,3 +62,16 @@ def test_the_students_notebook_starts_where_formgraders_template_puts_it():
     planted = page.replace('id="notebook-container">', 'id="notebook-container"><script>x()</script>', 1)
     out = nonce_scripts(planted.encode(), "N0NCE").decode()
     assert "<script>x()</script>" in out and out.count('nonce="N0NCE"') == page[: notebook_start(page)].count("<script")
+
+
+def test_tests_the_course_runs_in_process_are_named_to_the_grader_but_not_in_feedback():
+    nb = notebook()
+    nb.metadata["studio"] = {"in_process": ["ex1-tests", "<b>ex2</b>"]}
+    page = formgrade(nb)
+    note_at = page.index('id="studio-in-process"')
+    assert note_at < notebook_start(page)
+    note = page[note_at : notebook_start(page)]
+    assert "In-process tests:" in note and "ex1-tests" in note and "&lt;b&gt;ex2&lt;/b&gt;" in note
+    assert "Needs review" not in page  # not a flag: the course's own choice
+    feedback, _ = FeedbackHTMLExporter().from_notebook_node(nb)
+    assert "In-process" not in feedback
