@@ -220,8 +220,15 @@ class Stack:
     def up(self) -> None:
         """Set up what is missing (idempotent) and start both; the hub starts while the portal is being set up."""
         t0 = time.monotonic()
-        ports = (self.hub_port, self.portal_port, self.hub_api_port, self.proxy_api_port, self.exchange_port,
-                 self.grading_port, self.hints_port)  # fmt: skip
+        ports = (
+            self.hub_port,
+            self.portal_port,
+            self.hub_api_port,
+            self.proxy_api_port,
+            self.exchange_port,
+            self.grading_port,
+            self.hints_port,
+        )
         busy = [p for p in ports if not port_is_free(p)]
         if busy:
             raise RuntimeError(f"ports {busy} on 127.0.0.1 are in use (another demo still running?)")
@@ -241,31 +248,47 @@ class Stack:
         """Migrate, import the courses, register the hub's OAuth client, seed the demo accounts, collect static."""
         os.makedirs(self.var / "portal", mode=0o700, exist_ok=True)
         setup = [
-            sys.executable, "-m", "django", "studio_setup",
-            "--content", str(self.var / "content"),
-            "--hub-secret-file", str(self.hub_dir / "oauth_client_secret"),
-            "--hub-callback", f"{self.hub_url}/hub/oauth_callback",
+            sys.executable,
+            "-m",
+            "django",
+            "studio_setup",
+            "--content",
+            str(self.var / "content"),
+            "--hub-secret-file",
+            str(self.hub_dir / "oauth_client_secret"),
+            "--hub-callback",
+            f"{self.hub_url}/hub/oauth_callback",
             "--collectstatic",
-            "--demo-passwords", str(self.passwords_file),
-        ]  # fmt: skip
+            "--demo-passwords",
+            str(self.passwords_file),
+        ]
         result = subprocess.run(setup, env=self.env(), cwd=ROOT, capture_output=True, text=True)
         if result.returncode:
             raise RuntimeError(f"portal set-up failed:\n{result.stdout}{result.stderr}")
 
     def _spawn(self, name: str, cmd: list[str], cwd: Path) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 -- lives as long as the process
-        proc = subprocess.Popen(cmd, env=self.env(), cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            cmd, env=self.env(), cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.procs[name] = proc
         return proc
 
     def start_portal(self) -> None:
         portal = self._spawn(
             "portal",
-            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.portal_port}", "--workers", "2",
-             "--access-logfile", "-", "studio_portal.wsgi:application"],
+            [
+                str(BIN / "gunicorn"),
+                "--bind",
+                f"127.0.0.1:{self.portal_port}",
+                "--workers",
+                "2",
+                "--access-logfile",
+                "-",
+                "studio_portal.wsgi:application",
+            ],
             cwd=ROOT,
-        )  # fmt: skip
+        )
         wait_for_http(f"{self.portal_url}/accounts/login/", portal, self.log_dir / "portal.log")
 
     def stop(self, *names: str) -> None:
@@ -312,17 +335,29 @@ class Stack:
 
     def manage(self, *args: str) -> str:
         """Run a portal management command against this stack's database; return its output."""
-        result = subprocess.run([sys.executable, "-m", "django", *args], env=self.env(), cwd=ROOT,
-                                capture_output=True, text=True, check=True)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-m", "django", *args],
+            env=self.env(),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return result.stdout
 
 
 # Settings an operator may give `make demo` to run learners in gVisor containers instead of local processes.
 DEMO_PASS_THROUGH = (
-    "STUDIO_SPAWNER", "STUDIO_HUB_BIND_URL", "STUDIO_HUB_CONNECT_URL", "STUDIO_LEARNER_IMAGE",
-    "STUDIO_DOCKER_NETWORK", "STUDIO_DOCKER_RUNTIME", "STUDIO_DOCKER_PREFIX", "STUDIO_CULL_TIMEOUT",
+    "STUDIO_SPAWNER",
+    "STUDIO_HUB_BIND_URL",
+    "STUDIO_HUB_CONNECT_URL",
+    "STUDIO_LEARNER_IMAGE",
+    "STUDIO_DOCKER_NETWORK",
+    "STUDIO_DOCKER_RUNTIME",
+    "STUDIO_DOCKER_PREFIX",
+    "STUDIO_CULL_TIMEOUT",
     "STUDIO_CULL_EVERY",
-)  # fmt: skip
+)
 
 
 def _raise_interrupt(*_):
@@ -376,7 +411,8 @@ def _print_welcome(stack: Stack, *, seconds: float) -> None:
     if isolation == "shared" and stack.extra_env.get("STUDIO_SPAWNER") != "docker":
         print(f"\n\033[1;33mWARNING:\033[0m {shared_warning(default_sandbox())}\n")
     accounts = "\n".join(f"{user}  password: {password}" for user, password in stack.passwords.items())
-    print(f"""
+    print(
+        f"""
 Learning Studio is running (ready in {seconds:.1f} s).
 
   Portal (start here):  {stack.portal_url}/
@@ -385,11 +421,13 @@ Learning Studio is running (ready in {seconds:.1f} s).
   Grading, formgrader:  {stack.service_url("grading")}   (grader1, instructor1)
 
 Demo accounts (also in {stack.passwords_file}):
-  {accounts.replace(chr(10), chr(10) + '  ')}
+  {accounts.replace(chr(10), chr(10) + "  ")}
 
 student1 and student2 are enrolled in "Introduction to Python"; student3 is not (try enrolling).
 Logs: {stack.log_dir}/portal.log, {stack.log_dir}/hub.log. Press Ctrl-C to stop.
-""", flush=True)  # fmt: skip
+""",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

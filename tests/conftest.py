@@ -48,7 +48,7 @@ def running_stack(name: str, extra_env: dict[str, str] | None = None, after_stop
             "STUDIO_GRADING_WORKERS": "1",
             "STUDIO_LOGIN_RATE": "600/m",
             **(extra_env or {}),
-        },  # fmt: skip
+        },
         **ports,
     )
     try:
@@ -74,14 +74,20 @@ def new_account(stack, username: str, course: str | None = None) -> str:
     password = secrets.token_urlsafe(12)
     enroll = ""
     if course:
-        enroll = ("from studio_portal.catalog.models import CoursePage\n"
-                  "from studio_portal.courses.services import enrollment_create\n"
-                  f"enrollment_create(user=u, course=CoursePage.objects.get(slug={course!r}))\n")  # fmt: skip
-    stack.manage("shell", "-c", (
-        "from django.contrib.auth import get_user_model\n"
-        f"u, _ = get_user_model().objects.get_or_create(username={username!r})\n"
-        f"u.set_password({password!r}); u.save()\n" + enroll
-    ))  # fmt: skip
+        enroll = (
+            "from studio_portal.catalog.models import CoursePage\n"
+            "from studio_portal.courses.services import enrollment_create\n"
+            f"enrollment_create(user=u, course=CoursePage.objects.get(slug={course!r}))\n"
+        )
+    stack.manage(
+        "shell",
+        "-c",
+        (
+            "from django.contrib.auth import get_user_model\n"
+            f"u, _ = get_user_model().objects.get_or_create(username={username!r})\n"
+            f"u.set_password({password!r}); u.save()\n" + enroll
+        ),
+    )
     return password
 
 

@@ -38,17 +38,25 @@ class _Completions(web.RequestHandler):
         if body.get("stream") and kind != "json":
             self.set_header("Content-Type", "text/event-stream")
             for i, piece in enumerate(text.split(" ")):
-                chunk = {"id": "c1", "object": "chat.completion.chunk", "model": body["model"],
-                         "choices": [{"index": 0, "delta": {"content": (" " if i else "") + piece},
-                                      "finish_reason": None}]}  # fmt: skip
+                chunk = {
+                    "id": "c1",
+                    "object": "chat.completion.chunk",
+                    "model": body["model"],
+                    "choices": [{"index": 0, "delta": {"content": (" " if i else "") + piece}, "finish_reason": None}],
+                }
                 self.write(f"data: {json.dumps(chunk)}\n\n")
                 await self.flush()
             self.write('data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\n')
             return self.finish("data: [DONE]\n\n")
-        self.finish({"id": "c1", "object": "chat.completion", "model": body["model"],
-                     "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                  "finish_reason": "stop"}],
-                     "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}})  # fmt: skip
+        self.finish(
+            {
+                "id": "c1",
+                "object": "chat.completion",
+                "model": body["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+            }
+        )
 
 
 class FakeLLM:

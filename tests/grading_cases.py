@@ -36,11 +36,14 @@ STOCK_SANITIZE = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 STOCK_PREPROCESSORS = [
-    "nbgrader.preprocessors.Execute", "nbgrader.preprocessors.IgnorePattern",
-    "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
-    "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.Execute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
-]  # fmt: skip
+]
 
 
 def nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -62,8 +65,11 @@ def make_course(root: Path, *, image: str, timeout: int = 3, stock: bool = False
             f"c.Execute.timeout = {timeout}",
         ]
     else:
-        lines += [f"c.SandboxedExecute.image = {image!r}", f"c.SandboxedExecute.timeout = {timeout}",
-                  f"c.SandboxedExecute.sandboxes = {sandboxes}"]  # fmt: skip
+        lines += [
+            f"c.SandboxedExecute.image = {image!r}",
+            f"c.SandboxedExecute.timeout = {timeout}",
+            f"c.SandboxedExecute.sandboxes = {sandboxes}",
+        ]
     (root / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
     nbgrader(root, "generate_assignment", ASSIGNMENT)
     return root
@@ -85,8 +91,11 @@ def _solutions(course: Path) -> dict[str, str]:
 
 
 def _answer_cells(nb) -> dict[str, nbformat.NotebookNode]:
-    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}  # fmt: skip
+    return {
+        c.metadata["nbgrader"]["grade_id"]: c
+        for c in nb.cells
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")
+    }
 
 
 def _body(source: str, body: str) -> str:
@@ -163,8 +172,9 @@ def submission(course: Path, kind: str) -> nbformat.NotebookNode | bytes:
         answers["ex1-answer"].source = "import builtins\nbuiltins.abs = lambda x: 0\n" + wrong
         solve("ex2-answer")
     elif kind == "always-equal":
-        answers["ex1-answer"].source = ("class Anything:\n    def __eq__(self, other):\n        return True\n"
-                                        + _body(solutions["ex1-answer"], "return Anything()"))  # fmt: skip
+        answers["ex1-answer"].source = "class Anything:\n    def __eq__(self, other):\n        return True\n" + _body(
+            solutions["ex1-answer"], "return Anything()"
+        )
         solve("ex2-answer")
     elif kind == "read-hidden-tests":
         solve(*answers)
@@ -206,25 +216,25 @@ def submission(course: Path, kind: str) -> nbformat.NotebookNode | bytes:
 # into an output the student sees. "{ex1}" is a stub of ex1's function (it returns 0).
 CHEATS = {
     "cheat-always-equal": "class Anything:\n    def __eq__(self, other):\n        return True\n"
-                          "    def __sub__(self, other):\n        return self\n"
-                          "    def __abs__(self):\n        return 0\n    __hash__ = None\n"
-                          "def celsius_to_fahrenheit(c):\n    return Anything()",
+    "    def __sub__(self, other):\n        return self\n"
+    "    def __abs__(self):\n        return 0\n    __hash__ = None\n"
+    "def celsius_to_fahrenheit(c):\n    return Anything()",
     "cheat-swallowed-failures": "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)\n{ex1}",
     "cheat-silenced-tracebacks": "ip = get_ipython()\nip.showtraceback = lambda *a, **k: None\n{ex1}",
     "cheat-lying-subclasses": "class Float(float):\n    def __eq__(self, other):\n        return True\n"
-                              "    def __sub__(self, other):\n        return Float(0)\n"
-                              "    __hash__ = float.__hash__\n"
-                              "class Tuple(tuple):\n    def __eq__(self, other):\n        return True\n"
-                              "    __hash__ = tuple.__hash__\n"
-                              "def celsius_to_fahrenheit(c):\n    return Float(0)",
+    "    def __sub__(self, other):\n        return Float(0)\n"
+    "    __hash__ = float.__hash__\n"
+    "class Tuple(tuple):\n    def __eq__(self, other):\n        return True\n"
+    "    __hash__ = tuple.__hash__\n"
+    "def celsius_to_fahrenheit(c):\n    return Float(0)",
     "cheat-spy-hook": "get_ipython().events.register('pre_run_cell', lambda info: print(info.raw_cell))\n{ex1}",
     "cheat-frame-walk": "import inspect, linecache\n"
-                        "def celsius_to_fahrenheit(c):\n"
-                        "    for frame in inspect.stack():\n"
-                        "        print(''.join(linecache.getlines(frame.filename)))\n"
-                        "    return 0",
+    "def celsius_to_fahrenheit(c):\n"
+    "    for frame in inspect.stack():\n"
+    "        print(''.join(linecache.getlines(frame.filename)))\n"
+    "    return 0",
     "cheat-history": "{ex1}",
-}  # fmt: skip
+}
 # Text of ps01's hidden tests: in an output a student sees (printed, displayed), it leaked.
 HIDDEN_MARKERS = ("celsius_to_fahrenheit(-40)", "seconds_to_hms(86399)")
 

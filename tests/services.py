@@ -67,8 +67,23 @@ def ensure_redis(port: int = 6379) -> str:
         if not shutil.which("redis-server"):
             _run("apt-get", "update", "-q")
             _run("apt-get", "install", "-y", "-q", "redis-server")
-        subprocess.run(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "yes",
-                        "--save", "", "--appendonly", "no"], check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--daemonize",
+                "yes",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            check=True,
+            capture_output=True,
+        )
         for _ in range(50):
             if _listening(port):
                 break

@@ -4,10 +4,16 @@ autograding executes student code only in a grading sandbox (studio_grader), nev
 
 c = get_config()  # noqa: F821 -- provided by nbgrader's config loader
 
-for action, cls in [("exchange", "Exchange"), ("fetch_assignment", "FetchAssignment"),
-                    ("fetch_feedback", "FetchFeedback"), ("release_assignment", "ReleaseAssignment"),
-                    ("release_feedback", "ReleaseFeedback"), ("list", "List"), ("submit", "Submit"),
-                    ("collect", "Collect")]:  # fmt: skip
+for action, cls in [
+    ("exchange", "Exchange"),
+    ("fetch_assignment", "FetchAssignment"),
+    ("fetch_feedback", "FetchFeedback"),
+    ("release_assignment", "ReleaseAssignment"),
+    ("release_feedback", "ReleaseFeedback"),
+    ("list", "List"),
+    ("submit", "Submit"),
+    ("collect", "Collect"),
+]:
     setattr(c.ExchangeFactory, action, f"studio_ext.exchange.{cls}")
 
 # Autograding and feedback as the grading service does them: student code only in a gVisor sandbox, metadata put

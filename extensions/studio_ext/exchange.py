@@ -33,8 +33,10 @@ SAFE_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_. ()-]{0,199}")
 
 
 class Exchange(abc.Exchange):
-    url = Unicode(help="The exchange service, e.g. http://127.0.0.1:8083/services/exchange/ "
-                       "(default: $STUDIO_EXCHANGE_URL). c.Exchange.url = '...'").tag(config=True)  # fmt: skip
+    url = Unicode(
+        help="The exchange service, e.g. http://127.0.0.1:8083/services/exchange/ "
+        "(default: $STUDIO_EXCHANGE_URL). c.Exchange.url = '...'"
+    ).tag(config=True)
     token = Unicode(help="A JupyterHub token of the caller (default: $JUPYTERHUB_API_TOKEN)").tag(config=True)
     timeout = Float(120.0, help="Seconds to wait per request. c.Exchange.timeout = 120").tag(config=True)
     path_includes_course = Bool(
@@ -57,8 +59,9 @@ class Exchange(abc.Exchange):
             self.fail("No JupyterHub token: run this from your hub server (or set $JUPYTERHUB_API_TOKEN).")
         url = base.rstrip("/") + "/" + path
         try:
-            resp = requests.request(method, url, headers={"Authorization": f"token {self.token}"},
-                                    timeout=self.timeout, **kwargs)  # fmt: skip
+            resp = requests.request(
+                method, url, headers={"Authorization": f"token {self.token}"}, timeout=self.timeout, **kwargs
+            )
         except requests.RequestException as e:
             self.fail(f"The {service} service cannot be reached ({type(e).__name__}); try again in a minute.")
         if resp.status_code >= 400:
@@ -132,8 +135,9 @@ class ReleaseAssignment(Exchange, abc.ExchangeReleaseAssignment):
         self._send_source(course, assignment)
         body = {"files": self.read_folder(src), "force": self.force, "duedate": self._duedate(assignment)}
         info = self.api("PUT", f"api/assignments/{course}/{assignment}", json=body)
-        self.log.info("Released %s/%s (%s); due %s", course, assignment, ", ".join(info["notebooks"]),
-                      info["duedate"] or "never")  # fmt: skip
+        self.log.info(
+            "Released %s/%s (%s); due %s", course, assignment, ", ".join(info["notebooks"]), info["duedate"] or "never"
+        )
 
     def _send_source(self, course: str, assignment: str) -> None:
         """The grading service grades submissions against the source this release was generated from."""
@@ -141,11 +145,17 @@ class ReleaseAssignment(Exchange, abc.ExchangeReleaseAssignment):
         source = Path(self.coursedir.format_path(self.coursedir.source_directory, ".", assignment))
         if not url or not source.is_dir():
             why = "no $STUDIO_GRADING_URL" if not url else f"no {source}"
-            self.log.warning("The grading service gets no source of %s (%s): it grades with the course "
-                             "repository's", assignment, why)  # fmt: skip
+            self.log.warning(
+                "The grading service gets no source of %s (%s): it grades with the course repository's", assignment, why
+            )
             return
-        self.api("PUT", f"api/source/{course}/{assignment}", json={"files": self.read_folder(source)},
-                 base=url, service="grading service")  # fmt: skip
+        self.api(
+            "PUT",
+            f"api/source/{course}/{assignment}",
+            json={"files": self.read_folder(source)},
+            base=url,
+            service="grading service",
+        )
         self.log.info("Sent the source of %s to the grading service", assignment)
 
     def _duedate(self, assignment: str) -> str | None:
@@ -168,8 +178,10 @@ class FetchAssignment(Exchange, abc.ExchangeFetchAssignment):
         assignment = self.coursedir.assignment_id
         dest = self.local_assignment_dir(course, assignment)
         if dest.exists() and not self.replace_missing_files:
-            self.fail(f"You already have a copy of the assignment in this directory: {dest}. Rename or remove "
-                      "it to fetch again, or fetch with --replace to restore missing files.")  # fmt: skip
+            self.fail(
+                f"You already have a copy of the assignment in this directory: {dest}. Rename or remove "
+                "it to fetch again, or fetch with --replace to restore missing files."
+            )
         data = self.api("GET", f"api/assignments/{course}/{assignment}")
         written = self.write_files(dest, data["files"], only_missing=self.replace_missing_files)
         self.log.info("Fetched %s/%s into %s (%d files)", course, assignment, dest, len(written))
@@ -183,8 +195,9 @@ class Submit(Exchange, abc.ExchangeSubmit):
         if not src.is_dir():
             self.fail(f"Assignment not found: {src}")
         files = self.read_folder(src)
-        released = {r["assignment_id"]: r for r in self.api("GET", "api/assignments", params={"course": course})
-                    ["assignments"]}  # fmt: skip
+        released = {
+            r["assignment_id"]: r for r in self.api("GET", "api/assignments", params={"course": course})["assignments"]
+        }
         if assignment not in released:
             self.fail(f"{course}/{assignment} is not released")
         missing = [nb for nb in released[assignment]["notebooks"] if f"{nb}.ipynb" not in files]
@@ -193,8 +206,13 @@ class Submit(Exchange, abc.ExchangeSubmit):
         if missing:
             self.log.warning("Submitting without these notebooks: %s", ", ".join(missing))
         info = self.api("POST", f"api/submissions/{course}/{assignment}", json={"files": files})
-        self.log.info("Submitted as: %s %s %s%s", course, assignment, info["timestamp"],
-                      " (after the due date)" if info["late"] else "")  # fmt: skip
+        self.log.info(
+            "Submitted as: %s %s %s%s",
+            course,
+            assignment,
+            info["timestamp"],
+            " (after the due date)" if info["late"] else "",
+        )
 
 
 class List(Exchange, abc.ExchangeList):
@@ -223,10 +241,18 @@ class List(Exchange, abc.ExchangeList):
             local = self.local_assignment_dir(r["course_id"], r["assignment_id"])
             fetched = local.is_dir()
             path = str(local) if fetched else r["assignment_id"]
-            notebooks = [{"notebook_id": nb, "path": str(local / f"{nb}.ipynb") if fetched else nb}
-                         for nb in r["notebooks"]]  # fmt: skip
-            out.append({"course_id": r["course_id"], "assignment_id": r["assignment_id"], "notebooks": notebooks,
-                        "status": "fetched" if fetched else "released", "path": path})  # fmt: skip
+            notebooks = [
+                {"notebook_id": nb, "path": str(local / f"{nb}.ipynb") if fetched else nb} for nb in r["notebooks"]
+            ]
+            out.append(
+                {
+                    "course_id": r["course_id"],
+                    "assignment_id": r["assignment_id"],
+                    "notebooks": notebooks,
+                    "status": "fetched" if fetched else "released",
+                    "path": path,
+                }
+            )
         return out
 
     def _inbound(self) -> list[dict]:
@@ -251,9 +277,16 @@ class List(Exchange, abc.ExchangeList):
         for sub in subs:
             info = self._submission_entry(sub)
             groups.setdefault((sub["course_id"], sub["student_id"], sub["assignment_id"]), []).append(info)
-        return [{"course_id": c, "student_id": s, "assignment_id": a, "status": "submitted",
-                 "submissions": sorted(entries, key=lambda e: e["timestamp"])}
-                for (c, s, a), entries in sorted(groups.items())]  # fmt: skip
+        return [
+            {
+                "course_id": c,
+                "student_id": s,
+                "assignment_id": a,
+                "status": "submitted",
+                "submissions": sorted(entries, key=lambda e: e["timestamp"]),
+            }
+            for (c, s, a), entries in sorted(groups.items())
+        ]
 
     def _submission_entry(self, sub: dict) -> dict:
         local = self.local_assignment_dir(sub["course_id"], sub["assignment_id"]) / "feedback" / sub["timestamp"]
@@ -262,22 +295,32 @@ class List(Exchange, abc.ExchangeList):
             path = local / f"{nb}.html"
             exchange_sum = sub["feedback"].get(nb)
             local_sum = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-            notebooks.append({
-                "notebook_id": nb, "path": nb,
-                "has_local_feedback": local_sum is not None, "has_exchange_feedback": exchange_sum is not None,
-                "local_feedback_path": str(path) if local_sum else None,
-                "feedback_updated": bool(local_sum and exchange_sum and local_sum != exchange_sum),
-            })  # fmt: skip
+            notebooks.append(
+                {
+                    "notebook_id": nb,
+                    "path": nb,
+                    "has_local_feedback": local_sum is not None,
+                    "has_exchange_feedback": exchange_sum is not None,
+                    "local_feedback_path": str(path) if local_sum else None,
+                    "feedback_updated": bool(local_sum and exchange_sum and local_sum != exchange_sum),
+                }
+            )
         has_local = bool(notebooks) and all(n["has_local_feedback"] for n in notebooks)
         return {
-            "course_id": sub["course_id"], "student_id": sub["student_id"], "assignment_id": sub["assignment_id"],
-            "timestamp": sub["timestamp"], "late": sub["late"], "id": sub["id"], "status": "submitted",
-            "path": sub["id"], "notebooks": notebooks,
+            "course_id": sub["course_id"],
+            "student_id": sub["student_id"],
+            "assignment_id": sub["assignment_id"],
+            "timestamp": sub["timestamp"],
+            "late": sub["late"],
+            "id": sub["id"],
+            "status": "submitted",
+            "path": sub["id"],
+            "notebooks": notebooks,
             "has_local_feedback": has_local,
             "has_exchange_feedback": bool(notebooks) and all(n["has_exchange_feedback"] for n in notebooks),
             "feedback_updated": any(n["feedback_updated"] for n in notebooks),
             "local_feedback_path": str(local) if has_local else None,
-        }  # fmt: skip
+        }
 
     def _report(self, assignments: list[dict]) -> list[dict]:
         for info in assignments:
@@ -287,8 +330,15 @@ class List(Exchange, abc.ExchangeList):
                         fb = "feedback already fetched"
                     else:
                         fb = "feedback ready to be fetched" if sub["has_exchange_feedback"] else "no feedback yet"
-                    self.log.info("%s %s %s %s%s (%s)", sub["course_id"], sub["student_id"], sub["assignment_id"],
-                                  sub["timestamp"], " late" if sub["late"] else "", fb)  # fmt: skip
+                    self.log.info(
+                        "%s %s %s %s%s (%s)",
+                        sub["course_id"],
+                        sub["student_id"],
+                        sub["assignment_id"],
+                        sub["timestamp"],
+                        " late" if sub["late"] else "",
+                        fb,
+                    )
             else:
                 self.log.info("%s %s (%s)", info["course_id"], info["assignment_id"], info["status"])
         return assignments
@@ -337,8 +387,9 @@ class ReleaseFeedback(Exchange, abc.ExchangeReleaseFeedback):
         assignment = self.coursedir.assignment_id
         student = self.coursedir.student_id if self.coursedir.student_id not in ("", "*") else "*"
         pattern = self.coursedir.format_path(self.coursedir.feedback_directory, student, assignment)
-        student_of = re.compile(self.coursedir.format_path(self.coursedir.feedback_directory, "(?P<student>[^/]+)",
-                                                           assignment, escape=True))  # fmt: skip
+        student_of = re.compile(
+            self.coursedir.format_path(self.coursedir.feedback_directory, "(?P<student>[^/]+)", assignment, escape=True)
+        )
         excluded = set(filter(None, self.coursedir.student_id_exclude.split(",")))
         released = 0
         for folder in map(Path, sorted(glob(pattern))):
@@ -346,19 +397,26 @@ class ReleaseFeedback(Exchange, abc.ExchangeReleaseFeedback):
             if student_id in excluded or not (folder / "timestamp.txt").is_file():
                 continue
             timestamp = (folder / "timestamp.txt").read_text().strip()
-            subs = self.api("GET", "api/submissions", params={"course": course, "assignment": assignment,
-                                                               "student": student_id})["submissions"]  # fmt: skip
+            subs = self.api(
+                "GET", "api/submissions", params={"course": course, "assignment": assignment, "student": student_id}
+            )["submissions"]
             match = [s for s in subs if s["timestamp"] == timestamp]
             if not match:
                 self.log.warning("No submission of %s by %s at %s in the exchange", assignment, student_id, timestamp)
                 continue
             files = {p.name: base64.b64encode(p.read_bytes()).decode() for p in sorted(folder.glob("*.html"))}
             if files:
-                self.api("PUT", f"api/feedback/{course}/{assignment}/{student_id}/{match[-1]['id']}",
-                         json={"files": files})  # fmt: skip
+                self.api(
+                    "PUT", f"api/feedback/{course}/{assignment}/{student_id}/{match[-1]['id']}", json={"files": files}
+                )
                 released += 1
-                self.log.info("Releasing feedback for student '%s' on assignment '%s/%s' (%s)",
-                              student_id, course, assignment, timestamp)  # fmt: skip
+                self.log.info(
+                    "Releasing feedback for student '%s' on assignment '%s/%s' (%s)",
+                    student_id,
+                    course,
+                    assignment,
+                    timestamp,
+                )
         if not released:
             self.log.warning("No feedback of %s to release (run nbgrader generate_feedback first)", assignment)
 

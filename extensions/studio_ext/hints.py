@@ -48,8 +48,11 @@ def _text(cell: dict) -> str:
 def _error(cell: dict) -> dict | None:
     for output in cell.get("outputs") or []:
         if output.get("output_type") == "error":
-            return {"ename": str(output.get("ename", "")), "evalue": str(output.get("evalue", "")),
-                    "traceback": [str(x) for x in output.get("traceback") or []][:200]}  # fmt: skip
+            return {
+                "ename": str(output.get("ename", "")),
+                "evalue": str(output.get("evalue", "")),
+                "traceback": [str(x) for x in output.get("traceback") or []][:200],
+            }
     return None
 
 
@@ -72,8 +75,13 @@ def collect(nb: dict, cell_id: str, path: str) -> dict:
     if answer.get("cell_type") != "code" or not meta.get("solution") or not meta.get("grade_id"):
         raise web.HTTPError(400, "hints are for exercise answer cells (nbgrader solution cells)")
     assignment, notebook = where(path)
-    body = {"assignment": assignment, "notebook": notebook, "exercise": meta["grade_id"], "code": _text(answer),
-            "answer_count": answer.get("execution_count")}  # fmt: skip
+    body = {
+        "assignment": assignment,
+        "notebook": notebook,
+        "exercise": meta["grade_id"],
+        "code": _text(answer),
+        "answer_count": answer.get("execution_count"),
+    }
     error = _error(answer)
     for test in cells[index + 1 :]:
         test_meta = test.get("metadata", {}).get("nbgrader", {})
@@ -118,13 +126,20 @@ def probe_expression(assertion: str) -> str:
 class Hints(LoggingConfigurable):
     """This server's link to the hub's hints service."""
 
-    service_url = Unicode(config=True, help="""The hints service. Default: $STUDIO_HINTS_URL (set by the hub);
+    service_url = Unicode(
+        config=True,
+        help="""The hints service. Default: $STUDIO_HINTS_URL (set by the hub);
         empty: no hints (the button says so). Example: c.Hints.service_url = "http://127.0.0.1:8085/services/hints/"
-        """)  # fmt: skip
+        """,
+    )
     timeout = Float(20.0, config=True, help="Seconds to wait for a hint (default 20). Example: c.Hints.timeout = 30")
-    probe_timeout = Float(2.0, config=True, help="""Seconds the learner's kernel may take to say what a failing
+    probe_timeout = Float(
+        2.0,
+        config=True,
+        help="""Seconds the learner's kernel may take to say what a failing
         assertion's left side is (default 2; it is interrupted after). 0: never ask. Example: c.Hints.probe_timeout = 1
-        """)  # fmt: skip
+        """,
+    )
     buffer_size = Int(
         2000,
         config=True,
@@ -146,16 +161,23 @@ class Hints(LoggingConfigurable):
         self.client = AsyncHTTPClient()
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"token {os.environ.get('JUPYTERHUB_API_TOKEN', '')}",
-                "Content-Type": "application/json"}  # fmt: skip
+        return {
+            "Authorization": f"token {os.environ.get('JUPYTERHUB_API_TOKEN', '')}",
+            "Content-Type": "application/json",
+        }
 
     async def ask(self, body: dict) -> tuple[int, dict]:
         if not self.service_url:
             return 503, {"message": "Hints are not available on this server."}
         try:
-            resp = await self.client.fetch(url_path_join(self.service_url, "api/hint"), method="POST",
-                                           body=json.dumps(body), headers=self._headers(),
-                                           request_timeout=self.timeout, raise_error=False)  # fmt: skip
+            resp = await self.client.fetch(
+                url_path_join(self.service_url, "api/hint"),
+                method="POST",
+                body=json.dumps(body),
+                headers=self._headers(),
+                request_timeout=self.timeout,
+                raise_error=False,
+            )
         except (TimeoutError, OSError, HTTPClientError) as e:
             self.log.warning("studio_ext: the hints service did not answer: %s", e)
             return 503, {"message": "The hints service is not answering right now. Try again in a minute."}
@@ -213,9 +235,14 @@ class Hints(LoggingConfigurable):
             while self.buffer:
                 batch = [self.buffer.popleft() for _ in range(min(self.batch_size, len(self.buffer)))]
                 try:
-                    resp = await self.client.fetch(url_path_join(self.service_url, "api/events"), method="POST",
-                                                   body=json.dumps({"events": batch}), headers=self._headers(),
-                                                   request_timeout=10, raise_error=False)  # fmt: skip
+                    resp = await self.client.fetch(
+                        url_path_join(self.service_url, "api/events"),
+                        method="POST",
+                        body=json.dumps({"events": batch}),
+                        headers=self._headers(),
+                        request_timeout=10,
+                        raise_error=False,
+                    )
                     ok = resp.code == 200
                 except (TimeoutError, OSError, HTTPClientError):
                     ok = False
@@ -304,18 +331,28 @@ class StatusHandler(HintsHandler):
     @authorized("read")
     def get(self):
         h = self.hints
-        self.finish({"buffered": len(h.buffer), "sent": h.sent, "dropped": h.dropped, "failed_sends": h.failed_sends,
-                     "service": bool(h.service_url)})  # fmt: skip
+        self.finish(
+            {
+                "buffered": len(h.buffer),
+                "sent": h.sent,
+                "dropped": h.dropped,
+                "failed_sends": h.failed_sends,
+                "service": bool(h.service_url),
+            }
+        )
 
 
 def setup(serverapp) -> Hints:
     hints = Hints(parent=serverapp, log=serverapp.log)
     serverapp.web_app.settings["studio_hints"] = hints
     base = serverapp.web_app.settings["base_url"]
-    serverapp.web_app.add_handlers(".*$", [
-        (url_path_join(base, "studio/hints/hint"), HintHandler),
-        (url_path_join(base, "studio/hints/events"), EventsHandler),
-        (url_path_join(base, "studio/hints/status"), StatusHandler),
-    ])  # fmt: skip
+    serverapp.web_app.add_handlers(
+        ".*$",
+        [
+            (url_path_join(base, "studio/hints/hint"), HintHandler),
+            (url_path_join(base, "studio/hints/events"), EventsHandler),
+            (url_path_join(base, "studio/hints/status"), StatusHandler),
+        ],
+    )
     PeriodicCallback(hints.flush, hints.flush_interval * 1000).start()
     return hints

@@ -139,9 +139,10 @@ class Lessons(LoggingConfigurable):
         if not any(prefix + course in groups for prefix in ROLE_GROUP_PREFIXES):
             where = f" at {self.portal_url}" if self.portal_url else " in the portal"
             raise web.HTTPError(
-                403, f"You are not enrolled in the course {course!r}. Enroll on the course's page{where}, then open "
-                "the lesson again. If you enrolled a moment ago, reload this page in a few seconds."
-            )  # fmt: skip
+                403,
+                f"You are not enrolled in the course {course!r}. Enroll on the course's page{where}, then open "
+                "the lesson again. If you enrolled a moment ago, reload this page in a few seconds.",
+            )
 
 
 class LessonHandler(JupyterHandler):
@@ -164,9 +165,10 @@ class LessonHandler(JupyterHandler):
                 self.log.info("studio_ext: copied lesson %s into the learner's home", dest_rel)
         except OSError as e:  # a file where a folder should be, a full disk, a read-only folder
             raise web.HTTPError(
-                409, f"Could not put the lesson at {dest_rel} in your files ({e.strerror}). Move or rename what is "
-                "in the way, then open the lesson again."
-            ) from e  # fmt: skip
+                409,
+                f"Could not put the lesson at {dest_rel} in your files ({e.strerror}). Move or rename what is "
+                "in the way, then open the lesson again.",
+            ) from e
         self.redirect(url_path_join(self.base_url, "lab", "tree", quote(str(dest_rel))))
 
 

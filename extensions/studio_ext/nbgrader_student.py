@@ -114,8 +114,10 @@ class VersionHandler(JupyterHandler):
         if asked == installed:
             result = {"success": True}
         else:
-            message = (f"The version of the Assignment List labextension does not match the server extension; the "
-                       f"labextension version is {asked} while the server version is {installed}.")  # fmt: skip
+            message = (
+                f"The version of the Assignment List labextension does not match the server extension; the "
+                f"labextension version is {asked} while the server version is {installed}."
+            )
             self.log.error(message)
             result = {"success": False, "message": message}
         self.finish(json.dumps(result))

@@ -24,8 +24,9 @@ import threading
 import time
 
 # Audit events raised just before Python starts a process. (Python 3.11 has none for threads: see install().)
-PROCESS_EVENTS = frozenset({"os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system", "subprocess.Popen",
-                            "pty.spawn"})  # fmt: skip
+PROCESS_EVENTS = frozenset(
+    {"os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system", "subprocess.Popen", "pty.spawn"}
+)
 
 LIMIT_MESSAGE = (
     "This kernel may run {limit} processes at most, and this would have been one more (a fork bomb?). "

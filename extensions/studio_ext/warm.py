@@ -101,8 +101,11 @@ def main() -> None:
         sys.exit(f"studio-warm-server: ${KEY_ENV} is not set; this command is started by the hub's warm pool")
     port = int(os.environ.get("STUDIO_WARM_PORT", "8888"))
     names = preload()
-    print(f"studio-warm-server: preloaded {len(sys.modules)} modules ({', '.join(names)}); waiting on :{port}",
-          file=sys.stderr, flush=True)  # fmt: skip
+    print(
+        f"studio-warm-server: preloaded {len(sys.modules)} modules ({', '.join(names)}); waiting on :{port}",
+        file=sys.stderr,
+        flush=True,
+    )
     assignment = wait_for_learner(port, key)
     os.environ.update({k: str(v) for k, v in assignment["env"].items()})
     home = Path(assignment["home"])

@@ -29,11 +29,28 @@ def ensure_course_account(prefix: str, course: str) -> tuple[int, int]:
         entry = pwd.getpwnam(name)
     except KeyError:
         if os.geteuid() != 0:
-            raise PermissionError("a formgrader runs under an account of its own course's, which only root makes: "
-                                  "run the grading service as root") from None  # fmt: skip
-        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-                        "--shell", "/usr/sbin/nologin", "--comment", f"formgrader of {course}"[:100], name],
-                       check=True, capture_output=True, text=True)  # fmt: skip
+            raise PermissionError(
+                "a formgrader runs under an account of its own course's, which only root makes: "
+                "run the grading service as root"
+            ) from None
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                "--comment",
+                f"formgrader of {course}"[:100],
+                name,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         entry = pwd.getpwnam(name)
     if entry.pw_uid == 0 or entry.pw_gid == 0:
         raise PermissionError(f"{name} is a root account: not a formgrader's")

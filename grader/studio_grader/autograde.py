@@ -119,9 +119,14 @@ def _grade(args: tuple[str, str, bool]) -> dict:
         result = _API.autograde(assignment, student, force=force, create=True)
     except Exception as e:  # noqa: BLE001 -- the batch goes on; the reason is reported
         result = {"success": False, "error": f"{type(e).__name__}: {e}", "log": ""}
-    return {"student": student, "success": bool(result.get("success")), "seconds": time.monotonic() - t0,
-            "error": (result.get("error") or "")[-2000:], "log": (result.get("log") or "")[-4000:],
-            "reports": REPORTS[start:]}  # fmt: skip
+    return {
+        "student": student,
+        "success": bool(result.get("success")),
+        "seconds": time.monotonic() - t0,
+        "error": (result.get("error") or "")[-2000:],
+        "log": (result.get("log") or "")[-4000:],
+        "reports": REPORTS[start:],
+    }
 
 
 def _sqlite_with_patience(db_url: str) -> str:
@@ -136,8 +141,10 @@ def progress_line(done: int, total: int, failed: int, flagged: int, elapsed: flo
     rate = done / elapsed if elapsed > 0 else 0.0
     left = (total - done) / rate if rate > 0 else 0.0
     eta = f"  ~{left:.0f} s left" if done < total and rate > 0 else ""
-    return (f"[{'#' * filled}{'.' * (BAR - filled)}] {done:>{len(str(total))}}/{total}  {rate:.1f}/s"
-            f"  failed {failed}  flagged {flagged}{eta}")  # fmt: skip
+    return (
+        f"[{'#' * filled}{'.' * (BAR - filled)}] {done:>{len(str(total))}}/{total}  {rate:.1f}/s"
+        f"  failed {failed}  flagged {flagged}{eta}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,15 +194,17 @@ def main(argv: list[str] | None = None) -> int:
             if any(r["flags"] or r["status"] != "ok" for r in result["reports"]):
                 flagged.append(result)
             line = progress_line(done, total, len(failed), len(flagged), time.monotonic() - t0)
-            print(("\r" + line) if tty else line, end="" if tty and done < total else "\n", file=sys.stderr,
-                  flush=True)  # fmt: skip
+            print(("\r" + line) if tty else line, end="" if tty and done < total else "\n", file=sys.stderr, flush=True)
     elapsed = time.monotonic() - t0
     results += [{"student": s, "success": False, "unreadable": reasons} for s, reasons in unreadable.items()]
     if args.report:
         args.report.write_text(json.dumps(results, indent=1))
-    print(f"graded {total - len(failed)} of {total + len(unreadable)} submissions of {args.assignment} in "
-          f"{elapsed:.1f} s ({workers} at once): {len(flagged)} flagged, {len(unreadable)} unreadable, "
-          f"{len(failed)} failed", file=sys.stderr)  # fmt: skip
+    print(
+        f"graded {total - len(failed)} of {total + len(unreadable)} submissions of {args.assignment} in "
+        f"{elapsed:.1f} s ({workers} at once): {len(flagged)} flagged, {len(unreadable)} unreadable, "
+        f"{len(failed)} failed",
+        file=sys.stderr,
+    )
     for result in flagged:
         for r in result["reports"]:
             if r["flags"] or r["status"] != "ok":

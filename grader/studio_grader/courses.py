@@ -101,18 +101,22 @@ def create_schema(base: str, course: str, folder: Path) -> bool:
             password = secret.read_text().strip() if secret.is_file() else secrets.token_urlsafe(24)
             exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).scalar()
             verb = "ALTER" if exists else "CREATE"
-            conn.execute(text(f"{verb} ROLE \"{role}\" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
-                              f"PASSWORD '{password}'"))  # fmt: skip
+            conn.execute(
+                text(f"{verb} ROLE \"{role}\" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}'")
+            )
             conn.execute(text(f'GRANT "{role}" TO current_user'))  # to hand it what this role made before
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}" AUTHORIZATION "{role}"'))
             conn.execute(text(f'ALTER SCHEMA "{schema}" OWNER TO "{role}"'))
             conn.execute(text(f'REVOKE ALL ON SCHEMA "{schema}" FROM PUBLIC'))
             # A gradebook made before the course had a role of its own: its tables and sequences become the role's.
-            for kind, name in conn.execute(text(
-                "SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, c.relname "
-                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = :s AND c.relkind IN ('r', 'p', 'S', 'v') AND pg_get_userbyid(c.relowner) <> :r"
-            ), {"s": schema, "r": role}).all():  # fmt: skip
+            for kind, name in conn.execute(
+                text(
+                    "SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, c.relname "
+                    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = :s AND c.relkind IN ('r', 'p', 'S', 'v') AND pg_get_userbyid(c.relowner) <> :r"
+                ),
+                {"s": schema, "r": role},
+            ).all():
                 conn.execute(text(f'ALTER {kind} "{schema}"."{name}" OWNER TO "{role}"'))
         if not secret.is_file():
             fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -160,9 +164,12 @@ class CourseSpace:
         if old_gradebook.is_file() and not (self.folder / "gradebook" / "gradebook.db").exists():
             old_gradebook.rename(self.folder / "gradebook" / "gradebook.db")
         if self.gradebook and not create_schema(self.gradebook, self.course, self.folder):
-            log.warning("%s: the gradebook database's role may not create roles, so this course's gradebook is "
-                        "reached with that role, which reaches every course's and the hub's tables: give it "
-                        "CREATEROLE (ALTER ROLE ... CREATEROLE) for a role per course", self.course)  # fmt: skip
+            log.warning(
+                "%s: the gradebook database's role may not create roles, so this course's gradebook is "
+                "reached with that role, which reaches every course's and the hub's tables: give it "
+                "CREATEROLE (ALTER ROLE ... CREATEROLE) for a role per course",
+                self.course,
+            )
         s = self.sandboxes
         lines = [
             "# Written by the grading service (studio_grader.service) at every start: change its options instead.",
@@ -281,8 +288,13 @@ class CourseSpace:
         _write_atomic(self.folder / STATUS_FILE, json.dumps(status, indent=1, sort_keys=True))
 
 
-EXCHANGE_PLUGINS = [("exchange", "Exchange"), ("release_assignment", "ReleaseAssignment"), ("list", "List"),
-                    ("collect", "Collect"), ("release_feedback", "ReleaseFeedback")]  # fmt: skip
+EXCHANGE_PLUGINS = [
+    ("exchange", "Exchange"),
+    ("release_assignment", "ReleaseAssignment"),
+    ("list", "List"),
+    ("collect", "Collect"),
+    ("release_feedback", "ReleaseFeedback"),
+]
 
 
 def _own(path: Path, uid: int, gid: int) -> None:

@@ -107,8 +107,14 @@ class Holder:
         student's code passed as plain data, and answers as it answers any request."""
         from .worker import _send
 
-        _send(self.sock, {"callback": ref, "args": [self.encode(a) for a in args],
-                          "kwargs": {k: self.encode(v) for k, v in kwargs.items()}})  # fmt: skip
+        _send(
+            self.sock,
+            {
+                "callback": ref,
+                "args": [self.encode(a) for a in args],
+                "kwargs": {k: self.encode(v) for k, v in kwargs.items()},
+            },
+        )
         reply = self.lines.read(time.monotonic() + 3600)
         if not isinstance(reply, dict):
             raise CrossingError("the judge did not answer")
@@ -135,8 +141,10 @@ class Holder:
                     try:
                         value = self.objects[request["ref"]](*args, **kwargs)
                     finally:  # copy out: what the arguments hold now, raised or not
-                        after = {"args": [self.encode(a) for a in args],
-                                 "kwargs": {k: self.encode(v) for k, v in kwargs.items()}}  # fmt: skip
+                        after = {
+                            "args": [self.encode(a) for a in args],
+                            "kwargs": {k: self.encode(v) for k, v in kwargs.items()},
+                        }
                 elif op == "getattr":
                     value = getattr(self.objects[request["ref"]], request["name"])
                 elif op == "setattr":
@@ -210,8 +218,12 @@ def _as_plain(value: Any) -> Any:
             return value.item()
         if isinstance(value, numpy.ndarray) and value.dtype != object:
             data = numpy.ascontiguousarray(value)
-            return {TAG: "ndarray", "dtype": data.dtype.str, "shape": list(data.shape),
-                    "v": base64.b64encode(data.tobytes()).decode()}  # fmt: skip
+            return {
+                TAG: "ndarray",
+                "dtype": data.dtype.str,
+                "shape": list(data.shape),
+                "v": base64.b64encode(data.tobytes()).decode(),
+            }
     return None
 
 
@@ -367,8 +379,9 @@ class Judge:
             kwargs = {str(k): self.decode(v) for k, v in (request.get("kwargs") or {}).items()}
             return {"value": self.encode(function(*args, **kwargs))}
         except Exception as e:  # noqa: BLE001 -- raised in the test's function: raised in the student's call
-            builtin = next((c.__name__ for c in type(e).__mro__ if BUILTIN_EXCEPTIONS.get(c.__name__) is c),
-                           "Exception")  # fmt: skip
+            builtin = next(
+                (c.__name__ for c in type(e).__mro__ if BUILTIN_EXCEPTIONS.get(c.__name__) is c), "Exception"
+            )
             return {"raised": {"type": builtin, "args": [a for a in e.args if type(a) in PLAIN]}}
 
     def decode(self, wire: Any, depth: int = 0) -> Any:
@@ -491,8 +504,9 @@ class Proxy:
 
     def __setattr__(self, name: str, value: Any) -> None:
         judge = object.__getattribute__(self, "_judge")
-        judge.ask({"op": "setattr", "ref": object.__getattribute__(self, "_ref"), "name": name,
-                   "value": judge.encode(value)})  # fmt: skip
+        judge.ask(
+            {"op": "setattr", "ref": object.__getattribute__(self, "_ref"), "name": name, "value": judge.encode(value)}
+        )
 
     def __len__(self) -> int:
         judge = object.__getattribute__(self, "_judge")
@@ -508,8 +522,9 @@ class Proxy:
 
     def __instancecheck__(self, value: Any) -> bool:
         judge = object.__getattribute__(self, "_judge")
-        answer = judge.ask({"op": "isinstance", "ref": object.__getattribute__(self, "_ref"),
-                            "value": judge.encode(value)})  # fmt: skip
+        answer = judge.ask(
+            {"op": "isinstance", "ref": object.__getattribute__(self, "_ref"), "value": judge.encode(value)}
+        )
         return answer is True
 
     def __eq__(self, other: Any) -> bool:

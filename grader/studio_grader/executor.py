@@ -124,8 +124,14 @@ class _Shell(InteractiveShell):
     display_pub_class = _DisplayPublisher
 
     def _showtraceback(self, etype, evalue, stb):
-        self.outputs.items.append({"output_type": "error", "ename": getattr(etype, "__name__", str(etype)),
-                                   "evalue": str(evalue), "traceback": list(stb)})  # fmt: skip
+        self.outputs.items.append(
+            {
+                "output_type": "error",
+                "ename": getattr(etype, "__name__", str(etype)),
+                "evalue": str(evalue),
+                "traceback": list(stb),
+            }
+        )
 
     def enable_gui(self, gui=None):
         pass
@@ -158,8 +164,9 @@ class Watch:
         self.trace, self.profile = sys.gettrace(), sys.getprofile()
         self.events = {name: list(cbs) for name, cbs in shell.events.callbacks.items()}
         # The machinery that runs a test and records its failure: the shell's classes and its hooks.
-        self.classes = {cls: dict(vars(cls)) for cls in (*type(shell).__mro__, _DisplayHook, _DisplayPublisher,
-                                                         _Outputs, _Stream)}  # fmt: skip
+        self.classes = {
+            cls: dict(vars(cls)) for cls in (*type(shell).__mro__, _DisplayHook, _DisplayPublisher, _Outputs, _Stream)
+        }
         self.hooks = (shell.displayhook, shell.display_pub, sys.displayhook, sys.excepthook)
 
     def changes(self, judged: bool = False) -> list[str]:
@@ -185,8 +192,10 @@ class Watch:
         for name, value in [] if judged else list(self.shell.user_ns.items()):
             cls = value if isinstance(value, type) else None
             if cls is not None and cls.__module__ == "__main__" and "__eq__" in vars(cls):
-                found.append(f"the notebook defines `{name}` with its own == (a test comparing with one of them "
-                             "may pass whatever its value)")  # fmt: skip
+                found.append(
+                    f"the notebook defines `{name}` with its own == (a test comparing with one of them "
+                    "may pass whatever its value)"
+                )
         return found
 
     def restore(self) -> None:
@@ -208,8 +217,14 @@ def run_cell(shell: _Shell, source: str, timeout: float) -> tuple[list[dict], in
     try:
         result = shell.run_cell(source, store_history=True, silent=False)
     except CellTimeoutError as e:  # raised outside the cell's own code (IPython's machinery): same report
-        shell.outputs.items.append({"output_type": "error", "ename": "CellTimeoutError", "evalue": str(e),
-                                    "traceback": [f"CellTimeoutError: {e}"]})  # fmt: skip
+        shell.outputs.items.append(
+            {
+                "output_type": "error",
+                "ename": "CellTimeoutError",
+                "evalue": str(e),
+                "traceback": [f"CellTimeoutError: {e}"],
+            }
+        )
         result = None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)

@@ -28,8 +28,11 @@ FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)")
 
 
 class RedactHiddenTests(NbGraderPreprocessor):
-    show_hidden_tests = Bool(False, help="Show hidden tests and their tracebacks in feedback (nbgrader's way). "
-                                         "c.RedactHiddenTests.show_hidden_tests = False").tag(config=True)  # fmt: skip
+    show_hidden_tests = Bool(
+        False,
+        help="Show hidden tests and their tracebacks in feedback (nbgrader's way). "
+        "c.RedactHiddenTests.show_hidden_tests = False",
+    ).tag(config=True)
     begin = Unicode("BEGIN HIDDEN TESTS", help="nbgrader's ClearHiddenTests.begin_test_delimeter").tag(config=True)
     end = Unicode("END HIDDEN TESTS", help="nbgrader's ClearHiddenTests.end_test_delimeter").tag(config=True)
 
@@ -74,8 +77,16 @@ class RedactHiddenTests(NbGraderPreprocessor):
                 where = f"failed: {lines[failing[-1] - 1].strip()}"
             message = f"{output['ename']}: {output.get('evalue', '')}".rstrip(": ")
             text = f"{message} ({where})" if where else message
-            outputs.append(nbformat.from_dict({"output_type": "error", "ename": output["ename"],
-                                               "evalue": output.get("evalue", ""), "traceback": [text]}))  # fmt: skip
+            outputs.append(
+                nbformat.from_dict(
+                    {
+                        "output_type": "error",
+                        "ename": output["ename"],
+                        "evalue": output.get("evalue", ""),
+                        "traceback": [text],
+                    }
+                )
+            )
         cell.outputs = outputs
         return hidden
 

@@ -75,8 +75,10 @@ class Formgraders:
         """The course's formgrader, started if need be under ``owner`` (the course's account); without one (a
         service not run by root) none starts: FormgraderUnavailable."""
         if owner is None:
-            raise FormgraderUnavailable("formgrader runs under an account of its course's own, which only root makes: "
-                                        "the grading service does not run as root here")  # fmt: skip
+            raise FormgraderUnavailable(
+                "formgrader runs under an account of its course's own, which only root makes: "
+                "the grading service does not run as root here"
+            )
         lock = self.locks.setdefault(course, asyncio.Lock())
         async with lock:
             fg = self.running.get(course)
@@ -100,8 +102,14 @@ class Formgraders:
         uid, gid = owner
         fg.proc = subprocess.Popen(
             [sys.executable, "-m", "studio_grader.formgrader", "--port", str(fg.port), "--base-url", fg.base_url],
-            cwd=folder, env=env, stdin=subprocess.DEVNULL, user=uid, group=gid, extra_groups=[], umask=0o027,
-        )  # fmt: skip
+            cwd=folder,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            user=uid,
+            group=gid,
+            extra_groups=[],
+            umask=0o027,
+        )
         client = AsyncHTTPClient()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.start_timeout
@@ -109,8 +117,9 @@ class Formgraders:
             if fg.proc.poll() is not None:
                 raise RuntimeError(f"formgrader of {course} exited (code {fg.proc.returncode}); see the service log")
             try:
-                await client.fetch(fg.url + "formgrader/api/status", headers={"Authorization": f"token {fg.token}"},
-                                   request_timeout=5)  # fmt: skip
+                await client.fetch(
+                    fg.url + "formgrader/api/status", headers={"Authorization": f"token {fg.token}"}, request_timeout=5
+                )
                 log.info("formgrader of %s started at %s", course, fg.url)
                 return fg
             except (HTTPClientError, OSError):
@@ -198,11 +207,18 @@ def main(argv: list[str] | None = None) -> None:
     root = str(Path.cwd())
     token = os.environ["STUDIO_FORMGRADER_TOKEN"]
     # Run by the course's own account (never root: the service starts it so); student code runs only in sandboxes.
-    FormgraderServer.launch_instance(argv=[
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0",
-        f"--ServerApp.base_url={args.base_url}", f"--ServerApp.root_dir={root}", "--no-browser",
-        f"--IdentityProvider.token={token}", "--ServerApp.terminals_enabled=False",
-    ])  # fmt: skip
+    FormgraderServer.launch_instance(
+        argv=[
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={args.port}",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.base_url={args.base_url}",
+            f"--ServerApp.root_dir={root}",
+            "--no-browser",
+            f"--IdentityProvider.token={token}",
+            "--ServerApp.terminals_enabled=False",
+        ]
+    )
 
 
 def _serve_own_course_only() -> None:

@@ -105,10 +105,15 @@ def ensure_generated(space: CourseSpace, assignment: str, api) -> None:
             # nbgrader's own log says what was wrong (its error is only "see the above traceback"): the first
             # exception it names, then the log's end.
             text = f"{result.get('log') or ''}\n{result.get('error') or ''}"
-            causes = [m for m in re.findall(r"^\s*(\w*(?:Error|Exception): .*)$", text, re.M)
-                      if not m.startswith("NbGraderException")]  # fmt: skip
-            raise GradingError(f"nbgrader generate_assignment {assignment} failed: "
-                               f"{causes[0][:1000] if causes else ''} ... {text[-1200:]}")  # fmt: skip
+            causes = [
+                m
+                for m in re.findall(r"^\s*(\w*(?:Error|Exception): .*)$", text, re.M)
+                if not m.startswith("NbGraderException")
+            ]
+            raise GradingError(
+                f"nbgrader generate_assignment {assignment} failed: "
+                f"{causes[0][:1000] if causes else ''} ... {text[-1200:]}"
+            )
         stamp.write_text(version)
         space.hand_over(f"source/{assignment}", f"release/{assignment}", "gradebook")
 
@@ -148,8 +153,14 @@ def grade(space: CourseSpace, assignment: str, student: str, sub_id: str | None)
         if sub_id is None:
             timestamp = (space.folder / "submitted" / student / assignment / "timestamp.txt").read_text().strip()
         else:
-            files, timestamp = fetch_submission(space.exchange_url, os.environ.get("JUPYTERHUB_API_TOKEN", ""),
-                                                space.course, assignment, student, sub_id)  # fmt: skip
+            files, timestamp = fetch_submission(
+                space.exchange_url,
+                os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+                space.course,
+                assignment,
+                student,
+                sub_id,
+            )
             space.put_submission(assignment, student, files, timestamp)
         notebooks = [p.name for p in (space.folder / "source" / assignment).glob("*.ipynb")]
         reasons = unreadable(space.folder / "submitted" / student / assignment, notebooks)
@@ -165,11 +176,15 @@ def grade(space: CourseSpace, assignment: str, student: str, sub_id: str | None)
             raise GradingError((result.get("error") or result.get("log") or "nbgrader autograde failed")[-2000:])
         out.update(scores(space.db_url, assignment, student), state="graded", timestamp=timestamp)
     except Exception as e:  # noqa: BLE001 -- one submission never stops the others; the reason is kept
-        out.update(state="failed", reason=f"{type(e).__name__}: {e}"[-2000:] if not isinstance(e, GradingError)
-                   else str(e))  # fmt: skip
+        out.update(
+            state="failed", reason=f"{type(e).__name__}: {e}"[-2000:] if not isinstance(e, GradingError) else str(e)
+        )
     reports = REPORTS[start:]
-    out["flags"] = [f"{r['notebook']}: {why}" for r in reports
-                    for why in ([r["reason"]] if r.get("reason") else []) + (r.get("flags") or [])]  # fmt: skip
+    out["flags"] = [
+        f"{r['notebook']}: {why}"
+        for r in reports
+        for why in ([r["reason"]] if r.get("reason") else []) + (r.get("flags") or [])
+    ]
     out["seconds"] = round(time.monotonic() - t0, 3)
     out["cpu_seconds"] = round(sum(r.get("cpu_seconds") or 0 for r in reports), 4)  # in the sandbox
     out["graded_at"] = time.time()
@@ -192,8 +207,13 @@ def execute(job: dict) -> dict:
     try:
         return pool_for(settings.spec(), settings.sandboxes, settings.mode).run(job, timeout=job["job_timeout"] + 60)
     except SandboxError as e:
-        return {"status": "crashed", "cells": [], "flags": [], "clean": True,
-                "reason": f"the notebook's sandbox died while running it: {str(e)[:300]}"}  # fmt: skip
+        return {
+            "status": "crashed",
+            "cells": [],
+            "flags": [],
+            "clean": True,
+            "reason": f"the notebook's sandbox died while running it: {str(e)[:300]}",
+        }
 
 
 def scores(db_url: str, assignment: str, student: str) -> dict:
@@ -208,8 +228,11 @@ def course_scores(db_url: str) -> dict[str, dict]:
     from nbgrader.api import Gradebook
 
     with Gradebook(db_url) as gb:
-        return {f"{sub.assignment.name}/{sub.student.id}": _scores(sub)
-                for assignment in gb.assignments for sub in assignment.submissions}  # fmt: skip
+        return {
+            f"{sub.assignment.name}/{sub.student.id}": _scores(sub)
+            for assignment in gb.assignments
+            for sub in assignment.submissions
+        }
 
 
 def _scores(sub) -> dict:

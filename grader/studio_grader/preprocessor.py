@@ -45,23 +45,35 @@ def pool_for(spec: SandboxSpec, size: int, mode: str) -> SandboxPool:
 
 
 class SandboxedExecute(NbGraderPreprocessor):
-    timeout = Integer(30, help="Seconds each cell may run (nbgrader's Execute.timeout). "
-                               "c.SandboxedExecute.timeout = 30").tag(config=True)  # fmt: skip
+    timeout = Integer(
+        30, help="Seconds each cell may run (nbgrader's Execute.timeout). c.SandboxedExecute.timeout = 30"
+    ).tag(config=True)
     job_timeout = Integer(300, help="Seconds one notebook may run in all. c.SandboxedExecute.job_timeout = 300").tag(
         config=True
     )
-    mode = Enum(("pooled", "strict"), "pooled", help="""'pooled': long-lived sandboxes, each notebook in a fresh
+    mode = Enum(
+        ("pooled", "strict"),
+        "pooled",
+        help="""'pooled': long-lived sandboxes, each notebook in a fresh
         process under its own uid, everything of the previous one removed first (the default); 'strict': a fresh
-        sandbox per notebook. c.SandboxedExecute.mode = 'strict'""").tag(config=True)  # fmt: skip
-    sandboxes = Integer(1, help="Sandboxes this process keeps (graded one notebook at a time each). "
-                                "c.SandboxedExecute.sandboxes = 1").tag(config=True)  # fmt: skip
-    image = Unicode("studio-learner:latest", help="The image sandboxes run: the learners' own, so a submission "
-                    "meets the packages it was written with. c.SandboxedExecute.image = 'studio-learner:latest'"
-                    ).tag(config=True)  # fmt: skip
-    runtime = Unicode("runsc", help="Docker runtime of the sandboxes (gVisor). c.SandboxedExecute.runtime = 'runsc'"
-                      ).tag(config=True)  # fmt: skip
-    prefix = Unicode("studio-grade", help="Names of the sandboxes' containers start with it (then a random part). "
-                     "c.SandboxedExecute.prefix = 'studio-grade'").tag(config=True)  # fmt: skip
+        sandbox per notebook. c.SandboxedExecute.mode = 'strict'""",
+    ).tag(config=True)
+    sandboxes = Integer(
+        1, help="Sandboxes this process keeps (graded one notebook at a time each). c.SandboxedExecute.sandboxes = 1"
+    ).tag(config=True)
+    image = Unicode(
+        "studio-learner:latest",
+        help="The image sandboxes run: the learners' own, so a submission "
+        "meets the packages it was written with. c.SandboxedExecute.image = 'studio-learner:latest'",
+    ).tag(config=True)
+    runtime = Unicode(
+        "runsc", help="Docker runtime of the sandboxes (gVisor). c.SandboxedExecute.runtime = 'runsc'"
+    ).tag(config=True)
+    prefix = Unicode(
+        "studio-grade",
+        help="Names of the sandboxes' containers start with it (then a random part). "
+        "c.SandboxedExecute.prefix = 'studio-grade'",
+    ).tag(config=True)
     memory_mib = Integer(1024, help="Memory one notebook may use, MiB. c.SandboxedExecute.memory_mib = 1024").tag(
         config=True
     )
@@ -73,17 +85,24 @@ class SandboxedExecute(NbGraderPreprocessor):
         (studio_grader.crossing; docs/judge.md). False runs every cell in the student's interpreter, as nbgrader
         does. c.SandboxedExecute.judge = True""",
     ).tag(config=True)
-    calibrate = Bool(True, help="""Each answer and test cell's time limit comes from the instructor's solution: its
+    calibrate = Bool(
+        True,
+        help="""Each answer and test cell's time limit comes from the instructor's solution: its
         seconds in the sandbox (measured once per version of the assignment's source, kept in the course's gradebook
         folder) times time_factor, no less than time_floor, no more than timeout. A loop stops in a fraction of a
         second where the solution takes milliseconds. Other cells, and any the solution could not run, get timeout.
-        c.SandboxedExecute.calibrate = True""").tag(config=True)  # fmt: skip
-    time_factor = Float(20.0, help="A calibrated cell may take this many times the solution's seconds. "
-                        "c.SandboxedExecute.time_factor = 20.0").tag(config=True)  # fmt: skip
-    time_floor = Float(0.5, help="Seconds a calibrated cell may always take. c.SandboxedExecute.time_floor = 0.5"
-                       ).tag(config=True)  # fmt: skip
-    processes = Integer(8, help="Processes one notebook may run at once (its kernel included). "
-                                "c.SandboxedExecute.processes = 8").tag(config=True)  # fmt: skip
+        c.SandboxedExecute.calibrate = True""",
+    ).tag(config=True)
+    time_factor = Float(
+        20.0,
+        help="A calibrated cell may take this many times the solution's seconds. c.SandboxedExecute.time_factor = 20.0",
+    ).tag(config=True)
+    time_floor = Float(0.5, help="Seconds a calibrated cell may always take. c.SandboxedExecute.time_floor = 0.5").tag(
+        config=True
+    )
+    processes = Integer(
+        8, help="Processes one notebook may run at once (its kernel included). c.SandboxedExecute.processes = 8"
+    ).tag(config=True)
 
     backend = Enum(
         ("auto", "docker", "service"),
@@ -108,8 +127,13 @@ class SandboxedExecute(NbGraderPreprocessor):
         return "service" if self.grading_url else "docker"
 
     def spec(self) -> SandboxSpec:
-        return SandboxSpec(image=self.image, runtime=self.runtime, job_memory_mib=self.memory_mib,
-                           memory_mib=self.memory_mib + 512, prefix=self.prefix)  # fmt: skip
+        return SandboxSpec(
+            image=self.image,
+            runtime=self.runtime,
+            job_memory_mib=self.memory_mib,
+            memory_mib=self.memory_mib + 512,
+            prefix=self.prefix,
+        )
 
     def preprocess(self, nb, resources):
         code = [cell for cell in nb.cells if cell.cell_type == "code"]
@@ -127,8 +151,14 @@ class SandboxedExecute(NbGraderPreprocessor):
         report["flags"] = NOTES.pop((report["student"], report["notebook"]), []) + (report["flags"] or [])
         resources["studio_grading"] = report
         if report["status"] != "ok" or report["flags"]:
-            self.log.warning("%s/%s: %s %s %s", report["student"], report["notebook"], report["status"],
-                             report["reason"], "; ".join(report["flags"] or []))  # fmt: skip
+            self.log.warning(
+                "%s/%s: %s %s %s",
+                report["student"],
+                report["notebook"],
+                report["status"],
+                report["reason"],
+                "; ".join(report["flags"] or []),
+            )
         return nb, resources
 
     def job(self, code: list, job_id: str | None, limits: dict[str, float], in_process: set[str] = frozenset()) -> dict:
@@ -159,15 +189,21 @@ class SandboxedExecute(NbGraderPreprocessor):
         """Run ``job`` in a sandbox (Docker here, or the grading service's); what the sandbox recorded."""
         try:
             if self.chosen_backend() == "service":
-                return run_at_service(self.grading_url, self.config.CourseDirectory.course_id, job,
-                                      timeout=self.job_timeout + 120)  # fmt: skip
+                return run_at_service(
+                    self.grading_url, self.config.CourseDirectory.course_id, job, timeout=self.job_timeout + 120
+                )
             return pool_for(self.spec(), self.sandboxes, self.mode).run(job, timeout=self.job_timeout + 60)
         except SandboxError as e:
             # Twice in a row (the pool retries once in a new sandbox): the submission takes its sandbox down, e.g.
             # by using all its memory across many processes. It is graded as not having run, and flagged.
-            return {"status": "crashed", "cells": [], "flags": [], "clean": True,
-                    "reason": f"the notebook's sandbox died while running it (too much memory or too many "
-                              f"processes?): {str(e)[:300]}"}  # fmt: skip
+            return {
+                "status": "crashed",
+                "cells": [],
+                "flags": [],
+                "clean": True,
+                "reason": f"the notebook's sandbox died while running it (too much memory or too many "
+                f"processes?): {str(e)[:300]}",
+            }
 
     def source_notebook(self, resources: dict) -> tuple[bytes, dict] | None:
         """The instructor's version of the notebook being graded (the course's ``source/``): its bytes and, where it
@@ -215,8 +251,11 @@ class SandboxedExecute(NbGraderPreprocessor):
                 partial.replace(kept)
             except OSError:
                 pass
-        return {gid: min(float(self.timeout), max(self.time_floor, self.time_factor * float(t)))
-                for gid, t in entry["seconds"].items() if isinstance(t, int | float)}  # fmt: skip
+        return {
+            gid: min(float(self.timeout), max(self.time_floor, self.time_factor * float(t)))
+            for gid, t in entry["seconds"].items()
+            if isinstance(t, int | float)
+        }
 
     def _measure(self, nb, assignment: str) -> dict[str, float]:
         """Seconds each nbgrader cell of the solution took in the sandbox; cells that failed are not measured."""
@@ -229,8 +268,12 @@ class SandboxedExecute(NbGraderPreprocessor):
             if isinstance(grade_id, str) and isinstance(ran.get("seconds"), int | float) and not failed:
                 seconds[grade_id] = ran["seconds"]
         if result.get("status") != "ok":
-            self.log.warning("%s: the solution did not run to its end in the sandbox (%s); its cells after that "
-                             "get the full time limit", assignment, result.get("reason"))  # fmt: skip
+            self.log.warning(
+                "%s: the solution did not run to its end in the sandbox (%s); its cells after that "
+                "get the full time limit",
+                assignment,
+                result.get("reason"),
+            )
         return seconds
 
 
@@ -243,8 +286,12 @@ def in_process_cells(nb) -> set[str]:
     for cell in nb.cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         studio = cell.get("metadata", {}).get("studio")
-        if cell.cell_type == "code" and isinstance(grade_id, str) and isinstance(studio, dict) \
-                and studio.get("in_process") is True:  # fmt: skip
+        if (
+            cell.cell_type == "code"
+            and isinstance(grade_id, str)
+            and isinstance(studio, dict)
+            and studio.get("in_process") is True
+        ):
             found.add(grade_id)
     return found
 
@@ -270,8 +317,9 @@ def call_service(url: str, path: str, body: dict, timeout: float) -> dict:
         raise GradingServiceError("the grading service needs the course: set c.CourseDirectory.course_id")
     token = os.environ.get("STUDIO_FORMGRADER_TOKEN") or os.environ.get("JUPYTERHUB_API_TOKEN", "")
     try:
-        resp = requests.post(f"{url.rstrip('/')}/{path}", json=body, timeout=timeout,
-                             headers={"Authorization": f"token {token}"})  # fmt: skip
+        resp = requests.post(
+            f"{url.rstrip('/')}/{path}", json=body, timeout=timeout, headers={"Authorization": f"token {token}"}
+        )
     except requests.RequestException as e:
         raise GradingServiceError(f"the grading service cannot be reached ({type(e).__name__})") from None
     if resp.status_code != 200:
@@ -292,9 +340,16 @@ def apply_result(code_cells: list, result: dict) -> None:
             cell.outputs = [nbformat.from_dict(out) for out in ran[i]["outputs"]]
             cell.execution_count = ran[i]["execution_count"]
         else:
-            cell.outputs = [nbformat.from_dict({"output_type": "error", "ename": "NotRun",
-                                                "evalue": f"this cell did not run: {why}",
-                                                "traceback": [f"NotRun: this cell did not run: {why}"]})]  # fmt: skip
+            cell.outputs = [
+                nbformat.from_dict(
+                    {
+                        "output_type": "error",
+                        "ename": "NotRun",
+                        "evalue": f"this cell did not run: {why}",
+                        "traceback": [f"NotRun: this cell did not run: {why}"],
+                    }
+                )
+            ]
             cell.execution_count = None
 
 

@@ -65,8 +65,11 @@ class SanitizingHTMLExporter(HTMLExporter):
     grading sandbox flagged opens with why it needs review."""
 
     sanitize_html = Bool(True, help="Always on here: a submission's HTML is the student's.").tag(config=False)
-    show_review = Bool(True, help="A flagged notebook opens with why it needs review (the reasons the grading "
-                       "sandbox gave). c.SanitizingHTMLExporter.show_review = True").tag(config=True)  # fmt: skip
+    show_review = Bool(
+        True,
+        help="A flagged notebook opens with why it needs review (the reasons the grading "
+        "sandbox gave). c.SanitizingHTMLExporter.show_review = True",
+    ).tag(config=True)
 
     def from_notebook_node(self, nb, resources=None, **kw):
         output, resources = super().from_notebook_node(nb, resources, **kw)
@@ -175,11 +178,15 @@ FEEDBACK_CSP = (
 
 class FeedbackHTMLExporter(SanitizingHTMLExporter):
     show_review = Bool(False, help="Feedback is the student's: the reasons are the course team's.").tag(config=False)
-    content_security_policy = Unicode(FEEDBACK_CSP, help="The feedback page's own Content-Security-Policy (a meta "
-                                      "tag first in its head). c.FeedbackHTMLExporter.content_security_policy = '...'",
-                                      ).tag(config=True)  # fmt: skip
-    exclude_scripts = Bool(True, help="Remove the template's own <script> elements (MathJax's loader): the policy "
-                           "would refuse them anyway.").tag(config=True)  # fmt: skip
+    content_security_policy = Unicode(
+        FEEDBACK_CSP,
+        help="The feedback page's own Content-Security-Policy (a meta "
+        "tag first in its head). c.FeedbackHTMLExporter.content_security_policy = '...'",
+    ).tag(config=True)
+    exclude_scripts = Bool(
+        True,
+        help="Remove the template's own <script> elements (MathJax's loader): the policy would refuse them anyway.",
+    ).tag(config=True)
 
     def from_notebook_node(self, nb, resources=None, **kw):
         output, resources = super().from_notebook_node(nb, resources, **kw)

@@ -48,23 +48,59 @@ class SandboxSpec:
         """``docker run`` of a sandbox: the grading worker, or ``command`` (another program of the image's)."""
         command = command or ("python", "-m", "studio_grader.worker", *(["--once"] if once else []))
         return [
-            "docker", "run", "-i", "--rm", "--name", name, "--label", "org.learning-studio.grading=1",
-            "--runtime", self.runtime, "--network", "none", "--read-only",
-            "--tmpfs", f"/tmp:rw,nosuid,nodev,size={self.tmpfs_mib}m,mode=1777",
-            "--user", "0", "--cap-drop", "ALL",
+            "docker",
+            "run",
+            "-i",
+            "--rm",
+            "--name",
+            name,
+            "--label",
+            "org.learning-studio.grading=1",
+            "--runtime",
+            self.runtime,
+            "--network",
+            "none",
+            "--read-only",
+            "--tmpfs",
+            f"/tmp:rw,nosuid,nodev,size={self.tmpfs_mib}m,mode=1777",
+            "--user",
+            "0",
+            "--cap-drop",
+            "ALL",
             # What the fork-server needs, inside gVisor's own kernel: switch each job to its uid, kill a job's
             # processes, clear what a job left. The jobs themselves have none of it.
-            "--cap-add", "SETUID", "--cap-add", "SETGID", "--cap-add", "KILL", "--cap-add", "CHOWN",
-            "--cap-add", "DAC_OVERRIDE", "--cap-add", "FOWNER",
-            "--security-opt", "no-new-privileges",
-            "--memory", f"{self.memory_mib}m", "--memory-swap", f"{self.memory_mib}m",
-            "--cpus", str(self.cpus), "--pids-limit", str(self.pids),
+            "--cap-add",
+            "SETUID",
+            "--cap-add",
+            "SETGID",
+            "--cap-add",
+            "KILL",
+            "--cap-add",
+            "CHOWN",
+            "--cap-add",
+            "DAC_OVERRIDE",
+            "--cap-add",
+            "FOWNER",
+            "--security-opt",
+            "no-new-privileges",
+            "--memory",
+            f"{self.memory_mib}m",
+            "--memory-swap",
+            f"{self.memory_mib}m",
+            "--cpus",
+            str(self.cpus),
+            "--pids-limit",
+            str(self.pids),
             # The image's preloaded fork guard stays: gVisor ignores RLIMIT_NPROC, the guard holds each job's
             # processes to its limit (and a fork bomb away from the container's pids limit, which ends a sandbox).
-            "--env", "STUDIO_GRADER_SANDBOX=1",
-            "--workdir", "/tmp", *self.extra_args,
-            self.image, *command,
-        ]  # fmt: skip
+            "--env",
+            "STUDIO_GRADER_SANDBOX=1",
+            "--workdir",
+            "/tmp",
+            *self.extra_args,
+            self.image,
+            *command,
+        ]
 
 
 class Sandbox:
@@ -73,8 +109,14 @@ class Sandbox:
     def __init__(self, spec: SandboxSpec, *, once: bool = False):
         self.spec, self.once = spec, once
         self.name = f"{spec.prefix}-{secrets.token_hex(5)}"
-        self.proc = subprocess.Popen(spec.argv(self.name, once), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, bufsize=1)  # fmt: skip
+        self.proc = subprocess.Popen(
+            spec.argv(self.name, once),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
         self.started = time.monotonic()
         self.ready = False
         self.used = False
@@ -189,8 +231,7 @@ class SandboxPool:
                 continue
             if self.mode == "strict" or not result.get("clean", False):
                 # Strict: never reused. Pooled: a sandbox that could not prove the job gone is not reused either.
-                threading.Thread(target=sandbox.kill if self.mode == "pooled" else sandbox.close,
-                                 daemon=True).start()  # fmt: skip
+                threading.Thread(target=sandbox.kill if self.mode == "pooled" else sandbox.close, daemon=True).start()
                 sandbox = self._new()  # the next submission's, starting while this result is used
             self._give_back(sandbox)
             return result

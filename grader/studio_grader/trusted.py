@@ -59,13 +59,19 @@ class SandboxedAutotests(InstantiateTests):
         if self.backend == "service":
             from .preprocessor import call_service
 
-            answer = call_service(self.grading_url, f"api/autotests/{self.config.CourseDirectory.course_id}",
-                                  {"notebook": notebook, "autotests": autotests}, self.timeout + 60)  # fmt: skip
+            answer = call_service(
+                self.grading_url,
+                f"api/autotests/{self.config.CourseDirectory.course_id}",
+                {"notebook": notebook, "autotests": autotests},
+                self.timeout + 60,
+            )
         else:
             answer = expand_in_sandbox(notebook, autotests, self.image, self.runtime, self.prefix, self.timeout)
         if not isinstance(answer.get("notebook"), str):
-            raise ValueError(f"expanding the AUTOTEST directives of {where} (in a grading sandbox) failed: "
-                             f"{str(answer.get('error'))[:4000]}")  # fmt: skip
+            raise ValueError(
+                f"expanding the AUTOTEST directives of {where} (in a grading sandbox) failed: "
+                f"{str(answer.get('error'))[:4000]}"
+            )
         expanded = nbformat.reads(answer["notebook"], as_version=4)
         if any(c.cell_type == "code" and self.autotest_delimiter in c.source for c in expanded.cells):
             raise ValueError(f"{where}: AUTOTEST directives are left after expansion")
@@ -78,16 +84,18 @@ def expand_in_sandbox(
     """nbgrader's InstantiateTests on ``notebook`` (text) with ``autotests`` (autotests.yml's text, or None), in a
     fresh sandbox: ``{"notebook": text}``, or ``{"error": why}``."""
     spec = SandboxSpec(image=image, runtime=runtime, prefix=f"{prefix}-autotests")
-    return run_once(spec, ("python", "-m", "studio_grader.autotests"), {"notebook": notebook, "autotests": autotests},
-                    timeout)  # fmt: skip
+    return run_once(
+        spec, ("python", "-m", "studio_grader.autotests"), {"notebook": notebook, "autotests": autotests}, timeout
+    )
 
 
 def run_once(spec: SandboxSpec, command: tuple[str, ...], job: dict, timeout: float) -> dict:
     """Run ``command`` in a fresh sandbox with ``job`` (JSON) on its input; its one-line JSON answer, read no further
     than MAX_REPLY (its error output: the last 4 kB kept). The sandbox is removed however it ends."""
     name = f"{spec.prefix}-{secrets.token_hex(5)}"
-    proc = subprocess.Popen(spec.argv(name, True, command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        spec.argv(name, True, command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     stopped, err = threading.Event(), bytearray()
 
     def stop() -> None:

@@ -148,8 +148,17 @@ def _child(sock: socket.socket, shell, uid: int, home: Path, limits: dict, peer:
         outputs, cut = bounded_outputs(outputs, MAX_JOB_OUTPUT)
         if any(TRUNCATED.split("{limit}")[0].strip() in str(o.get("text", "")) for o in outputs):
             cut.append("more output than one cell may keep")
-        _send(sock, {"seq": message.get("seq"), "outputs": outputs, "execution_count": count, "error": error,
-                     "flags": flags, "cut": cut})  # fmt: skip
+        _send(
+            sock,
+            {
+                "seq": message.get("seq"),
+                "outputs": outputs,
+                "execution_count": count,
+                "error": error,
+                "flags": flags,
+                "cut": cut,
+            },
+        )
 
 
 def _judge(sock: socket.socket, peer: socket.socket, shell, uid: int, home: Path, limits: dict, workdir: Path) -> None:
@@ -336,8 +345,11 @@ def free_names(shell, source: str) -> list[str]:
             bound.update((a.asname or a.name).split(".")[0] for a in node.names)
         elif isinstance(node, ast.arg):
             bound.add(node.arg)
-    reads = sorted((n.lineno, n.col_offset, n.id) for n in ast.walk(tree)
-                   if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load | ast.Del))  # fmt: skip
+    reads = sorted(
+        (n.lineno, n.col_offset, n.id)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load | ast.Del)
+    )
     names: dict[str, None] = {}
     for _, _, name in reads:
         if name not in bound and not hasattr(builtins, name):
@@ -410,8 +422,15 @@ def _zygote(sock: socket.socket, shell) -> None:
                     judge_mine.close()
                     student_end.close()
                     try:
-                        _judge(judge_theirs, judge_end, shell, judge["uid"], Path(judge["home"]), request["limits"],
-                               Path(request["home"]))  # fmt: skip
+                        _judge(
+                            judge_theirs,
+                            judge_end,
+                            shell,
+                            judge["uid"],
+                            Path(judge["home"]),
+                            request["limits"],
+                            Path(request["home"]),
+                        )
                     finally:
                         os._exit(0)
                 judge_theirs.close()
@@ -472,8 +491,12 @@ class Server:
             if job.get("judge"):
                 clean = self._end(judge_uid, reply.get("judge_pid", pid), homes[judge_uid]) and clean
         cpu = [self.cpu.pop(p, None) for p in (pid, reply.get("judge_pid"))]
-        result.update(id=job.get("id"), seconds=round(time.monotonic() - t0, 3), clean=clean,
-                      cpu_seconds=round(sum(c for c in cpu if c is not None), 4))  # fmt: skip
+        result.update(
+            id=job.get("id"),
+            seconds=round(time.monotonic() - t0, 3),
+            clean=clean,
+            cpu_seconds=round(sum(c for c in cpu if c is not None), 4),
+        )
         return result
 
     def _drive(self, sock: socket.socket, pid: int, job: dict, judge: socket.socket | None = None) -> dict:
@@ -503,16 +526,24 @@ class Server:
                     if reply is not None:
                         reply["flags"] = served.get("flags", [])
                 else:
-                    message = {"seq": seq, "source": cell["source"], "timeout": timeout,
-                               "grade": bool(cell.get("grade")), "count": seq + 1}  # fmt: skip
+                    message = {
+                        "seq": seq,
+                        "source": cell["source"],
+                        "timeout": timeout,
+                        "grade": bool(cell.get("grade")),
+                        "count": seq + 1,
+                    }
                     _send(sock, message)
                     if judge is not None and cell.get("setup"):
                         _send(judge, {"seq": seq, "imports": cell["source"]})
                     reply = _reply(lines, seq, deadline)
             except TimeoutError:
                 status = "timeout"
-                reason = ("stopped: the submission's total time ran out" if time.monotonic() >= deadline_job
-                          else f"stopped: no answer {GRACE:.0f} s after the cell's {timeout:.0f} s limit")  # fmt: skip
+                reason = (
+                    "stopped: the submission's total time ran out"
+                    if time.monotonic() >= deadline_job
+                    else f"stopped: no answer {GRACE:.0f} s after the cell's {timeout:.0f} s limit"
+                )
                 cells.append(_error_cell("CellTimeoutError", reason))
                 break
             except OSError:
@@ -601,14 +632,20 @@ def bounded_outputs(outputs, room: int) -> tuple[list[dict], list[str]]:
             continue
         kind = str(output.get("output_type", "output"))[:40]
         if kind == "error":
-            short = {"output_type": "error", "ename": str(output.get("ename", ""))[:200],
-                     "evalue": str(output.get("evalue", ""))[:2000],
-                     "traceback": [str(t)[:2000] for t in (output.get("traceback") or [])[-20:]]}  # fmt: skip
+            short = {
+                "output_type": "error",
+                "ename": str(output.get("ename", ""))[:200],
+                "evalue": str(output.get("evalue", ""))[:2000],
+                "traceback": [str(t)[:2000] for t in (output.get("traceback") or [])[-20:]],
+            }
             kept.append(short)
             room -= len(json.dumps(short))
         else:
-            note = {"output_type": "stream", "name": "stderr",
-                    "text": f"[output cut: one {kind} output of {size} bytes; at most {limit} are kept]\n"}  # fmt: skip
+            note = {
+                "output_type": "stream",
+                "name": "stderr",
+                "text": f"[output cut: one {kind} output of {size} bytes; at most {limit} are kept]\n",
+            }
             kept.append(note)
             room -= len(json.dumps(note))
         cut.append(f"one {kind} output of {size} bytes (limit {limit})")

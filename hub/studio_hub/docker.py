@@ -355,8 +355,14 @@ class SandboxedDockerSpawner(DockerSpawner):
             "network_mode": self.network_name,
             "binds": {src: {"bind": dst, "mode": "ro"} for src, dst in self.read_only_volumes.items()},
         }
-        spec = {"image": self.image, "environment": env, "command": ["studio-warm-server"],
-                "ports": [self.port], **self.extra_create_kwargs, "host": host}  # fmt: skip
+        spec = {
+            "image": self.image,
+            "environment": env,
+            "command": ["studio-warm-server"],
+            "ports": [self.port],
+            **self.extra_create_kwargs,
+            "host": host,
+        }
         identity = json.dumps([spec, image_id], sort_keys=True, default=str)
         return spec, hashlib.sha256(identity.encode()).hexdigest()[:16]
 
@@ -407,8 +413,9 @@ class SandboxedDockerSpawner(DockerSpawner):
         create = {k: v for k, v in spec.items() if k != "host"}
         create["environment"] = {**spec["environment"], "STUDIO_WARM_KEY": key, "STUDIO_WARM_PORT": str(self.port)}
         create["labels"] = {WARM_LABEL: fingerprint}
-        obj = await self.docker("create_container", name=name, host_config=self.client.create_host_config(**host),
-                                **create)  # fmt: skip
+        obj = await self.docker(
+            "create_container", name=name, host_config=self.client.create_host_config(**host), **create
+        )
         try:
             await self.docker("start", obj["Id"])
             info = await self.docker("inspect_container", obj["Id"])
@@ -455,12 +462,15 @@ class SandboxedDockerSpawner(DockerSpawner):
             self.object_id = warm.id
             argv = (await self.get_command())[1:]
             body = json.dumps({"env": self.get_env(), "argv": argv, "home": self.home_dir})
-            await AsyncHTTPClient().fetch(f"http://{warm.ip}:{self.port}/studio-warm/assign", method="POST",
-                                          headers={"Authorization": f"token {warm.key}"}, body=body,
-                                          request_timeout=30)  # fmt: skip
+            await AsyncHTTPClient().fetch(
+                f"http://{warm.ip}:{self.port}/studio-warm/assign",
+                method="POST",
+                headers={"Authorization": f"token {warm.key}"},
+                body=body,
+                request_timeout=30,
+            )
         except (OSError, RuntimeError, APIError, HTTPClientError):
-            self.log.exception("Warm pool: %s could not be handed to %s; starting a new one", warm.name,
-                               self.user.name)  # fmt: skip
+            self.log.exception("Warm pool: %s could not be handed to %s; starting a new one", warm.name, self.user.name)
             await self._discard_warm(warm)
             self.object_id, self.warm_slot = "", ""
             return None
@@ -479,8 +489,10 @@ class SandboxedDockerSpawner(DockerSpawner):
             volume = None
         if volume and (volume.get("Options") or {}) != wanted:
             if not (volume.get("Options") or {}).get("device"):
-                raise RuntimeError(f"{name} is a plain Docker volume from before homes were bounded; copy it into "
-                                   f"{image} or remove it (or set home_size to \"\")")  # fmt: skip
+                raise RuntimeError(
+                    f"{name} is a plain Docker volume from before homes were bounded; copy it into "
+                    f'{image} or remove it (or set home_size to "")'
+                )
             # Bound to a loop device that is no longer this image's (a reboot or a detach): recreate it.
             await self.docker("remove_volume", name)
             volume = None

@@ -187,20 +187,27 @@ class Settings:
             ]
             if env.get(name)
         }
-        for key, name in [("cull_timeout", "STUDIO_CULL_TIMEOUT"), ("cull_every", "STUDIO_CULL_EVERY"),
-                          ("docker_warm_pool", "STUDIO_WARM_POOL"),
-                          ("exchange_port", "STUDIO_EXCHANGE_PORT"), ("grading_port", "STUDIO_GRADING_PORT"),
-                          ("grading_workers", "STUDIO_GRADING_WORKERS"),
-                          ("grading_rescan", "STUDIO_GRADING_RESCAN"),
-                          ("hints_port", "STUDIO_HINTS_PORT")]:  # fmt: skip
+        for key, name in [
+            ("cull_timeout", "STUDIO_CULL_TIMEOUT"),
+            ("cull_every", "STUDIO_CULL_EVERY"),
+            ("docker_warm_pool", "STUDIO_WARM_POOL"),
+            ("exchange_port", "STUDIO_EXCHANGE_PORT"),
+            ("grading_port", "STUDIO_GRADING_PORT"),
+            ("grading_workers", "STUDIO_GRADING_WORKERS"),
+            ("grading_rescan", "STUDIO_GRADING_RESCAN"),
+            ("hints_port", "STUDIO_HINTS_PORT"),
+        ]:
             if env.get(name):
                 try:
                     optional[key] = int(env[name])
                 except ValueError:
                     raise ValueError(f"{name} must be a whole number, not {env[name]!r}") from None
-        for key, name in [("docker_mount_content", "STUDIO_DOCKER_MOUNT_CONTENT"),
-                          ("proxy_external", "STUDIO_PROXY_EXTERNAL"), ("grading", "STUDIO_GRADING"),
-                          ("hints", "STUDIO_HINTS")]:  # fmt: skip
+        for key, name in [
+            ("docker_mount_content", "STUDIO_DOCKER_MOUNT_CONTENT"),
+            ("proxy_external", "STUDIO_PROXY_EXTERNAL"),
+            ("grading", "STUDIO_GRADING"),
+            ("hints", "STUDIO_HINTS"),
+        ]:
             if env.get(name):
                 optional[key] = _flag(name, env[name])
         private = tuple(p for p in env.get("STUDIO_PRIVATE_DIRS", "").split(os.pathsep) if p)

@@ -37,20 +37,26 @@ def describe_isolation(isolation: str, sandbox: str) -> str:
         "shared": "ONE shared Unix account for all learners (not isolated by account)",
     }[isolation]
     if sandbox == "bwrap":
-        return (f"{accounts}; bubblewrap: read-only system, private /tmp, own process list, hub files and other "
-                "homes hidden")  # fmt: skip
+        return (
+            f"{accounts}; bubblewrap: read-only system, private /tmp, own process list, hub files and other "
+            "homes hidden"
+        )
     return f"{accounts}; no bubblewrap (install the 'bubblewrap' package for namespaces)"
 
 
 def shared_warning(sandbox: str) -> str:
     """What an operator must know when learners share the hub's account."""
     if sandbox == "bwrap":
-        return ("Learners share ONE Unix account (the hub is not running as root): bubblewrap hides their homes "
-                "from each other, but nothing backs it up if that fails. Start the hub as root for one account per "
-                "learner.")  # fmt: skip
-    return ("Learners are NOT isolated from each other: the hub is not running as root and bubblewrap is not "
-            "installed, so every learner's server runs as the same Unix account and can read every other "
-            "learner's files. Start it as root for one account per learner.")  # fmt: skip
+        return (
+            "Learners share ONE Unix account (the hub is not running as root): bubblewrap hides their homes "
+            "from each other, but nothing backs it up if that fails. Start the hub as root for one account per "
+            "learner."
+        )
+    return (
+        "Learners are NOT isolated from each other: the hub is not running as root and bubblewrap is not "
+        "installed, so every learner's server runs as the same Unix account and can read every other "
+        "learner's files. Start it as root for one account per learner."
+    )
 
 
 def default_sandbox() -> str:
@@ -77,10 +83,22 @@ def ensure_account(name: str, home: Path, comment: str) -> pwd.struct_passwd:
         entry = pwd.getpwnam(name)
     except KeyError:
         subprocess.run(
-            ["useradd", "--create-home", "--home-dir", str(home), "--shell", "/bin/bash", "--user-group",
-             "--comment", comment, name],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
+            [
+                "useradd",
+                "--create-home",
+                "--home-dir",
+                str(home),
+                "--shell",
+                "/bin/bash",
+                "--user-group",
+                "--comment",
+                comment,
+                name,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         entry = pwd.getpwnam(name)
     os.makedirs(entry.pw_dir, mode=0o700, exist_ok=True)
     os.chown(entry.pw_dir, entry.pw_uid, entry.pw_gid)
@@ -183,10 +201,26 @@ class LearnerSpawner(LocalProcessSpawner):
         home = str(self.home)
         home_base = self.account_home_base if self.isolation == "accounts" else self.shared_home_base
         args = [
-            "bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/dev/shm",
-        ]  # fmt: skip
+            "bwrap",
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--tmpfs",
+            "/tmp",
+            "--tmpfs",
+            "/var/tmp",
+            "--tmpfs",
+            "/dev/shm",
+        ]
         # Later mounts land on top of earlier ones: hide first, then put back what the learner may see.
         for path in [*self.private_paths, home_base]:
             args += ["--tmpfs", path]

@@ -25,13 +25,17 @@ oauth2_patterns = (oauth2_urls.base_urlpatterns + oauth2_urls.oidc_urlpatterns, 
 
 def _limited(view, key: str, setting: str):
     """``view`` with a rate limit on its POSTs (PUTs for the APIs), read from ``settings.<setting>`` per call."""
-    return ratelimit(key=key, rate=lambda group, request: getattr(settings, setting), method=["POST", "PUT"],
-                     block=True)(view)  # fmt: skip
+    return ratelimit(
+        key=key, rate=lambda group, request: getattr(settings, setting), method=["POST", "PUT"], block=True
+    )(view)
 
 
 # Password guessing is limited per client address and, separately, per username tried.
-login = _limited(_limited(auth_views.LoginView.as_view(redirect_authenticated_user=True), "ip", "STUDIO_LOGIN_RATE"),
-                 "post:username", "STUDIO_LOGIN_RATE")  # fmt: skip
+login = _limited(
+    _limited(auth_views.LoginView.as_view(redirect_authenticated_user=True), "ip", "STUDIO_LOGIN_RATE"),
+    "post:username",
+    "STUDIO_LOGIN_RATE",
+)
 
 urlpatterns = [
     path("accounts/login/", login, name="login"),

@@ -68,8 +68,9 @@ def stock_per_submission(course: Path) -> tuple[list[float], list[float]]:
         "print(json.dumps([times, cpu]))\n"
     )
     students = sorted(p.name for p in (course / "submitted").iterdir())
-    done = subprocess.run([sys.executable, "-c", code, *students], cwd=course, env=ENV, capture_output=True,
-                          text=True, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code, *students], cwd=course, env=ENV, capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -84,8 +85,12 @@ def service_way(root: Path, kinds: list[str], args, mode: str = "pooled") -> tup
 
     from tests.conftest import COURSE_CONTENT
 
-    space = CourseSpace(root, "intro-python", content_dir=COURSE_CONTENT,
-                        sandboxes=Sandboxes(image=args.image, timeout=args.timeout, mode=mode))  # fmt: skip
+    space = CourseSpace(
+        root,
+        "intro-python",
+        content_dir=COURSE_CONTENT,
+        sandboxes=Sandboxes(image=args.image, timeout=args.timeout, mode=mode),
+    )
     space.prepare()
     t0 = time.monotonic()
     warm = {"image": args.image, "runtime": "runsc", "mode": mode}
@@ -97,8 +102,9 @@ def service_way(root: Path, kinds: list[str], args, mode: str = "pooled") -> tup
         for student in (root.parent / "stock" / "submitted").iterdir():
             shutil.copytree(student, root / "intro-python" / "submitted" / student.name)
         t1 = time.monotonic()
-        results = pool.starmap(jobs.grade, [(space, ASSIGNMENT, f"s{i:03d}-{kind}", None)
-                                            for i, kind in enumerate(kinds)], chunksize=1)  # fmt: skip
+        results = pool.starmap(
+            jobs.grade, [(space, ASSIGNMENT, f"s{i:03d}-{kind}", None) for i, kind in enumerate(kinds)], chunksize=1
+        )
         wall = time.monotonic() - t1
     failed = [f"{r['student']}: {r['reason']}" for r in results if r["state"] != "graded"]
     assert not failed, failed
@@ -153,9 +159,22 @@ def main(argv: list[str] | None = None) -> None:
 
         t0 = time.monotonic()
         report = work / "ours-report.json"
-        done = subprocess.run([sys.executable, "-m", "studio_grader.autograde", ASSIGNMENT, "--workers",
-                               str(args.workers), "--report", str(report)], cwd=ours, env=ENV, capture_output=True,
-                              text=True)  # fmt: skip
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "studio_grader.autograde",
+                ASSIGNMENT,
+                "--workers",
+                str(args.workers),
+                "--report",
+                str(report),
+            ],
+            cwd=ours,
+            env=ENV,
+            capture_output=True,
+            text=True,
+        )
         ours_wall = time.monotonic() - t0
         if done.returncode and "0 unreadable, 0 failed" not in done.stderr:
             raise SystemExit(f"studio-autograde failed:\n{done.stderr[-4000:]}")
@@ -209,10 +228,12 @@ def main(argv: list[str] | None = None) -> None:
                 points, leaks = cheat_summary(course, cheats)
                 print(f"cheats_with_points_{way}: {len(points)} of {len(cheats)} {sorted(points)}")
                 print(f"cheats_leaking_hidden_tests_{way}: {len(leaks)} of {len(cheats)} {sorted(leaks)}")
-        print(f"RESULT: {stock_mean / warm_wall:.1f}x stock nbgrader autograde throughput by the grading service's "
-              f"warm workers ({len(kinds)} submissions: {stock_mean:.1f} s stock, {warm_wall:.1f} s warm; "
-              f"{stock_mean / ours_wall:.1f}x cold, studio-autograde; {stock_mean / strict_wall:.1f}x strict mode; "
-              "code in gVisor only)")  # fmt: skip
+        print(
+            f"RESULT: {stock_mean / warm_wall:.1f}x stock nbgrader autograde throughput by the grading service's "
+            f"warm workers ({len(kinds)} submissions: {stock_mean:.1f} s stock, {warm_wall:.1f} s warm; "
+            f"{stock_mean / ours_wall:.1f}x cold, studio-autograde; {stock_mean / strict_wall:.1f}x strict mode; "
+            "code in gVisor only)"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -55,8 +55,9 @@ class Learner:
         resp = self.v.http.post(f"{self.api}/server", headers=self.headers)
         assert resp.status_code in (201, 202), resp.text
         if resp.status_code == 202:
-            with self.v.http.get(f"{self.api}/server/progress", headers=self.headers, stream=True,
-                                 timeout=180) as events:  # fmt: skip
+            with self.v.http.get(
+                f"{self.api}/server/progress", headers=self.headers, stream=True, timeout=180
+            ) as events:
                 for line in events.iter_lines(decode_unicode=True):
                     if line and line.startswith("data:"):
                         event = json.loads(line[5:])
@@ -70,23 +71,29 @@ class Learner:
 
     def stop(self) -> None:
         container = f"{self.stack.container_prefix}-{self.name}"
-        cid = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", container], capture_output=True,
-                             text=True).stdout.strip()  # fmt: skip
+        cid = subprocess.run(
+            ["docker", "inspect", "-f", "{{.Id}}", container], capture_output=True, text=True
+        ).stdout.strip()
         self.v.http.delete(f"{self.api}/server", headers=self.headers)
         while self.v.http.get(self.api, headers=self.headers).json()["servers"]:
             time.sleep(0.1)
         # The hub is done in ~0.5 s, but a gVisor sandbox spends 1-3 s of CPU more exiting: wait for it, so that the
         # next sequential spawn measures a spawn, not the previous learner's teardown (a new learner arriving).
         deadline = time.monotonic() + 15
-        while cid and time.monotonic() < deadline and subprocess.run(["pgrep", "-f", cid[:12]],
-                                                                     capture_output=True).returncode == 0:  # fmt: skip
+        while (
+            cid
+            and time.monotonic() < deadline
+            and subprocess.run(["pgrep", "-f", cid[:12]], capture_output=True).returncode == 0
+        ):
             time.sleep(0.1)
 
 
 def container_memory_mib(name: str) -> float:
     cid = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", name], capture_output=True, text=True).stdout.strip()
-    for path in (f"/sys/fs/cgroup/memory/docker/{cid}/memory.usage_in_bytes",
-                 f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/memory.current"):  # fmt: skip
+    for path in (
+        f"/sys/fs/cgroup/memory/docker/{cid}/memory.usage_in_bytes",
+        f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/memory.current",
+    ):
         if Path(path).exists():
             return int(Path(path).read_text()) / 2**20
     return float("nan")
@@ -133,10 +140,15 @@ def bench(runtime: str, image: str, sequential: int, concurrent: int, pool: int 
         with ThreadPoolExecutor(len(learners)) as workers:
             list(workers.map(lambda learner: learner.stop(), learners))
     return {
-        "seq_p50": statistics.median(seq), "seq_p95": pct(seq, 95), "first": seq[0],
-        "conc_p50": statistics.median(conc), "conc_p95": pct(conc, 95), "idle_mib": memory,
-        "waiting_mib": waiting, "refill_p50": statistics.median(refill[1:]) if len(refill) > 1 else float("nan"),
-    }  # fmt: skip
+        "seq_p50": statistics.median(seq),
+        "seq_p95": pct(seq, 95),
+        "first": seq[0],
+        "conc_p50": statistics.median(conc),
+        "conc_p95": pct(conc, 95),
+        "idle_mib": memory,
+        "waiting_mib": waiting,
+        "refill_p50": statistics.median(refill[1:]) if len(refill) > 1 else float("nan"),
+    }
 
 
 def main() -> int:
@@ -163,8 +175,10 @@ def main() -> int:
     print(f"pool_waiting_memory: {results['pool']['waiting_mib']:.0f} MiB per container")
     print(f"pool_refill_after_claim_p50: {results['pool']['refill_p50']:.2f} s")
     p95 = {way: r["seq_p95"] for way, r in results.items()}
-    print(f"RESULT: runsc from the warm pool sequential p95 {p95['pool']:.2f} s (plain runsc {p95['runsc']:.2f} s, "
-          f"runc {p95['runc']:.2f} s), idle {results['pool']['idle_mib']:.0f} MiB per learner")  # fmt: skip
+    print(
+        f"RESULT: runsc from the warm pool sequential p95 {p95['pool']:.2f} s (plain runsc {p95['runsc']:.2f} s, "
+        f"runc {p95['runc']:.2f} s), idle {results['pool']['idle_mib']:.0f} MiB per learner"
+    )
     return 0
 
 

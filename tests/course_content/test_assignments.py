@@ -36,8 +36,9 @@ def test_intro_python_practises_each_of_its_eight_lessons_with_an_assignment():
 
 
 def run(nb, path: Path, allow_errors: bool = False):
-    NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=allow_errors,
-                   resources={"metadata": {"path": str(path)}}).execute()  # fmt: skip
+    NotebookClient(
+        nb, timeout=60, kernel_name="python3", allow_errors=allow_errors, resources={"metadata": {"path": str(path)}}
+    ).execute()
     return nb
 
 
@@ -62,8 +63,13 @@ def test_assignment_releases_cleanly_solutions_pass_and_a_blank_copy_fails(cours
 
     # nbgrader's own command makes the student's copy.
     shutil.copytree(course / "source" / assignment, tmp_path / "source" / assignment)
-    done = subprocess.run([*NBGRADER, "generate_assignment", assignment, f"--CourseDirectory.root={tmp_path}"],
-                          capture_output=True, text=True, cwd=tmp_path, env=ENV)  # fmt: skip
+    done = subprocess.run(
+        [*NBGRADER, "generate_assignment", assignment, f"--CourseDirectory.root={tmp_path}"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=ENV,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     released = tmp_path / "release" / assignment / f"{assignment}.ipynb"
     student = nbformat.read(released, as_version=4)

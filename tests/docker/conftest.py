@@ -37,8 +37,12 @@ def ensure_docker() -> None:
     if not (shutil.which("dockerd") and shutil.which("runsc") and shutil.which("debootstrap")):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-q", "docker.io", "runsc", "debootstrap"], check=True,
-                       capture_output=True, env=env)  # fmt: skip
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "docker.io", "runsc", "debootstrap"],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
     config = json.loads(DAEMON_JSON.read_text()) if DAEMON_JSON.exists() else {}
     if any(config.get("runtimes", {}).get(k) != v for k, v in RUNTIMES.items()):
         config["runtimes"] = {**config.get("runtimes", {}), **RUNTIMES}
@@ -75,15 +79,25 @@ def docker_learners_stack(image: str, runtime: str = "runsc", **env: str):
     from embedded import free_port
 
     network = prefix = f"studio-test-{secrets.token_hex(3)}"  # containers, volumes, network: all ours by name
-    subprocess.run(["docker", "network", "create", "--internal", "-o", "com.docker.network.bridge.enable_icc=false",
-                    network], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["docker", "network", "create", "--internal", "-o", "com.docker.network.bridge.enable_icc=false", network],
+        check=True,
+        capture_output=True,
+    )
     inspect = ["docker", "network", "inspect", network, "--format", "{{(index .IPAM.Config 0).Gateway}}"]
     gateway = subprocess.run(inspect, capture_output=True, text=True, check=True).stdout.strip()
     hub_api = f"http://{gateway}:{free_port()}"  # the learners' side of the hub API: on their network's gateway
-    env = {"STUDIO_SPAWNER": "docker", "STUDIO_LEARNER_IMAGE": image, "STUDIO_DOCKER_NETWORK": network,
-           "STUDIO_DOCKER_RUNTIME": runtime, "STUDIO_DOCKER_PREFIX": prefix,
-           "STUDIO_HUB_BIND_URL": hub_api, "STUDIO_HUB_CONNECT_URL": hub_api,
-           "STUDIO_HOME_SIZE": HOME_SIZE, **env}  # fmt: skip
+    env = {
+        "STUDIO_SPAWNER": "docker",
+        "STUDIO_LEARNER_IMAGE": image,
+        "STUDIO_DOCKER_NETWORK": network,
+        "STUDIO_DOCKER_RUNTIME": runtime,
+        "STUDIO_DOCKER_PREFIX": prefix,
+        "STUDIO_HUB_BIND_URL": hub_api,
+        "STUDIO_HUB_CONNECT_URL": hub_api,
+        "STUDIO_HOME_SIZE": HOME_SIZE,
+        **env,
+    }
 
     def cleanup(stack) -> None:
         remove_learner_resources(prefix, network, show_logs=True, var=stack.var)
@@ -99,8 +113,11 @@ def docker_learners_stack(image: str, runtime: str = "runsc", **env: str):
 
 def waiting_containers(stack) -> list[str]:
     """Ids of the pooled containers that have imported Jupyter and wait for a learner."""
-    ids = subprocess.run(["docker", "ps", "-q", "--no-trunc", "--filter", f"name={stack.container_prefix}-warm-"],
-                         capture_output=True, text=True).stdout.split()  # fmt: skip
+    ids = subprocess.run(
+        ["docker", "ps", "-q", "--no-trunc", "--filter", f"name={stack.container_prefix}-warm-"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     logs = {cid: subprocess.run(["docker", "logs", cid], capture_output=True, text=True).stderr for cid in ids}
     return [cid for cid, log in logs.items() if "waiting on" in log]
 
@@ -111,25 +128,29 @@ def remove_learner_resources(prefix: str, network: str, *, show_logs: bool = Fal
     from studio_hub import homes
     from studio_hub.docker import remove_host_firewall
 
-    for cid in subprocess.run(["docker", "ps", "-aq", "--filter", f"name={prefix}-"], capture_output=True,
-                              text=True).stdout.split():  # fmt: skip
+    for cid in subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"name={prefix}-"], capture_output=True, text=True
+    ).stdout.split():
         if show_logs:
             logs = subprocess.run(["docker", "logs", "--tail", "30", cid], capture_output=True, text=True)
             print(f"--- container {cid} ---\n{logs.stdout}{logs.stderr}")
         subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
-    network_id = subprocess.run(["docker", "network", "inspect", "-f", "{{.Id}}", network], capture_output=True,
-                                text=True).stdout.strip()  # fmt: skip
+    network_id = subprocess.run(
+        ["docker", "network", "inspect", "-f", "{{.Id}}", network], capture_output=True, text=True
+    ).stdout.strip()
     if network_id:
         remove_host_firewall(network_id)
     subprocess.run(["docker", "network", "rm", network], capture_output=True)
-    for volume in subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"name={prefix}-home-"],
-                                 capture_output=True, text=True).stdout.split():  # fmt: skip
+    for volume in subprocess.run(
+        ["docker", "volume", "ls", "-q", "--filter", f"name={prefix}-home-"], capture_output=True, text=True
+    ).stdout.split():
         subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True)
     if var is not None:
         homes.unmount_all(Path(var))  # warm containers' homes, and the shared mount point holding them
     # Bounded homes' loop devices (their image files may be deleted already: matched by name).
-    loops = subprocess.run(["losetup", "--list", "--noheadings", "--raw", "--output", "NAME,BACK-FILE"],
-                           capture_output=True, text=True).stdout.splitlines()  # fmt: skip
+    loops = subprocess.run(
+        ["losetup", "--list", "--noheadings", "--raw", "--output", "NAME,BACK-FILE"], capture_output=True, text=True
+    ).stdout.splitlines()
     for device, back_file in (line.split(" ", 1) for line in loops if " " in line):
         if f"/{prefix}-home-" in back_file:
             subprocess.run(["losetup", "--detach", device], capture_output=True)

@@ -66,8 +66,9 @@ def test_fetch_submit_grade_review_feedback_in_the_browser(stack, released, note
     # The grading service grades it in a sandbox, as it arrives.
     from tests.docker.test_grading_service import call
 
-    subs = call(stack, "grader1", "GET", "api/submissions", service="EXCHANGE",
-                params={"course": COURSE, "student": "student1"}).json()["submissions"]  # fmt: skip
+    subs = call(
+        stack, "grader1", "GET", "api/submissions", service="EXCHANGE", params={"course": COURSE, "student": "student1"}
+    ).json()["submissions"]
     row = wait_graded(stack, "student1", subs[-1]["id"])
     assert (row["state"], row["auto_score"]) == ("graded", 5.0), row
 
@@ -86,8 +87,10 @@ def test_fetch_submit_grade_review_feedback_in_the_browser(stack, released, note
     assert page.locator(".nav-pills").evaluate("e => getComputedStyle(e).listStyleType") == "none"
     page.get_by_label("Search:").wait_for()
     page.screenshot(path=str(ARTIFACTS / "formgrader-submissions.png"))
-    for cell, done in ((".generate-feedback", "Successfully generated feedback"),
-                       (".release-feedback", "Successfully released feedback")):  # fmt: skip
+    for cell, done in (
+        (".generate-feedback", "Successfully generated feedback"),
+        (".release-feedback", "Successfully released feedback"),
+    ):
         student_row.locator(f"{cell} a").click()
         dialog = page.locator(".modal-dialog", has_text=done)
         dialog.wait_for()
@@ -162,8 +165,7 @@ def test_script_in_a_submission_runs_neither_in_formgrader_nor_in_feedback(stack
     assert resp.status_code == 201, resp.text
     row = wait_graded(stack, "student2", resp.json()["id"])
     assert row["state"] == "graded", row
-    autograded = json.loads((stack.grading_dir / COURSE / "autograded" / "student2" / PS / f"{PS}.ipynb")
-                            .read_text())  # fmt: skip
+    autograded = json.loads((stack.grading_dir / COURSE / "autograded" / "student2" / PS / f"{PS}.ipynb").read_text())
     made = {mime for c in autograded["cells"] for o in c.get("outputs", []) for mime in o.get("data", {})}
     assert {"text/html", "image/svg+xml", "application/javascript", "text/markdown"} <= made, made
 

@@ -29,7 +29,11 @@ pytestmark = pytest.mark.docker
 
 # kind → total auto score it deserves (ex1 is worth 2, ex2 3); None: not gradable, reported as a failure.
 EXPECTED = {
-    "right": 5.0, "wrong": 0.0, "raising": 0.0, "looping": 3.0, "half": 2.0,
+    "right": 5.0,
+    "wrong": 0.0,
+    "raising": 0.0,
+    "looping": 3.0,
+    "half": 2.0,
     "invalid-json": None,  # nbgrader cannot read it: reported, the batch goes on
     "nbformat3": 5.0,  # read as the v4 it converts to
     "missing-cell-ids": 5.0,  # nbformat fills them in
@@ -45,7 +49,7 @@ EXPECTED = {
     "always-equal": 3.0,  # its object equals nothing in the judge: ex1's tests fail; ex2 right
     "read-hidden-tests": 5.0,  # finds nothing, answers right
     "spy-on-tests": 5.0,  # answers right; its hook is flagged and the tests' source never reaches feedback
-}  # fmt: skip
+}
 FLAGGED = {
     "os-exit",
     "kernel-crash",
@@ -62,8 +66,14 @@ def graded(tmp_path_factory, learner_image):
     course = make_course(tmp_path_factory.mktemp("course"), image=learner_image, timeout=3)
     for kind in EXPECTED:
         submit(course, kind, submission(course, kind))
-    done = subprocess.run([sys.executable, "-m", "studio_grader.autograde", ASSIGNMENT, "--workers", "2"],
-                          cwd=course, env=ENV, capture_output=True, text=True, timeout=900)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "studio_grader.autograde", ASSIGNMENT, "--workers", "2"],
+        cwd=course,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     return course, done
 
 

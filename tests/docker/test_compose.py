@@ -31,9 +31,18 @@ from tests.integration.client import Visitor, learner_in_lesson
 
 pytestmark = pytest.mark.docker
 
-SECRETS = ["POSTGRES_PASSWORD", "STUDIO_HUB_DB_PASSWORD", "STUDIO_PORTAL_DB_PASSWORD", "REDIS_PASSWORD",
-           "STUDIO_PORTAL_SECRET_KEY", "STUDIO_HUB_OAUTH_CLIENT_SECRET", "JUPYTERHUB_CRYPT_KEY",
-           "CONFIGPROXY_AUTH_TOKEN", "STUDIO_GRADES_TOKEN", "STUDIO_EVENTS_TOKEN"]  # fmt: skip
+SECRETS = [
+    "POSTGRES_PASSWORD",
+    "STUDIO_HUB_DB_PASSWORD",
+    "STUDIO_PORTAL_DB_PASSWORD",
+    "REDIS_PASSWORD",
+    "STUDIO_PORTAL_SECRET_KEY",
+    "STUDIO_HUB_OAUTH_CLIENT_SECRET",
+    "JUPYTERHUB_CRYPT_KEY",
+    "CONFIGPROXY_AUTH_TOKEN",
+    "STUDIO_GRADES_TOKEN",
+    "STUDIO_EVENTS_TOKEN",
+]
 GRADING_LABEL = "label=org.learning-studio.grading=1"
 SERVICES = ["postgres", "redis", "portal", "proxy", "hub"]
 
@@ -53,13 +62,23 @@ def write_env(path: Path, prefix: str) -> dict[str, str]:
     """The operator's .env: .env.example with every secret replaced and free ports for this run."""
     from embedded import free_port
 
-    names = ["STUDIO_HTTP_PORT", "STUDIO_PORTAL_PORT", "STUDIO_PROXY_API_PORT", "STUDIO_POSTGRES_PORT",
-             "STUDIO_HUB_API_PORT", "STUDIO_REDIS_PORT"]  # fmt: skip
+    names = [
+        "STUDIO_HTTP_PORT",
+        "STUDIO_PORTAL_PORT",
+        "STUDIO_PROXY_API_PORT",
+        "STUDIO_POSTGRES_PORT",
+        "STUDIO_HUB_API_PORT",
+        "STUDIO_REDIS_PORT",
+    ]
     ports = {name: str(free_port()) for name in names}
-    values = {**{name: secrets.token_hex(32) for name in SECRETS}, **ports,
-              "STUDIO_HUB_URL": f"http://localhost:{ports['STUDIO_HTTP_PORT']}",
-              "STUDIO_PORTAL_URL": f"http://127.0.0.1:{ports['STUDIO_PORTAL_PORT']}",
-              "STUDIO_DOCKER_NETWORK": prefix, "STUDIO_DOCKER_PREFIX": prefix}  # fmt: skip
+    values = {
+        **{name: secrets.token_hex(32) for name in SECRETS},
+        **ports,
+        "STUDIO_HUB_URL": f"http://localhost:{ports['STUDIO_HTTP_PORT']}",
+        "STUDIO_PORTAL_URL": f"http://127.0.0.1:{ports['STUDIO_PORTAL_PORT']}",
+        "STUDIO_DOCKER_NETWORK": prefix,
+        "STUDIO_DOCKER_PREFIX": prefix,
+    }
     lines = []
     for line in (ROOT / ".env.example").read_text().splitlines():
         name = line.split("=", 1)[0]
@@ -76,8 +95,9 @@ def wait_healthy(compose, service: str, timeout: float) -> None:
     while time.monotonic() < deadline:
         cid = compose("ps", "-q", service).stdout.strip()
         if cid:
-            status = subprocess.run(["docker", "inspect", "-f", "{{.State.Health.Status}}", cid],
-                                    capture_output=True, text=True).stdout.strip()  # fmt: skip
+            status = subprocess.run(
+                ["docker", "inspect", "-f", "{{.State.Health.Status}}", cid], capture_output=True, text=True
+            ).stdout.strip()
             if status == "healthy":
                 return
         time.sleep(1)
@@ -117,30 +137,53 @@ def compose_up():
     prefix = f"studio-test-{project[-6:]}"
     env_dir = Path(tempfile.mkdtemp(prefix="studio-compose-"))
     values = write_env(env_dir / ".env", prefix)
-    base = [*compose_command(), "-p", project, "-f", str(ROOT / "docker-compose.yml"), "--env-file",
-            str(env_dir / ".env")]  # fmt: skip
+    base = [
+        *compose_command(),
+        "-p",
+        project,
+        "-f",
+        str(ROOT / "docker-compose.yml"),
+        "--env-file",
+        str(env_dir / ".env"),
+    ]
 
     def compose(*args: str, check: bool = False) -> subprocess.CompletedProcess:
         return subprocess.run([*base, *args], capture_output=True, text=True, check=check, cwd=ROOT)
 
-    s = SimpleNamespace(compose=compose, project=project, prefix=prefix, values=values,
-                        hub_url=values["STUDIO_HUB_URL"], portal_url=values["STUDIO_PORTAL_URL"])  # fmt: skip
+    s = SimpleNamespace(
+        compose=compose,
+        project=project,
+        prefix=prefix,
+        values=values,
+        hub_url=values["STUDIO_HUB_URL"],
+        portal_url=values["STUDIO_PORTAL_URL"],
+    )
     t0 = time.monotonic()
     try:
         up = compose("up", "-d")
         assert up.returncode == 0, up.stderr
         wait_healthy(compose, "hub", 300)
         print(f"\ndocker-compose up → hub healthy: {time.monotonic() - t0:.1f} s")
-        seed = compose("exec", "-T", "portal", "python3", "-m", "django", "seed_demo", "--passwords-file",
-                       "/srv/portal/data/demo-passwords.txt")  # fmt: skip
+        seed = compose(
+            "exec",
+            "-T",
+            "portal",
+            "python3",
+            "-m",
+            "django",
+            "seed_demo",
+            "--passwords-file",
+            "/srv/portal/data/demo-passwords.txt",
+        )
         assert seed.returncode == 0, seed.stderr
         text = compose("exec", "-T", "portal", "cat", "/srv/portal/data/demo-passwords.txt", check=True).stdout
         s.passwords = dict(line.split(":", 1) for line in text.split())
         yield s
     except BaseException:
         print(compose("ps").stdout, compose("logs", "--tail", "60").stdout)
-        for cid in subprocess.run(["docker", "ps", "-aq", "--filter", f"name={prefix}-"], capture_output=True,
-                                  text=True).stdout.split():  # fmt: skip
+        for cid in subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"name={prefix}-"], capture_output=True, text=True
+        ).stdout.split():
             print(subprocess.run(["docker", "logs", "--tail", "40", cid], capture_output=True, text=True).stderr)
         raise
     finally:
@@ -198,23 +241,41 @@ def check_running_stack(s) -> Visitor:
     resp = v.open_lesson("intro-python", "values-and-names")
     print(f"login → lesson open in JupyterLab (spawn included): {time.monotonic() - t0:.1f} s")
     assert resp.status_code == 200 and resp.url.endswith("/lab/tree/intro-python/lessons/01-values-and-names.ipynb")
-    inspect = json.loads(subprocess.run(["docker", "inspect", f"{s.prefix}-student1"], capture_output=True,
-                                        text=True, check=True).stdout)[0]  # fmt: skip
+    inspect = json.loads(
+        subprocess.run(["docker", "inspect", f"{s.prefix}-student1"], capture_output=True, text=True, check=True).stdout
+    )[0]
     assert inspect["HostConfig"]["Runtime"] == "runsc" and inspect["Config"]["User"] == "1000"
     assert inspect["Config"]["Image"] == "studio-learner:latest"
     # The home is bounded: a volume on the loop device of an ext4 image the hub made, not a plain directory.
-    home = json.loads(subprocess.run(["docker", "volume", "inspect", f"{s.prefix}-home-student1"], capture_output=True,
-                                     text=True, check=True).stdout)[0]  # fmt: skip
+    home = json.loads(
+        subprocess.run(
+            ["docker", "volume", "inspect", f"{s.prefix}-home-student1"], capture_output=True, text=True, check=True
+        ).stdout
+    )[0]
     assert home["Options"]["type"] == "ext4" and home["Options"]["device"].startswith("/dev/loop"), home
     # The hub's state is in PostgreSQL, not in a SQLite file.
-    users = s.compose("exec", "-T", "postgres", "psql", "-U", "postgres", "-d", "hub", "-tAc",
-                      "select name from users order by name").stdout.split()  # fmt: skip
+    users = s.compose(
+        "exec", "-T", "postgres", "psql", "-U", "postgres", "-d", "hub", "-tAc", "select name from users order by name"
+    ).stdout.split()
     assert "student1" in users
 
     # The first admin, as the README creates it, is a hub admin after logging in through the portal.
-    admin = s.compose("exec", "-T", "-e", "DJANGO_SUPERUSER_PASSWORD=first-admin-pw", "portal", "python3", "-m",
-                      "django", "createsuperuser", "--noinput", "--username", "admin",
-                      "--email", "admin@example.org")  # fmt: skip
+    admin = s.compose(
+        "exec",
+        "-T",
+        "-e",
+        "DJANGO_SUPERUSER_PASSWORD=first-admin-pw",
+        "portal",
+        "python3",
+        "-m",
+        "django",
+        "createsuperuser",
+        "--noinput",
+        "--username",
+        "admin",
+        "--email",
+        "admin@example.org",
+    )
     assert admin.returncode == 0, admin.stderr
     a = Visitor(s)
     a.login("admin", "first-admin-pw")
@@ -225,8 +286,12 @@ def check_running_stack(s) -> Visitor:
 
 def in_container(s, username: str, script: str, stdin: bytes | None = None) -> str:
     """``bash -c script`` in ``username``'s own container, as them, in their home (as their terminal would)."""
-    done = subprocess.run(["docker", "exec", "-i", "-u", "1000", "-w", "/home/learner", f"{s.prefix}-{username}",
-                           "bash", "-c", script], input=stdin or b"", capture_output=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        ["docker", "exec", "-i", "-u", "1000", "-w", "/home/learner", f"{s.prefix}-{username}", "bash", "-c", script],
+        input=stdin or b"",
+        capture_output=True,
+        timeout=300,
+    )
     out = (done.stdout + done.stderr).decode(errors="replace")
     assert done.returncode == 0, f"{username}: {script}\n{out}"
     return out
@@ -246,10 +311,17 @@ def check_grading(s, student: Visitor, right: bytes) -> None:
     portal."""
     learner_in_lesson(s, "instructor1", "intro-python", "values-and-names")
     config = "c = get_config()\nc.CourseDirectory.course_id = 'intro-python'\n"
-    in_container(s, "instructor1", f"mkdir -p course/source && tar -x -C course/source && printf \"{config}\" "
-                                   f">course/nbgrader_config.py", stdin=source_tar())  # fmt: skip
-    out = in_container(s, "instructor1", f"cd course && nbgrader generate_assignment {ASSIGNMENT} && "
-                                         f"nbgrader release_assignment {ASSIGNMENT} --force")  # fmt: skip
+    in_container(
+        s,
+        "instructor1",
+        f'mkdir -p course/source && tar -x -C course/source && printf "{config}" >course/nbgrader_config.py',
+        stdin=source_tar(),
+    )
+    out = in_container(
+        s,
+        "instructor1",
+        f"cd course && nbgrader generate_assignment {ASSIGNMENT} && nbgrader release_assignment {ASSIGNMENT} --force",
+    )
     assert f"Released intro-python/{ASSIGNMENT}" in out, out
     in_container(s, "student1", f"nbgrader fetch_assignment {ASSIGNMENT} --course intro-python")
     in_container(s, "student1", f"cat >{ASSIGNMENT}/{ASSIGNMENT}.ipynb", stdin=right)
@@ -269,8 +341,10 @@ def check_grading(s, student: Visitor, right: bytes) -> None:
         if info[0]:  # (a sandbox may have ended since)
             assert info[0]["HostConfig"]["Runtime"] == "runsc" and info[0]["HostConfig"]["NetworkMode"] == "none"
     # The gradebook: a schema of the hub's database, with the student's submission in it.
-    query = ("select count(*) from information_schema.tables where table_schema like 'grading_intro_python_%' "
-             "and table_name = 'submitted_notebook'")  # fmt: skip
+    query = (
+        "select count(*) from information_schema.tables where table_schema like 'grading_intro_python_%' "
+        "and table_name = 'submitted_notebook'"
+    )
     tables = s.compose("exec", "-T", "postgres", "psql", "-U", "postgres", "-d", "hub", "-tAc", query).stdout
     assert tables.strip() == "1", tables
 

@@ -16,8 +16,13 @@ pytestmark = pytest.mark.docker
 
 
 def run(pool, *cells: str, grade: tuple[int, ...] = (), timeout: float = 5, job_timeout: float = 60) -> dict:
-    job = {"id": "t", "timeout": timeout, "job_timeout": job_timeout, "limits": {"memory_mib": 256, "processes": 8},
-           "cells": [{"source": src, "grade": i in grade} for i, src in enumerate(cells)]}  # fmt: skip
+    job = {
+        "id": "t",
+        "timeout": timeout,
+        "job_timeout": job_timeout,
+        "limits": {"memory_mib": 256, "processes": 8},
+        "cells": [{"source": src, "grade": i in grade} for i, src in enumerate(cells)],
+    }
     return pool.run(job, timeout=job_timeout + 60)
 
 
@@ -30,8 +35,14 @@ def errors(cell: dict) -> list[str]:
 
 
 def test_outputs_are_what_a_kernel_records(pool):
-    r = run(pool, "x = 20\nprint('hi')\nx + 1", "from IPython.display import HTML, display\ndisplay(HTML('<b>b</b>'))",
-            "1 / 0", "import sys; print('to stderr', file=sys.stderr)", "x")  # fmt: skip
+    r = run(
+        pool,
+        "x = 20\nprint('hi')\nx + 1",
+        "from IPython.display import HTML, display\ndisplay(HTML('<b>b</b>'))",
+        "1 / 0",
+        "import sys; print('to stderr', file=sys.stderr)",
+        "x",
+    )
     assert r["status"] == "ok" and r["flags"] == [] and r["clean"] is True
     first, html, div, err, last = r["cells"]
     assert first["outputs"][0] == {"output_type": "stream", "name": "stdout", "text": "hi\n"}
@@ -52,23 +63,29 @@ def test_a_job_reports_the_cpu_seconds_its_processes_used(pool):
 
 
 def test_jobs_in_one_sandbox_cannot_see_or_touch_each_other(pool):
-    first = run(pool, (
-        "import os, subprocess, time\n"
-        "open('/tmp/left-behind', 'w').write('secret of job 1')\n"
-        "open('/dev/shm/shared', 'w').write('secret of job 1')\n"
-        "open(os.path.expanduser('~/mine'), 'w').write('secret of job 1')\n"
-        "subprocess.Popen(['sleep', '600'], start_new_session=True)\n"
-        "print(os.getuid(), os.path.expanduser('~'))"
-    ))  # fmt: skip
+    first = run(
+        pool,
+        (
+            "import os, subprocess, time\n"
+            "open('/tmp/left-behind', 'w').write('secret of job 1')\n"
+            "open('/dev/shm/shared', 'w').write('secret of job 1')\n"
+            "open(os.path.expanduser('~/mine'), 'w').write('secret of job 1')\n"
+            "subprocess.Popen(['sleep', '600'], start_new_session=True)\n"
+            "print(os.getuid(), os.path.expanduser('~'))"
+        ),
+    )
     uid1, home1 = text(first["cells"][0]).split()
     assert first["clean"] is True
-    second = run(pool, (
-        "import os\n"
-        f"print(os.getuid(), os.path.exists('/tmp/left-behind'), os.path.exists('/dev/shm/shared'), "
-        f"os.path.exists('{home1}'), os.listdir('/tmp'))\n"
-        "print([p for p in os.listdir('/proc')\n"
-        "       if p.isdigit() and open(f'/proc/{p}/cmdline').read().startswith('sleep')])"
-    ))  # fmt: skip
+    second = run(
+        pool,
+        (
+            "import os\n"
+            f"print(os.getuid(), os.path.exists('/tmp/left-behind'), os.path.exists('/dev/shm/shared'), "
+            f"os.path.exists('{home1}'), os.listdir('/tmp'))\n"
+            "print([p for p in os.listdir('/proc')\n"
+            "       if p.isdigit() and open(f'/proc/{p}/cmdline').read().startswith('sleep')])"
+        ),
+    )
     line1, line2 = text(second["cells"][0]).splitlines()
     uid2, *seen = line1.split(" ", 4)
     assert uid2 != uid1 and int(uid2) >= 200_000, "every job has a uid of its own"
@@ -80,18 +97,21 @@ def test_a_hidden_stopped_process_left_behind_is_killed(pool):
     """The sandbox kills what a job leaves only when a process of its uid is left: one that made itself not
     dumpable (its /proc folder then belongs to root), stopped itself, and ignores every signal it can is found
     and killed all the same."""
-    first = run(pool, (
-        "import ctypes, os, signal\n"
-        "pid = os.fork()\n"
-        "if pid == 0:\n"
-        "    os.setsid()\n"
-        "    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0\n"
-        "    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):\n"
-        "        signal.signal(s, signal.SIG_IGN)\n"
-        "    os.kill(os.getpid(), signal.SIGSTOP)\n"
-        "    os._exit(0)\n"
-        "print('child', pid)"
-    ))  # fmt: skip
+    first = run(
+        pool,
+        (
+            "import ctypes, os, signal\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    os.setsid()\n"
+            "    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0\n"
+            "    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):\n"
+            "        signal.signal(s, signal.SIG_IGN)\n"
+            "    os.kill(os.getpid(), signal.SIGSTOP)\n"
+            "    os._exit(0)\n"
+            "print('child', pid)"
+        ),
+    )
     child = text(first["cells"][0]).split()[1]
     assert first["clean"] is True, first
     second = run(pool, f"import os\nprint(os.path.exists('/proc/{child}'))")
@@ -99,29 +119,35 @@ def test_a_hidden_stopped_process_left_behind_is_killed(pool):
 
 
 def test_a_job_cannot_reach_the_server_that_runs_it(pool):
-    r = run(pool, (
-        "import os, signal\n"
-        "ppid = os.getppid()\n"
-        "for attempt in (lambda: open(f'/proc/{ppid}/mem', 'rb').read(1), lambda: os.kill(ppid, signal.SIGKILL),\n"
-        "                lambda: os.kill(1, signal.SIGKILL), lambda: os.setuid(0), lambda: open('/etc/x', 'w')):\n"
-        "    try:\n"
-        "        attempt(); print('ALLOWED')\n"
-        "    except OSError as e:\n"
-        "        print(type(e).__name__)\n"
-    ))  # fmt: skip
+    r = run(
+        pool,
+        (
+            "import os, signal\n"
+            "ppid = os.getppid()\n"
+            "for attempt in (lambda: open(f'/proc/{ppid}/mem', 'rb').read(1), lambda: os.kill(ppid, signal.SIGKILL),\n"
+            "                lambda: os.kill(1, signal.SIGKILL), lambda: os.setuid(0), lambda: open('/etc/x', 'w')):\n"
+            "    try:\n"
+            "        attempt(); print('ALLOWED')\n"
+            "    except OSError as e:\n"
+            "        print(type(e).__name__)\n"
+        ),
+    )
     assert "ALLOWED" not in text(r["cells"][0]), text(r["cells"][0])
     after = run(pool, "print('the server still serves')")
     assert after["cells"][0]["outputs"][0]["text"] == "the server still serves\n"
 
 
 def test_no_network(pool):
-    r = run(pool, (
-        "import socket\n"
-        "s = socket.socket(); s.settimeout(3)\n"
-        "try:\n    s.connect(('1.1.1.1', 80)); print('CONNECTED')\n"
-        "except OSError as e:\n    print('refused', e.errno)\n"
-        "print(sorted(n for _, n in socket.if_nameindex()))"
-    ))  # fmt: skip
+    r = run(
+        pool,
+        (
+            "import socket\n"
+            "s = socket.socket(); s.settimeout(3)\n"
+            "try:\n    s.connect(('1.1.1.1', 80)); print('CONNECTED')\n"
+            "except OSError as e:\n    print('refused', e.errno)\n"
+            "print(sorted(n for _, n in socket.if_nameindex()))"
+        ),
+    )
     out = text(r["cells"][0])
     assert "CONNECTED" not in out and "['lo']" in out, out
 
@@ -132,17 +158,24 @@ def test_infinite_loop_is_stopped_and_the_next_cells_still_run(pool):
 
 
 def test_a_loop_that_swallows_the_timeout_is_killed_from_outside(pool):
-    r = run(pool, "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass",
-            "print('never')", timeout=1)  # fmt: skip
+    r = run(
+        pool,
+        "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass",
+        "print('never')",
+        timeout=1,
+    )
     assert r["status"] == "timeout" and len(r["cells"]) == 1 and errors(r["cells"][0]) == ["CellTimeoutError"]
     assert r["clean"] is True
 
 
-@pytest.mark.parametrize("code,status", [
-    ("import os; os._exit(0)", "crashed"),
-    ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", "crashed"),
-    ("raise SystemExit(1)", "ok"),  # IPython turns sys.exit() into an error output; the notebook goes on
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "code,status",
+    [
+        ("import os; os._exit(0)", "crashed"),
+        ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", "crashed"),
+        ("raise SystemExit(1)", "ok"),  # IPython turns sys.exit() into an error output; the notebook goes on
+    ],
+)
 def test_ending_the_program_is_reported_not_fatal(pool, code, status):
     r = run(pool, code, "print('after')")
     assert r["status"] == status
@@ -184,14 +217,19 @@ def test_cheats_on_what_tests_rely_on_are_flagged_and_builtins_restored(pool):
 def test_hidden_tests_are_not_in_the_job_while_student_code_runs(pool):
     # Earlier jobs sent that test too: neither they nor the coming test cell may be anywhere in this job's memory.
     run(pool, "print('an earlier student')", "assert True  # HIDDEN-MARKER-42", grade=(1,))
-    r = run(pool, (
-        "import gc\n"
-        "needle = 'HIDDEN-' + 'MARKER-42'  # built here, so this cell's own source does not hold it\n"
-        "def holds(o):\n"
-        "    items = o.values() if isinstance(o, dict) else o\n"
-        "    return any(isinstance(v, str) and needle in v and v is not needle for v in items)\n"
-        "print(sum(1 for o in gc.get_objects() if isinstance(o, (dict, list, tuple)) and holds(o)))"
-    ), "assert True  # HIDDEN-MARKER-42", grade=(1,))  # fmt: skip
+    r = run(
+        pool,
+        (
+            "import gc\n"
+            "needle = 'HIDDEN-' + 'MARKER-42'  # built here, so this cell's own source does not hold it\n"
+            "def holds(o):\n"
+            "    items = o.values() if isinstance(o, dict) else o\n"
+            "    return any(isinstance(v, str) and needle in v and v is not needle for v in items)\n"
+            "print(sum(1 for o in gc.get_objects() if isinstance(o, (dict, list, tuple)) and holds(o)))"
+        ),
+        "assert True  # HIDDEN-MARKER-42",
+        grade=(1,),
+    )
     assert text(r["cells"][0]) == "0\n", "the test cell is sent only when its turn comes"
     assert r["cells"][1]["outputs"] == []
 
@@ -218,9 +256,27 @@ def test_strict_mode_uses_a_fresh_sandbox_per_submission(learner_image):
 
 
 def test_the_image_holds_no_solutions_or_hidden_tests(learner_image):
-    found = subprocess.run(["docker", "run", "--rm", "--network", "none", "--user", "0", learner_image, "grep", "-rlE",
-                            "BEGIN (HIDDEN TESTS|SOLUTION)", "/srv", "/home", "/etc", "/root"],
-                           capture_output=True, text=True)  # fmt: skip
+    found = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--user",
+            "0",
+            learner_image,
+            "grep",
+            "-rlE",
+            "BEGIN (HIDDEN TESTS|SOLUTION)",
+            "/srv",
+            "/home",
+            "/etc",
+            "/root",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert found.returncode == 1 and found.stdout == "", found.stdout
     ls = ["docker", "run", "--rm", "--network", "none", learner_image, "ls", "/srv/content/intro-python"]
     listed = subprocess.run(ls, capture_output=True, text=True, check=True).stdout.split()
@@ -233,16 +289,21 @@ def test_everything_that_crosses_from_the_sandbox_is_bounded(pool):
     reason in the flags, an error stays an error, and the next job is graded as usual."""
     import json
 
-    r = run(pool, (
-        "raise ValueError('x' * 30_000_000)"
-    ), (
-        "from IPython.display import display\n"
-        "display({'text/plain': 'small'}, metadata={'huge': 'y' * 30_000_000}, raw=True)"
-    ), (
-        "from IPython.display import display\n"
-        "for i in range(12):\n"
-        "    display({'text/plain': str(i) * 900_000}, raw=True)"
-    ), "print('still here')", job_timeout=120)  # fmt: skip
+    r = run(
+        pool,
+        ("raise ValueError('x' * 30_000_000)"),
+        (
+            "from IPython.display import display\n"
+            "display({'text/plain': 'small'}, metadata={'huge': 'y' * 30_000_000}, raw=True)"
+        ),
+        (
+            "from IPython.display import display\n"
+            "for i in range(12):\n"
+            "    display({'text/plain': str(i) * 900_000}, raw=True)"
+        ),
+        "print('still here')",
+        job_timeout=120,
+    )
     assert r["status"] == "ok", r["reason"]
     traceback, metadata, many, after = r["cells"]
     assert errors(traceback) == ["ValueError"], "an error stays an error: a test's verdict depends on it"
@@ -253,17 +314,21 @@ def test_everything_that_crosses_from_the_sandbox_is_bounded(pool):
     cut = [f for f in r["flags"] if f.startswith("output cut")]
     assert any("cell 1" in f for f in cut) and any("cell 2" in f for f in cut) and any("cell 3" in f for f in cut)
 
-    flood = run(pool, (
-        "import os, socket, stat\n"
-        "for fd in range(3, 64):\n"
-        "    try:\n"
-        "        if stat.S_ISSOCK(os.fstat(fd).st_mode):\n"
-        "            s = socket.socket(fileno=os.dup(fd))\n"
-        "            s.setblocking(True)\n"
-        "            s.sendall(b'z' * 40_000_000)\n"
-        "    except OSError:\n"
-        "        pass\n"
-    ), job_timeout=120)  # fmt: skip
+    flood = run(
+        pool,
+        (
+            "import os, socket, stat\n"
+            "for fd in range(3, 64):\n"
+            "    try:\n"
+            "        if stat.S_ISSOCK(os.fstat(fd).st_mode):\n"
+            "            s = socket.socket(fileno=os.dup(fd))\n"
+            "            s.setblocking(True)\n"
+            "            s.sendall(b'z' * 40_000_000)\n"
+            "    except OSError:\n"
+            "        pass\n"
+        ),
+        job_timeout=120,
+    )
     assert flood["status"] == "crashed" and "MiB in one message" in flood["reason"], flood
     assert any("output cut" in f for f in flood["flags"])
     assert text(run(pool, "print('next job')")["cells"][0]) == "next job\n"

@@ -65,8 +65,13 @@ def formgrader(stack) -> str:
 def call(stack, username: str, method: str, path: str, service: str = "GRADING", **kwargs) -> requests.Response:
     """``username``'s own server token calling a service (as nbgrader in their terminal does)."""
     env = server_env(stack, username)
-    return requests.request(method, env[f"STUDIO_{service}_URL"] + path, timeout=60,
-                            headers={"Authorization": f"token {env['JUPYTERHUB_API_TOKEN']}"}, **kwargs)  # fmt: skip
+    return requests.request(
+        method,
+        env[f"STUDIO_{service}_URL"] + path,
+        timeout=60,
+        headers={"Authorization": f"token {env['JUPYTERHUB_API_TOKEN']}"},
+        **kwargs,
+    )
 
 
 def submit(stack, username: str, nb: bytes, assignment: str = PS) -> str:
@@ -125,8 +130,9 @@ def test_students_read_only_their_own_grades(stack, graded):
             resp = call(stack, user, "GET", path, params={"course": COURSE})
             assert resp.status_code == status, (user, path, resp.text)
         assert call(stack, user, "GET", "api/grades", params={"course": "data-science"}).status_code == 403
-    assert requests.get(server_env(stack, "student1")["STUDIO_GRADING_URL"] + "api/grades?course=" + COURSE,
-                        timeout=30).status_code in (401, 403)  # no token  # fmt: skip
+    assert requests.get(
+        server_env(stack, "student1")["STUDIO_GRADING_URL"] + "api/grades?course=" + COURSE, timeout=30
+    ).status_code in (401, 403)  # no token
 
 
 def test_grades_reach_the_portal(stack, graded):
@@ -147,8 +153,11 @@ def test_a_manual_grade_given_in_formgrader_reaches_the_portal(stack, graded):
     (nb,) = [n for n in notebooks if n["student"] == "student2"]
     grades = grader.http.get(f"{url}/api/grades", params={"submission_id": nb["id"]}).json()
     (manual,) = [g for g in grades if g["name"] == "explain"]  # ps01's answer graded by hand (2 points)
-    resp = grader.http.put(f"{url}/api/grade/{manual['id']}", json={"manual_score": 2.0, "extra_credit": None},
-                           headers={"X-CSRFToken": xsrf})  # fmt: skip
+    resp = grader.http.put(
+        f"{url}/api/grade/{manual['id']}",
+        json={"manual_score": 2.0, "extra_credit": None},
+        headers={"X-CSRFToken": xsrf},
+    )
     assert resp.status_code == 200, resp.text
     student = _visitor(stack, "student2")
     deadline = time.monotonic() + 60
@@ -161,8 +170,7 @@ def test_an_assignment_without_source_fails_with_a_reason_and_others_go_on(stack
     release = {"files": {"x.ipynb": base64.b64encode(notebooks["right"]).decode()}, "force": True}
     resp = call(stack, "instructor1", "PUT", f"api/assignments/{COURSE}/ps99-nowhere", service="EXCHANGE", json=release)
     assert resp.status_code == 200, resp.text
-    row = wait_graded(stack, "student2", submit(stack, "student2", notebooks["wrong"], "ps99-nowhere"),
-                      "ps99-nowhere")  # fmt: skip
+    row = wait_graded(stack, "student2", submit(stack, "student2", notebooks["wrong"], "ps99-nowhere"), "ps99-nowhere")
     assert row["state"] == "failed" and "no source of ps99-nowhere" in row["reason"], row
     assert wait_graded(stack, "student1", submit(stack, "student1", notebooks["wrong"]))["state"] == "graded"
 
@@ -175,8 +183,11 @@ def test_formgrader_serves_the_course_team_only(stack, graded):
     # In a tab of its own or framed by this hub's pages, nowhere else; only scripts with this page's nonce run.
     csp = page.headers["Content-Security-Policy"]
     nonce = csp.split("'nonce-")[1].split("'")[0]
-    assert "frame-ancestors 'self'" in csp and "object-src 'none'" in csp and "unsafe-inline' " not in csp.split(
-        "style-src")[0], csp  # fmt: skip
+    assert (
+        "frame-ancestors 'self'" in csp
+        and "object-src 'none'" in csp
+        and "unsafe-inline' " not in csp.split("style-src")[0]
+    ), csp
     assert page.text.count("<script") == page.text.count(f'<script nonce="{nonce}"') > 0
     # Its scripts and styles arrive as what they are (a browser refuses them otherwise: nosniff).
     for path, kind in (("static/css/nbgrader.css", "text/css"), ("static/js/utils.js", "application/javascript")):
@@ -203,11 +214,15 @@ def test_a_graders_own_nbgrader_autograde_runs_in_the_services_sandbox(stack, gr
     for args in (("generate_assignment", PS), ("collect", PS, "--update"), ("autograde", PS)):
         rc, out = nbgrader(stack, "grader1", *args, cwd="~/mycourse")
         assert rc == 0, (args, out[-3000:])
-    score = in_kernel(stack, "grader1", (
-        "import os\nfrom nbgrader.api import Gradebook\n"
-        "with Gradebook('sqlite:///' + os.path.expanduser('~/mycourse/gradebook.db')) as gb:\n"
-        f"    print(gb.find_submission('{PS}', 'student2').score)\n"
-    ))  # fmt: skip
+    score = in_kernel(
+        stack,
+        "grader1",
+        (
+            "import os\nfrom nbgrader.api import Gradebook\n"
+            "with Gradebook('sqlite:///' + os.path.expanduser('~/mycourse/gradebook.db')) as gb:\n"
+            f"    print(gb.find_submission('{PS}', 'student2').score)\n"
+        ),
+    )
     assert float(score) == 5.0  # student2's latest of ps01 is right
     assert "grader1: runs a notebook of intro-python" in (stack.log_dir / "hub.log").read_text()
     job = {"cells": [{"source": "print(1)", "grade": False}], "timeout": 5, "job_timeout": 10}
@@ -240,8 +255,9 @@ def test_feedback_released_from_formgrader_reaches_the_student_without_hidden_te
 
 def formgrader_token(stack, course: str = COURSE) -> str:
     """The token of ``course``'s running formgrader, read from its process (as only root can)."""
-    pids = subprocess.run(["pgrep", "-f", f"studio_grader.formgrader .*formgrader/{course}/"], capture_output=True,
-                          text=True).stdout.split()  # fmt: skip
+    pids = subprocess.run(
+        ["pgrep", "-f", f"studio_grader.formgrader .*formgrader/{course}/"], capture_output=True, text=True
+    ).stdout.split()
     (pid,) = [p for p in pids if Path(f"/proc/{p}/cwd").resolve() == (stack.grading_dir / course).resolve()]
     environ = dict(e.split("=", 1) for e in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in e)
     return environ["STUDIO_FORMGRADER_TOKEN"]
@@ -266,12 +282,16 @@ def test_formgrader_autogrades_and_expands_autotests_in_the_services_sandboxes(s
     from tests.docker.test_autotests import NBGRADER_AUTOTESTS
     from tests.grader.test_courses import _code, _notebook
 
-    source = _notebook(_code("def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION\n",
-                             solution=True, grade_id="f"),
-                       _code("### AUTOTEST f(2)\n", grade=True, grade_id="t", points=1))  # fmt: skip
+    source = _notebook(
+        _code(
+            "def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION\n", solution=True, grade_id="f"
+        ),
+        _code("### AUTOTEST f(2)\n", grade=True, grade_id="t", points=1),
+    )
     job = {"notebook": source.decode(), "autotests": NBGRADER_AUTOTESTS.format(plant="pass")}
-    expanded = requests.post(base + f"api/autotests/{COURSE}", json=job, timeout=300,
-                             headers={"Authorization": f"token {token}"})  # fmt: skip
+    expanded = requests.post(
+        base + f"api/autotests/{COURSE}", json=job, timeout=300, headers={"Authorization": f"token {token}"}
+    )
     assert expanded.status_code == 200 and "AUTOTEST" not in expanded.json()["notebook"], expanded.text[-2000:]
     for path in ("api/autotests/data-science", "api/execute/data-science"):
         other = requests.post(base + path, json=job, timeout=60, headers={"Authorization": f"token {token}"})
@@ -297,8 +317,9 @@ def test_a_students_nbgrader_config_never_runs_in_formgrader(stack, graded, note
     assert grader.follow(formgrader(stack) + "/manage_assignments").status_code == 200
     assert not canary.exists(), "a student's nbgrader_config.py ran in formgrader"
     # The course's formgrader process: its own token and nothing of the service's.
-    pids = subprocess.run(["pgrep", "-f", f"studio_grader.formgrader .*formgrader/{COURSE}/"], capture_output=True,
-                          text=True).stdout.split()  # fmt: skip
+    pids = subprocess.run(
+        ["pgrep", "-f", f"studio_grader.formgrader .*formgrader/{COURSE}/"], capture_output=True, text=True
+    ).stdout.split()
     mine = [p for p in pids if Path(f"/proc/{p}/cwd").resolve() == (stack.grading_dir / COURSE).resolve()]
     assert len(mine) == 1, pids
     environ = dict(e.split("=", 1) for e in Path(f"/proc/{mine[0]}/environ").read_text().split("\0") if "=" in e)
@@ -306,29 +327,42 @@ def test_a_students_nbgrader_config_never_runs_in_formgrader(stack, graded, note
     token = environ["STUDIO_FORMGRADER_TOKEN"]
     # Under the course's own account: not root, not the hub's user; it may not use Docker, nor read the service's
     # state beside its course folder.
-    status = {k: v.split() for k, _, v in (line.partition(":") for line in
-                                            Path(f"/proc/{mine[0]}/status").read_text().splitlines())}  # fmt: skip
+    status = {
+        k: v.split()
+        for k, _, v in (line.partition(":") for line in Path(f"/proc/{mine[0]}/status").read_text().splitlines())
+    }
     account = pwd.getpwuid(int(status["Uid"][0]))
     assert account.pw_name.startswith(stack.extra_env["STUDIO_FORMGRADER_ACCOUNT_PREFIX"]), account
     assert set(status["Uid"]) == {str(account.pw_uid)} and status["Groups"] == [], status
     assert f"formgrader of {COURSE}" == account.pw_gecos
     docker = "import socket; socket.socket(socket.AF_UNIX).connect('/var/run/docker.sock')"
-    for attempt in (["python3", "-c", docker], ["ls", str(stack.grading_dir)],
-                    ["cat", str(stack.hub_dir / "grades_token")]):  # fmt: skip
-        tried = subprocess.run(["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups",
-                                "--", *attempt], capture_output=True, text=True)  # fmt: skip
+    for attempt in (
+        ["python3", "-c", docker],
+        ["ls", str(stack.grading_dir)],
+        ["cat", str(stack.hub_dir / "grades_token")],
+    ):
+        tried = subprocess.run(
+            ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups", "--", *attempt],
+            capture_output=True,
+            text=True,
+        )
         assert tried.returncode != 0 and ("denied" in tried.stderr or "Permission" in tried.stderr), (attempt, tried)
     # Its way to the exchange: its own course's calls, with its own token; nobody else's token gets through there.
     fx = server_env(stack, "grader1")["STUDIO_GRADING_URL"] + "formgrader-exchange/"
-    ok = requests.get(fx + f"{COURSE}/api/submissions", params={"course": COURSE},
-                      headers={"Authorization": f"token {token}"}, timeout=30)  # fmt: skip
+    ok = requests.get(
+        fx + f"{COURSE}/api/submissions",
+        params={"course": COURSE},
+        headers={"Authorization": f"token {token}"},
+        timeout=30,
+    )
     assert ok.status_code == 200 and ok.json()["submissions"], ok.text
-    for course, path, auth in ((COURSE, "api/submissions?course=data-science", token),
-                               (COURSE, "api/submissions?mine=1", token),
-                               ("data-science", "api/submissions?course=data-science", token),
-                               (COURSE, "api/submissions?course=" + COURSE,
-                                server_env(stack, "grader1")["JUPYTERHUB_API_TOKEN"]),
-                               (COURSE, "api/submissions?course=" + COURSE, "")):  # fmt: skip
+    for course, path, auth in (
+        (COURSE, "api/submissions?course=data-science", token),
+        (COURSE, "api/submissions?mine=1", token),
+        ("data-science", "api/submissions?course=data-science", token),
+        (COURSE, "api/submissions?course=" + COURSE, server_env(stack, "grader1")["JUPYTERHUB_API_TOKEN"]),
+        (COURSE, "api/submissions?course=" + COURSE, ""),
+    ):
         resp = requests.get(fx + f"{course}/{path}", headers={"Authorization": f"token {auth}"}, timeout=30)
         assert resp.status_code == 403, (course, path, resp.status_code)
 

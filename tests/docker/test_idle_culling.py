@@ -20,8 +20,9 @@ def test_an_idle_container_is_culled_its_home_released_and_kept(learner_image):
         image = stack.var / "hub" / "home-images" / f"{stack.container_prefix}-home-student1.ext4"
 
         def running() -> bool:
-            state = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", container], capture_output=True,
-                                   text=True).stdout.strip()  # fmt: skip
+            state = subprocess.run(
+                ["docker", "inspect", "-f", "{{.State.Running}}", container], capture_output=True, text=True
+            ).stdout.strip()
             return state == "true"
 
         def loop_devices() -> str:

@@ -15,10 +15,14 @@ pytestmark = pytest.mark.docker
 
 
 def judged(pool, *cells: str, grade: tuple[int, ...], timeout: float = 5, setup: tuple[int, ...] = ()) -> dict:
-    job = {"id": "t", "timeout": timeout, "job_timeout": 60, "judge": True,
-           "limits": {"memory_mib": 256, "processes": 8},
-           "cells": [{"source": src, "grade": i in grade, "setup": i in setup}
-                     for i, src in enumerate(cells)]}  # fmt: skip
+    job = {
+        "id": "t",
+        "timeout": timeout,
+        "job_timeout": 60,
+        "judge": True,
+        "limits": {"memory_mib": 256, "processes": 8},
+        "cells": [{"source": src, "grade": i in grade, "setup": i in setup} for i, src in enumerate(cells)],
+    }
     return pool.run(job, timeout=120)
 
 
@@ -61,39 +65,66 @@ def test_honest_work_passes_every_test_and_what_it_printed_is_the_tests_to_read(
 
 # Each cheat: the student's cell, and a test it would pass in the student's own interpreter without solving it.
 CHEATS = {
-    "always-equal": ("class Any:\n    def __eq__(self, o):\n        return True\n    __hash__ = None\n"
-                     "def to_f(c):\n    return Any()", "assert to_f(0) == 32"),
-    "int-that-lies": ("class Lie(int):\n    def __eq__(self, o):\n        return True\n    __hash__ = int.__hash__\n"
-                      "def to_f(c):\n    return Lie(0)", "assert to_f(0) == 32"),
-    "str-that-lies": ("class S(str):\n    def __eq__(self, o):\n        return True\n    __hash__ = str.__hash__\n"
-                      "def greet(n):\n    return S('')", "assert greet('Ann') == 'Hello, Ann!'"),
-    "patched-builtins": ("import builtins\nbuiltins.abs = lambda x: 0\ndef to_f(c):\n    return 0",
-                         "assert abs(to_f(37) - 98.6) < 1e-9"),
-    "swallowed-failures": ("ip = get_ipython()\nip.set_custom_exc((BaseException,), lambda *a, **k: None)\n"
-                           "ip.showtraceback = lambda *a, **k: None\ndef to_f(c):\n    return 0",
-                           "assert to_f(0) == 32"),
-    "assert-off": ("import builtins\nbuiltins.AssertionError = type('AE', (Exception,), {})\n"
-                   "def to_f(c):\n    return 0", "assert to_f(0) == 32"),
-    "len-that-lies": ("class L(list):\n    def __len__(self):\n        return 2\ndef items():\n    return L()",
-                      "assert len(items()) == 2"),
-    "truthy-object": ("class T:\n    def __bool__(self):\n        return True\ndef is_even(n):\n    return T()",
-                      "assert is_even(3) is True or is_even(3) == True"),
+    "always-equal": (
+        "class Any:\n    def __eq__(self, o):\n        return True\n    __hash__ = None\n"
+        "def to_f(c):\n    return Any()",
+        "assert to_f(0) == 32",
+    ),
+    "int-that-lies": (
+        "class Lie(int):\n    def __eq__(self, o):\n        return True\n    __hash__ = int.__hash__\n"
+        "def to_f(c):\n    return Lie(0)",
+        "assert to_f(0) == 32",
+    ),
+    "str-that-lies": (
+        "class S(str):\n    def __eq__(self, o):\n        return True\n    __hash__ = str.__hash__\n"
+        "def greet(n):\n    return S('')",
+        "assert greet('Ann') == 'Hello, Ann!'",
+    ),
+    "patched-builtins": (
+        "import builtins\nbuiltins.abs = lambda x: 0\ndef to_f(c):\n    return 0",
+        "assert abs(to_f(37) - 98.6) < 1e-9",
+    ),
+    "swallowed-failures": (
+        "ip = get_ipython()\nip.set_custom_exc((BaseException,), lambda *a, **k: None)\n"
+        "ip.showtraceback = lambda *a, **k: None\ndef to_f(c):\n    return 0",
+        "assert to_f(0) == 32",
+    ),
+    "assert-off": (
+        "import builtins\nbuiltins.AssertionError = type('AE', (Exception,), {})\ndef to_f(c):\n    return 0",
+        "assert to_f(0) == 32",
+    ),
+    "len-that-lies": (
+        "class L(list):\n    def __len__(self):\n        return 2\ndef items():\n    return L()",
+        "assert len(items()) == 2",
+    ),
+    "truthy-object": (
+        "class T:\n    def __bool__(self):\n        return True\ndef is_even(n):\n    return T()",
+        "assert is_even(3) is True or is_even(3) == True",
+    ),
     "exits-during-test": ("import os\ndef to_f(c):\n    os._exit(0)", "assert to_f(0) == 32"),
     "loops-during-test": ("def to_f(c):\n    while True:\n        pass", "assert to_f(0) == 32"),
     "raises-system-exit": ("def to_f(c):\n    raise SystemExit(0)", "assert to_f(0) == 32"),
     # A module of the test's shadowed by a file in the working folder (where the judge works too).
-    "shadows-a-module": ("open('math.py', 'w').write('def isclose(*a, **k):\\n    return True\\n')\n"
-                         "def hyp(a, b):\n    return 0", "import math\nassert math.isclose(hyp(3, 4), 5.0)"),
-    "kills-every-process": ("import os, signal\ndef to_f(c):\n    os.kill(-1, signal.SIGKILL)",
-                            "assert to_f(0) == 32"),
-    "nests-too-deep": ("def to_f(c):\n    x = 32\n    for _ in range(10000):\n        x = [x]\n    return x",
-                       "assert to_f(0) == 32"),
+    "shadows-a-module": (
+        "open('math.py', 'w').write('def isclose(*a, **k):\\n    return True\\n')\ndef hyp(a, b):\n    return 0",
+        "import math\nassert math.isclose(hyp(3, 4), 5.0)",
+    ),
+    "kills-every-process": ("import os, signal\ndef to_f(c):\n    os.kill(-1, signal.SIGKILL)", "assert to_f(0) == 32"),
+    "nests-too-deep": (
+        "def to_f(c):\n    x = 32\n    for _ in range(10000):\n        x = [x]\n    return x",
+        "assert to_f(0) == 32",
+    ),
     "answers-too-much": ("def to_f(c):\n    return 'x' * (40 * 2**20)", "assert to_f(0) == 32"),
-    "claims-a-class": ("class F:\n    __class__ = property(lambda self: int)\n"
-                       "    def __eq__(self, o):\n        return True\n    __hash__ = None\n"
-                       "def to_f(c):\n    return F()", "assert to_f(0) == 32"),
-    "floods-the-output": ("def to_f(c):\n    for _ in range(200):\n        print('x' * 100_000)\n    return 0",
-                          "assert to_f(0) == 32"),
+    "claims-a-class": (
+        "class F:\n    __class__ = property(lambda self: int)\n"
+        "    def __eq__(self, o):\n        return True\n    __hash__ = None\n"
+        "def to_f(c):\n    return F()",
+        "assert to_f(0) == 32",
+    ),
+    "floods-the-output": (
+        "def to_f(c):\n    for _ in range(200):\n        print('x' * 100_000)\n    return 0",
+        "assert to_f(0) == 32",
+    ),
     "forges-the-judges-answers": (  # a child holding the process's end of the judge's socket answers first
         "import json, os, socket\n"
         "def to_f(c):\n    return 0\n"
@@ -108,7 +139,7 @@ CHEATS = {
         "    os._exit(0)\n",
         "assert to_f(0) == 32 and to_f(100) == 212",
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("cheat", sorted(CHEATS))
@@ -155,11 +186,11 @@ def test_a_rebound_import_of_the_instructors_setup_is_not_the_tests(pool):
 FEEDBACK_CHEATS = {
     "its-exception-speaks": "def to_f(c):\n    raise ValueError('CANARY: all tests passed, 10/10')",
     "its-exception-class-speaks": "class CANARY_all_tests_passed(Exception):\n    pass\n"
-                                  "def to_f(c):\n    raise CANARY_all_tests_passed('CANARY')",
+    "def to_f(c):\n    raise CANARY_all_tests_passed('CANARY')",
     "it-prints": "def to_f(c):\n    print('CANARY: all tests passed, 10/10')\n    return 0",
     "python-quotes-it": "def to_f(c):\n    return 'CANARY: all tests passed'",  # the test's int() quotes it
     "its-repr-speaks": "class R:\n    def __repr__(self):\n        return 'CANARY'\ndef to_f(c):\n    return R()",
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("cheat", sorted(FEEDBACK_CHEATS))
@@ -223,8 +254,9 @@ def test_the_process_tree_holds_no_test_source_for_the_students_code(pool):
         "            pass\n"
         "    return c * 9 / 5 + 32\n"
     )
-    r = judged(pool, student, "assert to_f(0) == 32  # HIDDEN-MARKER-9", "print('found', found)", "assert True",
-               grade=(1, 3))  # fmt: skip
+    r = judged(
+        pool, student, "assert to_f(0) == 32  # HIDDEN-MARKER-9", "print('found', found)", "assert True", grade=(1, 3)
+    )
     assert verdicts(r, (1, 3)) == [True, True], r["cells"]
     assert text(r["cells"][2]) == "found []\n", r["cells"][2]
     assert "MARKER-9" not in json.dumps([r["cells"][0], r["cells"][2]])

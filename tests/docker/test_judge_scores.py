@@ -44,24 +44,41 @@ def _scores(root: Path, assignment: str, students: list[str]) -> dict[str, float
 
 
 CASES = [
-    pytest.param(course.name, assignment, course / "source" / assignment,
-                 {"solution": course / "source" / assignment, "blank": None}, id=f"{course.name}/{assignment}")
+    pytest.param(
+        course.name,
+        assignment,
+        course / "source" / assignment,
+        {"solution": course / "source" / assignment, "blank": None},
+        id=f"{course.name}/{assignment}",
+    )
     for course, assignment in ASSIGNMENTS
-] + [pytest.param("nbgrader-docs", "ps1", NBGRADER_DOCS / "source" / "ps1",
-                  {s: NBGRADER_DOCS / "submitted" / s / "ps1" for s in ("bitdiddle", "hacker")},
-                  id="nbgrader/ps1")]  # fmt: skip
+] + [
+    pytest.param(
+        "nbgrader-docs",
+        "ps1",
+        NBGRADER_DOCS / "source" / "ps1",
+        {s: NBGRADER_DOCS / "submitted" / s / "ps1" for s in ("bitdiddle", "hacker")},
+        id="nbgrader/ps1",
+    )
+]
 
 
 @pytest.mark.parametrize(("course", "assignment", "source", "submissions"), CASES)
 def test_honest_work_gets_stock_nbgraders_scores_under_the_judge(
     tmp_path, learner_image, course, assignment, source, submissions
 ):
-    stock_config = [f"c.CourseDirectory.course_id = {course!r}",
-                    f"c.Autograde.sanitize_preprocessors = {STOCK_SANITIZE!r}",
-                    f"c.Autograde.autograde_preprocessors = {STOCK_PREPROCESSORS!r}",
-                    "c.Execute.timeout = 30"]  # fmt: skip
-    judge_config = [f"c.CourseDirectory.course_id = {course!r}", f"c.SandboxedExecute.image = {learner_image!r}",
-                    "c.SandboxedExecute.timeout = 30", "c.SandboxedExecute.judge = True"]  # fmt: skip
+    stock_config = [
+        f"c.CourseDirectory.course_id = {course!r}",
+        f"c.Autograde.sanitize_preprocessors = {STOCK_SANITIZE!r}",
+        f"c.Autograde.autograde_preprocessors = {STOCK_PREPROCESSORS!r}",
+        "c.Execute.timeout = 30",
+    ]
+    judge_config = [
+        f"c.CourseDirectory.course_id = {course!r}",
+        f"c.SandboxedExecute.image = {learner_image!r}",
+        "c.SandboxedExecute.timeout = 30",
+        "c.SandboxedExecute.judge = True",
+    ]
     students = sorted(submissions)
     stock = _scores(_course(tmp_path / "stock", assignment, source, submissions, stock_config), assignment, students)
     ours = _scores(_course(tmp_path / "judge", assignment, source, submissions, judge_config), assignment, students)

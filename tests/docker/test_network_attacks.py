@@ -74,8 +74,11 @@ def outside_host():
     sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{net}.2/30", "dev", ns_if)
     sh("ip", "netns", "exec", ns, "ip", "link", "set", ns_if, "up")
     sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-    server = subprocess.Popen(["ip", "netns", "exec", ns, "python3", "-m", "http.server", "8080", "--bind",
-                               f"{net}.2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", ns, "python3", "-m", "http.server", "8080", "--bind", f"{net}.2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(50):  # the host itself can reach it: proof the listener is up
             try:
@@ -124,11 +127,13 @@ def host_service6():
 
 def bridge_link_local(network: str) -> str:
     """The IPv6 link-local address of the learners' bridge on this machine ("" when IPv6 is off there)."""
-    net = json.loads(subprocess.run(["docker", "network", "inspect", network], capture_output=True, text=True,
-                                    check=True).stdout)[0]  # fmt: skip
+    net = json.loads(
+        subprocess.run(["docker", "network", "inspect", network], capture_output=True, text=True, check=True).stdout
+    )[0]
     bridge = net.get("Options", {}).get("com.docker.network.bridge.name") or f"br-{net['Id'][:12]}"
-    out = subprocess.run(["ip", "-6", "-o", "addr", "show", "dev", bridge, "scope", "link"], capture_output=True,
-                         text=True).stdout.split()  # fmt: skip
+    out = subprocess.run(
+        ["ip", "-6", "-o", "addr", "show", "dev", bridge, "scope", "link"], capture_output=True, text=True
+    ).stdout.split()
     return next((w.split("/")[0] for w in out if w.startswith("fe80:")), "")
 
 
@@ -138,13 +143,25 @@ def test_learner_reaches_the_hub_api_and_nothing_else(docker_stack, outside_host
     v2.login("student2")
     assert v1.open_lesson("intro-python", "values-and-names").status_code == 200
     assert v2.open_lesson("intro-python", "functions").status_code == 200
-    other = json.loads(subprocess.run(["docker", "inspect", f"{docker_stack.container_prefix}-student2"],
-                                      capture_output=True, text=True, check=True).stdout)[0]  # fmt: skip
+    other = json.loads(
+        subprocess.run(
+            ["docker", "inspect", f"{docker_stack.container_prefix}-student2"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )[0]
     other_ip = other["NetworkSettings"]["Networks"][docker_stack.network]["IPAddress"]
     hub = urlparse(docker_stack.env()["STUDIO_HUB_CONNECT_URL"])
-    values = {"HUB_HOST": hub.hostname, "HUB_PORT": hub.port, "OUTSIDE": outside_host, "HOST_PORT": host_service,
-              "OTHER": other_ip, "GATEWAY6": bridge_link_local(docker_stack.network) or "fe80::1",
-              "HOST_PORT6": host_service6}  # fmt: skip
+    values = {
+        "HUB_HOST": hub.hostname,
+        "HUB_PORT": hub.port,
+        "OUTSIDE": outside_host,
+        "HOST_PORT": host_service,
+        "OTHER": other_ip,
+        "GATEWAY6": bridge_link_local(docker_stack.network) or "fe80::1",
+        "HOST_PORT6": host_service6,
+    }
     code = "".join(f"{k} = {v!r}\n" for k, v in values.items()) + PROBE
     out = run_in_kernel(v1, docker_stack.user_url("student1"), code)
     assert out["status"] == "ok", out
@@ -155,8 +172,11 @@ def test_learner_reaches_the_hub_api_and_nothing_else(docker_stack, outside_host
     assert result["dns"] != "open" and "." not in result["dns"], result  # no name resolves to an address
     # Docker gives containers on a network without IPv6 no IPv6 address (the probe above cannot even try), but a
     # network with it would: the host's IPv6 firewall is in place for the learners' bridge all the same.
-    net = json.loads(subprocess.run(["docker", "network", "inspect", docker_stack.network], capture_output=True,
-                                    text=True, check=True).stdout)[0]  # fmt: skip
+    net = json.loads(
+        subprocess.run(
+            ["docker", "network", "inspect", docker_stack.network], capture_output=True, text=True, check=True
+        ).stdout
+    )[0]
     bridge = net.get("Options", {}).get("com.docker.network.bridge.name") or f"br-{net['Id'][:12]}"
     chain = f"STUDIO-{net['Id'][:12]}"
     assert subprocess.run(["ip6tables", "-w", "-C", "INPUT", "-i", bridge, "-j", chain]).returncode == 0
@@ -170,14 +190,18 @@ def test_learner_reaches_the_hub_api_and_nothing_else(docker_stack, outside_host
     env = docker_stack.env()
     services = {int(env[f"STUDIO_{name}_PORT"]): name.lower() for name in ("EXCHANGE", "GRADING", "HINTS")}
     assert opened == {hub.port, *services} and rules4[-1] == f"-A {chain} -j DROP", rules4
-    anonymous = run_in_kernel(v1, docker_stack.user_url("student1"), (
-        "import http.client\n"
-        f"for port, name in {services!r}.items():\n"
-        "    for path in ('', 'api/assignments', 'api/submissions', 'api/hint'):\n"
-        f"        c = http.client.HTTPConnection({hub.hostname!r}, port, timeout=10)\n"
-        "        c.request('GET', f'/services/{name}/{path}')\n"
-        "        print(port, c.getresponse().status)\n"
-    ))  # fmt: skip
+    anonymous = run_in_kernel(
+        v1,
+        docker_stack.user_url("student1"),
+        (
+            "import http.client\n"
+            f"for port, name in {services!r}.items():\n"
+            "    for path in ('', 'api/assignments', 'api/submissions', 'api/hint'):\n"
+            f"        c = http.client.HTTPConnection({hub.hostname!r}, port, timeout=10)\n"
+            "        c.request('GET', f'/services/{name}/{path}')\n"
+            "        print(port, c.getresponse().status)\n"
+        ),
+    )
     assert anonymous["status"] == "ok", anonymous
     answers = [line.split() for line in anonymous["stdout"].splitlines() if line.strip()]
     assert {port for port, _ in answers} == {str(p) for p in services}, answers

@@ -95,8 +95,14 @@ def test_spawn_through_the_rest_api_runs_under_gvisor_as_uid_1000_without_capabi
     assert [line.split()[0] for line in results] == ["0", "0", "0"], results
     assert "learner 644" in results[1], results
 
-    inspect = json.loads(subprocess.run(["docker", "inspect", f"{docker_stack.container_prefix}-grader1"],
-                                        capture_output=True, text=True, check=True).stdout)[0]  # fmt: skip
+    inspect = json.loads(
+        subprocess.run(
+            ["docker", "inspect", f"{docker_stack.container_prefix}-grader1"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )[0]
     host = inspect["HostConfig"]
     assert host["Runtime"] == "runsc" and host["ReadonlyRootfs"] and host["CapDrop"] == ["ALL"]
     assert "no-new-privileges" in host["SecurityOpt"] and host["PidsLimit"] == 2048
@@ -116,8 +122,14 @@ def test_memory_bomb_in_a_kernel_fails_plainly_and_the_server_survives(docker_st
     # The same server still runs kernels, and the container was never restarted.
     again = run_in_kernel(v, server, "print('still here')")
     assert again["stdout"].strip() == "still here", again
-    container = json.loads(subprocess.run(["docker", "inspect", f"{docker_stack.container_prefix}-instructor1"],
-                                          capture_output=True, text=True, check=True).stdout)[0]  # fmt: skip
+    container = json.loads(
+        subprocess.run(
+            ["docker", "inspect", f"{docker_stack.container_prefix}-instructor1"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )[0]
     assert container["State"]["Running"] and not container["State"]["OOMKilled"] and container["RestartCount"] == 0
 
 
@@ -131,27 +143,35 @@ def test_fork_bomb_in_a_kernel_is_stopped_and_kernel_and_server_survive(docker_s
     assert "processes" in said  # the learner is told what happened, in plain words
     # The same kernel still has its variables, no process of the bomb is left, and the server never restarted.
     # Live processes in the container, waiting up to 10 s for the bomb's orphans to be reaped by tini.
-    count = ("import os, time\n"
-             "def live():\n"
-             "    n = 0\n"
-             "    for p in filter(str.isdigit, os.listdir('/proc')):\n"
-             "        try:\n"
-             "            n += open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[0] not in 'ZX'\n"
-             "        except OSError:\n"
-             "            pass\n"
-             "    return n\n"
-             "t0 = time.time()\n"
-             "while live() > 3 and time.time() - t0 < 10:\n"
-             "    time.sleep(0.2)\n"
-             "print(kept, live())")  # fmt: skip
+    count = (
+        "import os, time\n"
+        "def live():\n"
+        "    n = 0\n"
+        "    for p in filter(str.isdigit, os.listdir('/proc')):\n"
+        "        try:\n"
+        "            n += open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[0] not in 'ZX'\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    return n\n"
+        "t0 = time.time()\n"
+        "while live() > 3 and time.time() - t0 < 10:\n"
+        "    time.sleep(0.2)\n"
+        "print(kept, live())"
+    )
     after = run_in_kernel(v, server, count, kernel=first["kernel"])
     assert after["status"] == "ok", after
     kept, processes = after["stdout"].split()
     # Only tini, the server and the kernel: none of the bomb's copies outlives the clean-up (under gVisor a copy could
     # fork once more after SIGSTOP; the fork guard then kept a few alive at the limit until end_session looked again).
     assert kept == "42" and int(processes) <= 3, after
-    container = json.loads(subprocess.run(["docker", "inspect", f"{docker_stack.container_prefix}-forkbomber"],
-                                          capture_output=True, text=True, check=True).stdout)[0]  # fmt: skip
+    container = json.loads(
+        subprocess.run(
+            ["docker", "inspect", f"{docker_stack.container_prefix}-forkbomber"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )[0]
     assert container["State"]["Running"] and container["RestartCount"] == 0
 
 
@@ -165,8 +185,11 @@ def hub_page_with_notice(stack, v: Visitor, user: str, timeout: float = 90):
         time.sleep(1)
     log = (stack.log_dir / "hub.log").read_text().splitlines()
     relevant = "\n".join(line for line in log if user in line and "GET" not in line)[-3000:]
-    state = subprocess.run(["docker", "inspect", "--format", "{{json .State}}", f"{stack.container_prefix}-{user}"],
-                           capture_output=True, text=True).stdout  # fmt: skip
+    state = subprocess.run(
+        ["docker", "inspect", "--format", "{{json .State}}", f"{stack.container_prefix}-{user}"],
+        capture_output=True,
+        text=True,
+    ).stdout
     pytest.fail(f"no notice for {user} ({page.status_code} {page.headers.get('location')})\n{state}\n{relevant}")
 
 
@@ -175,9 +198,11 @@ def test_a_server_that_dies_shows_the_learner_why_and_can_be_restarted(docker_st
     user = "memhog"
     v, server = own_learner(docker_stack, user, "functions")
     run_in_kernel(v, server, "open('notes.txt', 'w').write('mine')")
-    attack = ("import subprocess, time\n"
-              "ps = [subprocess.Popen(['python3', '-c', 'x = b\"x\" * (600 * 2**20); import time; time.sleep(60)'])"
-              " for _ in range(3)]\ntime.sleep(60)")  # fmt: skip
+    attack = (
+        "import subprocess, time\n"
+        "ps = [subprocess.Popen(['python3', '-c', 'x = b\"x\" * (600 * 2**20); import time; time.sleep(60)'])"
+        " for _ in range(3)]\ntime.sleep(60)"
+    )
     t0 = time.monotonic()
     run_in_kernel(v, server, attack, timeout=30)
     page = hub_page_with_notice(docker_stack, v, user)
@@ -220,26 +245,41 @@ def test_a_shell_fork_bomb_meets_the_fork_guard_and_the_sandbox_survives(docker_
     user = "shellbomber"
     v, server = own_learner(docker_stack, user, "loops")
     first = run_in_kernel(v, server, SESSION_COUNT + "kept = 42", keep=True)
-    bomb = run_in_kernel(v, server, (
-        "import subprocess, time\n"
-        "subprocess.Popen(['bash', '-c', ':(){ :|:& };:'], stdout=subprocess.DEVNULL, stderr=open('/tmp/bomb', 'w'))\n"
-        "peak, t0 = 0, time.time()\n"
-        "while time.time() - t0 < 10:\n"
-        "    peak = max(peak, session_processes())\n"
-        "    time.sleep(0.05)\n"
-        "print(peak)"), kernel=first["kernel"], keep=True)  # fmt: skip
+    bomb = run_in_kernel(
+        v,
+        server,
+        (
+            "import subprocess, time\n"
+            "subprocess.Popen(['bash', '-c', ':(){ :|:& };:'], stdout=subprocess.DEVNULL,\n"
+            "                 stderr=open('/tmp/bomb', 'w'))\n"
+            "peak, t0 = 0, time.time()\n"
+            "while time.time() - t0 < 10:\n"
+            "    peak = max(peak, session_processes())\n"
+            "    time.sleep(0.05)\n"
+            "print(peak)"
+        ),
+        kernel=first["kernel"],
+        keep=True,
+    )
     assert bomb["status"] == "ok", bomb
     peak = int(bomb["stdout"])
     print(f"\nshell fork bomb: at most {peak} processes in the kernel's session (limit 12) over 10 s")
     assert 8 <= peak <= 12  # the bomb ran, and never past the limit
-    container = json.loads(subprocess.run(["docker", "inspect", f"{docker_stack.container_prefix}-{user}"],
-                                          capture_output=True, text=True, check=True).stdout)[0]  # fmt: skip
+    container = json.loads(
+        subprocess.run(
+            ["docker", "inspect", f"{docker_stack.container_prefix}-{user}"], capture_output=True, text=True, check=True
+        ).stdout
+    )[0]
     assert container["State"]["Running"] and container["RestartCount"] == 0
     # The next process the learner starts from the kernel ends the bomb, and says so; the kernel lives on.
     ended = run_in_kernel(v, server, "import subprocess\nsubprocess.run(['true'])", kernel=first["kernel"], keep=True)
     assert ended["error"] == "TooManyProcesses" and "were ended" in ended["evalue"], ended
-    after = run_in_kernel(v, server, "print(kept, session_processes(), open('/tmp/bomb').read().count('Resource'))",
-                          kernel=first["kernel"])  # fmt: skip
+    after = run_in_kernel(
+        v,
+        server,
+        "print(kept, session_processes(), open('/tmp/bomb').read().count('Resource'))",
+        kernel=first["kernel"],
+    )
     assert after["status"] == "ok", after
     kept, processes, refused = after["stdout"].split()
     assert kept == "42" and int(processes) == 1 and int(refused) > 0, after  # bash was told: fork: retry: Resource…

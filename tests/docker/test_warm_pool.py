@@ -79,8 +79,12 @@ def test_a_learner_gets_a_pooled_container_with_their_own_home_and_the_pool_refi
 
     # The pool's handover port is now the learner's Jupyter server: another hand-over is refused.
     ip = info["NetworkSettings"]["Networks"][docker_stack.network]["IPAddress"]
-    again = requests.post(f"http://{ip}:8888/studio-warm/assign", json={"env": {}, "argv": [], "home": "/tmp"},
-                          headers={"Authorization": "token guess"}, timeout=10)  # fmt: skip
+    again = requests.post(
+        f"http://{ip}:8888/studio-warm/assign",
+        json={"env": {}, "argv": [], "home": "/tmp"},
+        headers={"Authorization": "token guess"},
+        timeout=10,
+    )
     assert again.status_code in (403, 404) and "assigned" not in again.text
 
     # The hub starts another one for the next learner.

@@ -24,11 +24,14 @@ def axe(tab) -> list[dict]:
     no injected script, and needs not)."""
     if not tab.evaluate("() => typeof window.axe !== 'undefined'"):
         tab.evaluate(AXE.read_text() + "\n;0")
-    return tab.evaluate("""async (tags) => {
+    return tab.evaluate(
+        """async (tags) => {
         const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
         return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
                                             where: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
-    }""", WCAG_AA)  # fmt: skip
+    }""",
+        WCAG_AA,
+    )
 
 
 def log_in(tab, stack, username, password):
@@ -44,24 +47,33 @@ def send_cohort(stack, n: int) -> None:
     """A generated cohort of ``n`` students (accounts made in the portal) and their last four weeks of learning
     events and grades, sent to the portal's APIs with the hub services' token."""
     made = cohort.generate(n, seed=3, start=time.time() - cohort.WEEKS * 7 * cohort.DAY)
-    stack.manage("shell", "-c", (
-        "from django.contrib.auth import get_user_model\n"
-        "from studio_portal.catalog.models import CoursePage\n"
-        "from studio_portal.courses.services import enrollment_create\n"
-        "course = CoursePage.objects.get(slug='intro-python')\n"
-        f"for name in {made.students!r}:\n"
-        "    enrollment_create(user=get_user_model().objects.get_or_create(username=name)[0], course=course)\n"
-    ))  # fmt: skip
+    stack.manage(
+        "shell",
+        "-c",
+        (
+            "from django.contrib.auth import get_user_model\n"
+            "from studio_portal.catalog.models import CoursePage\n"
+            "from studio_portal.courses.services import enrollment_create\n"
+            "course = CoursePage.objects.get(slug='intro-python')\n"
+            f"for name in {made.students!r}:\n"
+            "    enrollment_create(user=get_user_model().objects.get_or_create(username=name)[0], course=course)\n"
+        ),
+    )
 
     def bearer(purpose: str) -> dict:
         return {"Authorization": f"Bearer {(stack.hub_dir / f'{purpose}_token').read_text().strip()}"}
 
     for start in range(0, len(made.events), 2000):
-        resp = requests.put(f"{stack.portal_url}/api/events/", json={"events": made.events[start : start + 2000]},
-                            headers=bearer("events"), timeout=120)  # fmt: skip
+        resp = requests.put(
+            f"{stack.portal_url}/api/events/",
+            json={"events": made.events[start : start + 2000]},
+            headers=bearer("events"),
+            timeout=120,
+        )
         assert resp.status_code == 200 and not resp.json()["skipped"], resp.text[:300]
-    resp = requests.put(f"{stack.portal_url}/api/grades/", json={"grades": made.grades}, headers=bearer("grades"),
-                        timeout=120)  # fmt: skip
+    resp = requests.put(
+        f"{stack.portal_url}/api/grades/", json={"grades": made.grades}, headers=bearer("grades"), timeout=120
+    )
     assert resp.status_code == 200, resp.text[:300]
 
 
@@ -143,7 +155,7 @@ def test_ask_answer_badge_and_dashboards(stack, page):  # noqa: F811
         ("search", "/search/?q=function"),
     ]:
         page.goto(stack.portal_url + url)
-        checked(page, name, results)  # fmt: skip
+        checked(page, name, results)
 
     failing = {name: problems for name, problems in results.items() if problems}
     assert not failing, failing

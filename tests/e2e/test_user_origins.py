@@ -73,17 +73,36 @@ def test_a_page_a_learner_serves_cannot_act_as_a_visiting_admin(stack, page):  #
     assert learner.follow(f"{stack.hub_url}/hub/spawn").status_code == 200
     script = f"({ATTACK})({json.dumps(stack.hub_url)}).then(r => {{ window.__attack = r; }});"
     notebook = {
-        "nbformat": 4, "nbformat_minor": 5, "metadata": {},
-        "cells": [{"cell_type": "code", "id": "a", "metadata": {}, "execution_count": 1, "source": "1",
-                   "outputs": [{"output_type": "display_data", "metadata": {},
-                                "data": {"text/html": f"<b>hello</b><script>{script}</script>"}}]}],
-    }  # fmt: skip
-    out = run_in_kernel(learner, stack.user_url("student1"), (
-        "import json, subprocess\n"
-        f"open('welcome.ipynb', 'w').write({json.dumps(json.dumps(notebook))})\n"
-        "r = subprocess.run(['jupyter', 'trust', 'welcome.ipynb'], capture_output=True, text=True)\n"
-        "print(r.returncode, r.stdout, r.stderr)\n"
-    ))  # fmt: skip
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {},
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": "a",
+                "metadata": {},
+                "execution_count": 1,
+                "source": "1",
+                "outputs": [
+                    {
+                        "output_type": "display_data",
+                        "metadata": {},
+                        "data": {"text/html": f"<b>hello</b><script>{script}</script>"},
+                    }
+                ],
+            }
+        ],
+    }
+    out = run_in_kernel(
+        learner,
+        stack.user_url("student1"),
+        (
+            "import json, subprocess\n"
+            f"open('welcome.ipynb', 'w').write({json.dumps(json.dumps(notebook))})\n"
+            "r = subprocess.run(['jupyter', 'trust', 'welcome.ipynb'], capture_output=True, text=True)\n"
+            "print(r.returncode, r.stdout, r.stderr)\n"
+        ),
+    )
     assert out["stdout"].startswith("0"), out
 
     # The admin, logged in to the portal and the hub, opens it on student1's server.

@@ -96,8 +96,9 @@ async def test_a_file_in_the_way_is_a_clear_409_and_nothing_is_lost(jp_fetch, jp
 
 async def test_anonymous_requests_are_not_served(jp_fetch):
     with pytest.raises(HTTPClientError) as e:
-        await jp_fetch("studio", "lessons", "course-a", *LESSON.split("/"), headers={"Authorization": ""},
-                       follow_redirects=False)  # fmt: skip
+        await jp_fetch(
+            "studio", "lessons", "course-a", *LESSON.split("/"), headers={"Authorization": ""}, follow_redirects=False
+        )
     assert e.value.code in (302, 403)
 
 

@@ -33,10 +33,12 @@ async def test_version_check_answers_like_nbgrader_and_the_assignment_list_loads
 
 
 def test_a_server_with_it_does_not_import_nbgrader_until_asked():
-    code = ("import sys\nfrom jupyter_server.serverapp import ServerApp\n"
-            "app = ServerApp(jpserver_extensions={'studio_ext.nbgrader_student': True}, open_browser=False)\n"
-            "app.initialize(argv=['--port=0', '--ServerApp.token=x', '--ServerApp.root_dir=/tmp'])\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'nbgrader'))")  # fmt: skip
+    code = (
+        "import sys\nfrom jupyter_server.serverapp import ServerApp\n"
+        "app = ServerApp(jpserver_extensions={'studio_ext.nbgrader_student': True}, open_browser=False)\n"
+        "app.initialize(argv=['--port=0', '--ServerApp.token=x', '--ServerApp.root_dir=/tmp'])\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'nbgrader'))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
@@ -50,14 +52,20 @@ async def test_a_validation_from_jupyterlab_is_a_learning_event(jp_fetch, jp_ser
     notebook = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     (jp_root_dir / "ps01-values-and-names").mkdir()
     (jp_root_dir / "ps01-values-and-names" / "ps01.ipynb").write_text(json.dumps(notebook))
-    resp = await jp_fetch("assignments", "validate", method="POST", body="",
-                          params={"path": "ps01-values-and-names/ps01.ipynb"})  # fmt: skip
+    resp = await jp_fetch(
+        "assignments", "validate", method="POST", body="", params={"path": "ps01-values-and-names/ps01.ipynb"}
+    )
     assert json.loads(resp.body)["success"] is True
     (event,) = [e for e in jp_serverapp.web_app.settings["studio_hints"].buffer if e["kind"] == "validate"]
     assert (event["assignment"], event["notebook"], event["ok"]) == ("ps01-values-and-names", "ps01", True)
     # A submission is one too, failed or not (here: no exchange to submit to).
-    resp = await jp_fetch("assignments", "submit", method="POST", body="",
-                          params={"assignment_id": "ps01-values-and-names", "course_id": "intro-python"})  # fmt: skip
+    resp = await jp_fetch(
+        "assignments",
+        "submit",
+        method="POST",
+        body="",
+        params={"assignment_id": "ps01-values-and-names", "course_id": "intro-python"},
+    )
     assert json.loads(resp.body)["success"] is False
     (event,) = [e for e in jp_serverapp.web_app.settings["studio_hints"].buffer if e["kind"] == "submit"]
     assert (event["assignment"], event["course"], event["ok"]) == ("ps01-values-and-names", "intro-python", False)

@@ -35,8 +35,9 @@ def run_guarded(body: str, limit: int, timeout: float = 60) -> str:
     if os.geteuid() == 0:
         cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
     cmd = ["prlimit", "--nproc=400:400", *cmd]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            cwd="/")  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, cwd="/"
+    )
     try:
         out, _ = proc.communicate(timeout=timeout)
     finally:

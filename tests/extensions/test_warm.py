@@ -34,8 +34,12 @@ def test_only_the_key_holder_hands_over_a_learner_and_only_once():
     assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 503
     assert requests.post(url, json=good, headers={"Authorization": "token wrong"}, timeout=5).status_code == 403
     assert requests.post(url, json=good, timeout=5).status_code == 403  # no key at all
-    assert requests.post(f"http://127.0.0.1:{port}/other", json=good, headers={"Authorization": f"token {key}"},
-                         timeout=5).status_code == 403  # fmt: skip
+    assert (
+        requests.post(
+            f"http://127.0.0.1:{port}/other", json=good, headers={"Authorization": f"token {key}"}, timeout=5
+        ).status_code
+        == 403
+    )
     for bad in (b"not json", b'{"env": [], "argv": [], "home": "/x"}', b'{"env": {}}'):
         resp = requests.post(url, data=bad, headers={"Authorization": f"token {key}"}, timeout=5)
         assert resp.status_code == 400, bad

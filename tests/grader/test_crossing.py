@@ -115,8 +115,20 @@ def judge():
 def test_plain_data_crosses_as_the_judges_own_objects(judge):
     got = judge.get("values")()
     assert got == [None, True, 3, 2.5, 1 + 2j, "s", b"b", (1, 2), {1, 2}, frozenset({3}), {"k": [1]}, {(1, 2): "t"}]
-    assert [type(x) for x in got] == [type(None), bool, int, float, complex, str, bytes, tuple, set, frozenset, dict,
-                                      dict]  # fmt: skip
+    assert [type(x) for x in got] == [
+        type(None),
+        bool,
+        int,
+        float,
+        complex,
+        str,
+        bytes,
+        tuple,
+        set,
+        frozenset,
+        dict,
+        dict,
+    ]
     assert judge.get("TABLE") == {"a": 1} and type(judge.get("TABLE")) is dict
 
 
@@ -218,8 +230,9 @@ def test_a_late_answer_to_an_earlier_request_is_not_taken_for_the_next():
 
 
 def test_a_hostile_holder_chooses_no_exception_class_of_its_own():
-    judge = _Replies([{"raised": {"type": "KeyboardInterrupt", "args": ["x"]}},
-                      {"raised": {"type": "os.system", "args": []}}]).judge()  # fmt: skip
+    judge = _Replies(
+        [{"raised": {"type": "KeyboardInterrupt", "args": ["x"]}}, {"raised": {"type": "os.system", "args": []}}]
+    ).judge()
     for _ in range(2):
         with pytest.raises(Exception) as raised:
             judge.get("x")
@@ -283,8 +296,9 @@ def test_a_test_cells_rebinding_of_the_notebooks_names_is_forwarded():
 
     forward = _Forward()
     forward.names = {"squares"}
-    source = ("orig = squares\ndel squares\ntry:\n    pass\nfinally:\n    squares = orig\n"
-              "def mock():\n    squares = None\n")  # fmt: skip
+    source = (
+        "orig = squares\ndel squares\ntry:\n    pass\nfinally:\n    squares = orig\ndef mock():\n    squares = None\n"
+    )
     code = ast.unparse(forward.visit(ast.parse(source)))
     assert "del squares\n__studio_del__('squares')" in code
     assert "squares = orig\n    __studio_set__('squares', squares)" in code

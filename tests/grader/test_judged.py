@@ -40,11 +40,13 @@ def the_error(shell, source: str) -> dict:
     [
         ("assert 1 == 2, 'to_f(0) should be 32'", "to_f(0) should be 32"),
         ("raise ValueError('the test says so')", "the test says so"),
-        ("def check(x):\n    if x != 2:\n        raise AssertionError(f'check: {x} is not 2')\ncheck(1)",
-         "check: 1 is not 2"),
+        (
+            "def check(x):\n    if x != 2:\n        raise AssertionError(f'check: {x} is not 2')\ncheck(1)",
+            "check: 1 is not 2",
+        ),
         ("try:\n    int('CANARY')\nexcept ValueError:\n    raise AssertionError('not a number')", "not a number"),
     ],
-)  # fmt: skip
+)
 def test_a_message_the_test_wrote_is_shown(shell, source, message):
     error = the_error(shell, source)
     assert error["evalue"] == message
@@ -61,7 +63,7 @@ def test_a_message_the_test_wrote_is_shown(shell, source, message):
         ("import json\njson.loads('{CANARY')", "JSONDecodeError", NOT_SHOWN),
         ("try:\n    from_the_submission('CANARY')\nexcept ValueError as e:\n    raise e", "ValueError", STUDENT_RAISED),
     ],
-)  # fmt: skip
+)
 def test_what_python_or_the_submission_said_is_not(shell, source, ename, message):
     error = the_error(shell, source)
     assert (error["ename"], error["evalue"]) == (ename, message)

@@ -75,8 +75,13 @@ def test_the_batch_reports_unreadable_submissions_and_fails(tmp_path):
     space.source_dir(PS)
     for student, data in (("empty", b""), ("random", os.urandom(200)), ("old", V4_AS_3)):
         space.put_submission(PS, student, {f"{PS}.ipynb": data}, "2026-12-03 10:00:00.000000 UTC")
-    run = subprocess.run([sys.executable, "-m", "studio_grader.autograde", PS], cwd=space.folder, capture_output=True,
-                         text=True, timeout=300)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "studio_grader.autograde", PS],
+        cwd=space.folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 1, run.stderr
     assert f"graded 0 of 3 submissions of {PS}" in run.stderr and "0 flagged, 3 unreadable, 0 failed" in run.stderr
     for student, why in (("empty", "the file is empty"), ("random", "it is not"), ("old", "not one")):

@@ -110,9 +110,19 @@ def test_cannot_submit_to_an_assignment_that_is_not_released(store):
 
 @pytest.mark.parametrize(
     "name",
-    ["../escape.ipynb", "/etc/passwd", "a/../../b.ipynb", ".hidden.ipynb", "a/.git/config", "a\\..\\b", "",
-     "a//b.ipynb", "a/b/c/d/e.ipynb", "x" * 300],
-)  # fmt: skip
+    [
+        "../escape.ipynb",
+        "/etc/passwd",
+        "a/../../b.ipynb",
+        ".hidden.ipynb",
+        "a/.git/config",
+        "a\\..\\b",
+        "",
+        "a//b.ipynb",
+        "a/b/c/d/e.ipynb",
+        "x" * 300,
+    ],
+)
 def test_unsafe_file_names_are_refused_and_nothing_is_written(store, name):
     store.release("intro", "ps1", {"ps1.ipynb": NB}, by="inst")
     with pytest.raises(ExchangeError, match="invalid file name"):
@@ -121,10 +131,15 @@ def test_unsafe_file_names_are_refused_and_nothing_is_written(store, name):
     assert not any(p.name == "escape.ipynb" for p in store.root.parent.rglob("*"))
 
 
-@pytest.mark.parametrize("kind,ids", [
-    ("course", ("../x", "ps1", "sam")), ("assignment", ("intro", "..", "sam")),
-    ("student", ("intro", "ps1", "a/b")), ("student", ("intro", "ps1", "sam+ps1+x")),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kind,ids",
+    [
+        ("course", ("../x", "ps1", "sam")),
+        ("assignment", ("intro", "..", "sam")),
+        ("student", ("intro", "ps1", "a/b")),
+        ("student", ("intro", "ps1", "sam+ps1+x")),
+    ],
+)
 def test_unsafe_ids_are_refused(store, kind, ids):
     store.release("intro", "ps1", {"ps1.ipynb": NB}, by="inst")
     with pytest.raises(ExchangeError, match=f"invalid {kind}"):

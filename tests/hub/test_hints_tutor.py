@@ -66,76 +66,171 @@ P5, P6, P7, P8 = "ps05-lists-and-dicts", "ps06-strings", "ps07-files-and-errors"
 
 # (exercise, the student's answer cell, the first finding's kind, words the hint (rung 2) must contain)
 CASES = [
-    ((P1, "ex1-answer"), "def celsius_to_fahrenheit(c):\n    print(c * 9 / 5 + 32)\n",
-     "print-not-return", ["prints", "return", "line 2"]),
-    ((P1, "ex1-answer"), "def celsius_to_fahrenheit(c):\n    f = c * 9 / 5 + 32\n",
-     "no-return", ["never returns", "None"]),
-    ((P1, "ex1-answer"), "def celsius_to_fahrenheit(c):\n    return 37 * 9 / 5 + 32\n",
-     "unused-parameter", ["never uses its parameter `c`"]),
-    ((P1, "ex1-answer"), "def celsius_to_farenheit(c):\n    return c * 9 / 5 + 32\n",
-     "missing-function", ["does not define `celsius_to_fahrenheit`", "rename it"]),
-    ((P1, "ex1-answer"), "def celsius_to_fahrenheit(c)\n    return c * 9 / 5 + 32\n",
-     "syntax", ["line 1", "colon"]),
-    ((P1, "ex1-answer"), "def celsius_to_fahrenheit(c):\n    return c * 9 / 5 + '32'\n",
-     "error", ["TypeError", "`float` and a `str`", "line 2"]),
-    ((P1, "ex2-answer"), "def seconds_to_hms(total):\n    return total // 3600, total // 60, total % 60\n",
-     "assertion", ["seconds_to_hms(3661)", "expects `(1, 1, 1)`", "gave `(1, 61, 1)`"]),
-    ((P1, "ex2-answer"), "def seconds_to_hms(total):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n",
-     "placeholder", ["NotImplementedError", "Delete that line"]),
-    ((P2, "ex1-answer"), "def area_of_circle(r):\n    return math.pi * r**2\n",
-     "error", ["NameError", "`math`", "line 2"]),
-    ((P2, "ex1-answer"), "import math\n\ndef area_of_circle(r):\n    return math.pi * r ^ 2\n",
-     "error", ["TypeError", "line 4"]),
-    ((P2, "ex2-answer"), "def apply_twice(f, x):\n    return f(x)\n",
-     "assertion", ["expects `7`", "gave `4`"]),
-    ((P3, "ex1-answer"), "def grade_letter(score):\n    if score > 90:\n        return 'A'\n    elif score > 80:\n"
-                         "        return 'B'\n    elif score > 70:\n        return 'C'\n    elif score > 60:\n"
-                         "        return 'D'\n    return 'F'\n",
-     None, ["passes the visible tests", "edge cases"]),
-    ((P3, "ex1-answer"), "def grade_letter(score):\n    if score = 90:\n        return 'A'\n",
-     "syntax", ["line 2", "`==`"]),
-    ((P3, "ex1-answer"), "def grade_letter(score):\n    return 'F'\n    if score >= 90:\n        return 'A'\n",
-     "unreachable", ["Line 3 can never run", "`return` on line 2"]),
-    ((P3, "ex2-answer"), "def is_leap_year(year):\n    if year % 4 == 0:\n        return 'yes'\n    return 'no'\n",
-     "assertion", ["expects `True`", "gave `'yes'`", "type"]),
-    ((P4, "ex1-answer"), "def factorial(n):\n    result = 1\n    for k in range(2, n):\n        result *= k\n"
-                         "    return result\n",
-     "off-by-one", ["`range(2, n)`", "stops before `n`"]),
-    ((P4, "ex1-answer"), "def factorial(n):\n    result = 1\n    while n > 1:\n        result *= n\n"
-                         "    return result\n",
-     "error", ["never ends", "condition"]),
-    ((P4, "ex2-answer"), "def fizzbuzz(n):\n    out = []\n    for i in range(1, n + 1):\n        if i % 3 == 0:\n"
-                         "            out.append('Fizz')\n        elif i % 5 == 0:\n            out.append('Buzz')\n"
-                         "        else:\n            out.append(i)\n    return out\n",
-     "assertion", ["fizzbuzz(5)", "gave `[1, 2, 'Fizz', 4, 'Buzz']`"]),
-    ((P5, "ex1-answer"), "def word_counts(words):\n    counts = {}\n    for word in words:\n        counts[word] += 1\n"
-                         "    return counts\n",
-     "error", ["KeyError", "'a'", "line 4"]),
-    ((P5, "ex2-answer"), "def second_largest(numbers):\n    for n in numbers:\n        if numbers.count(n) > 1:\n"
-                         "            numbers.remove(n)\n    numbers.sort()\n    return numbers[-2]\n",
-     "mutating-while-iterating", ["changes `numbers` while the loop", "Line 4"]),
-    ((P5, "ex2-answer"), "def second_largest(numbers):\n    list = sorted(set(numbers))\n    return list[-2]\n",
-     "shadowed-builtin", ["`list`", "built-in"]),
-    ((P5, "ex2-answer"), "def second_largest(numbers):\n    distinct = sorted(set(numbers))\n"
-                         "    return distinct[len(distinct)]\n",
-     "error", ["IndexError", "does not exist", "line 3"]),
-    ((P6, "ex1-answer"), "def is_palindrome(text):\n    return text == text[::-1]\n",
-     "assertion", ["is_palindrome(\"Racecar\")", "gave `False`"]),
-    ((P6, "ex2-answer"), "def caesar(text, shift):\n    out = ''\n    for ch in text:\n"
-                         "        out = out + ord(ch) + shift\n    return out\n",
-     "error", ["can only concatenate", "str(...)", "line 4"]),
-    ((P7, "ex1-answer"), "def safe_divide(a, b):\n    return a / b\n    if b == 0:\n        return None\n",
-     "unreachable", ["Line 3 can never run"]),
-    ((P8, "ex1-answer"), "class BankAccount:\n    def __init__(self, owner, balance=0):\n        owner = owner\n"
-                         "        balance = balance\n\n    def deposit(self, amount):\n"
-                         "        self.balance += amount\n\n    def withdraw(self, amount):\n"
-                         "        self.balance -= amount\n",
-     "error", ["AttributeError", "`.balance`", "line 7"]),
-    ((P8, "ex2-answer"), "import math\n\nclass Point:\n    def __init__(self, x, y):\n        self.x, self.y = x, y\n\n"
-                         "    def distance_to(other):\n        return math.hypot(other.x, other.y)\n\n"
-                         "    def __repr__(self):\n        return f'Point({self.x}, {self.y})'\n",
-     "error", ["takes 1 positional argument but 2 were given", "`self`"]),
-]  # fmt: skip
+    (
+        (P1, "ex1-answer"),
+        "def celsius_to_fahrenheit(c):\n    print(c * 9 / 5 + 32)\n",
+        "print-not-return",
+        ["prints", "return", "line 2"],
+    ),
+    (
+        (P1, "ex1-answer"),
+        "def celsius_to_fahrenheit(c):\n    f = c * 9 / 5 + 32\n",
+        "no-return",
+        ["never returns", "None"],
+    ),
+    (
+        (P1, "ex1-answer"),
+        "def celsius_to_fahrenheit(c):\n    return 37 * 9 / 5 + 32\n",
+        "unused-parameter",
+        ["never uses its parameter `c`"],
+    ),
+    (
+        (P1, "ex1-answer"),
+        "def celsius_to_farenheit(c):\n    return c * 9 / 5 + 32\n",
+        "missing-function",
+        ["does not define `celsius_to_fahrenheit`", "rename it"],
+    ),
+    ((P1, "ex1-answer"), "def celsius_to_fahrenheit(c)\n    return c * 9 / 5 + 32\n", "syntax", ["line 1", "colon"]),
+    (
+        (P1, "ex1-answer"),
+        "def celsius_to_fahrenheit(c):\n    return c * 9 / 5 + '32'\n",
+        "error",
+        ["TypeError", "`float` and a `str`", "line 2"],
+    ),
+    (
+        (P1, "ex2-answer"),
+        "def seconds_to_hms(total):\n    return total // 3600, total // 60, total % 60\n",
+        "assertion",
+        ["seconds_to_hms(3661)", "expects `(1, 1, 1)`", "gave `(1, 61, 1)`"],
+    ),
+    (
+        (P1, "ex2-answer"),
+        "def seconds_to_hms(total):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n",
+        "placeholder",
+        ["NotImplementedError", "Delete that line"],
+    ),
+    (
+        (P2, "ex1-answer"),
+        "def area_of_circle(r):\n    return math.pi * r**2\n",
+        "error",
+        ["NameError", "`math`", "line 2"],
+    ),
+    (
+        (P2, "ex1-answer"),
+        "import math\n\ndef area_of_circle(r):\n    return math.pi * r ^ 2\n",
+        "error",
+        ["TypeError", "line 4"],
+    ),
+    ((P2, "ex2-answer"), "def apply_twice(f, x):\n    return f(x)\n", "assertion", ["expects `7`", "gave `4`"]),
+    (
+        (P3, "ex1-answer"),
+        "def grade_letter(score):\n    if score > 90:\n        return 'A'\n    elif score > 80:\n"
+        "        return 'B'\n    elif score > 70:\n        return 'C'\n    elif score > 60:\n"
+        "        return 'D'\n    return 'F'\n",
+        None,
+        ["passes the visible tests", "edge cases"],
+    ),
+    (
+        (P3, "ex1-answer"),
+        "def grade_letter(score):\n    if score = 90:\n        return 'A'\n",
+        "syntax",
+        ["line 2", "`==`"],
+    ),
+    (
+        (P3, "ex1-answer"),
+        "def grade_letter(score):\n    return 'F'\n    if score >= 90:\n        return 'A'\n",
+        "unreachable",
+        ["Line 3 can never run", "`return` on line 2"],
+    ),
+    (
+        (P3, "ex2-answer"),
+        "def is_leap_year(year):\n    if year % 4 == 0:\n        return 'yes'\n    return 'no'\n",
+        "assertion",
+        ["expects `True`", "gave `'yes'`", "type"],
+    ),
+    (
+        (P4, "ex1-answer"),
+        "def factorial(n):\n    result = 1\n    for k in range(2, n):\n        result *= k\n    return result\n",
+        "off-by-one",
+        ["`range(2, n)`", "stops before `n`"],
+    ),
+    (
+        (P4, "ex1-answer"),
+        "def factorial(n):\n    result = 1\n    while n > 1:\n        result *= n\n    return result\n",
+        "error",
+        ["never ends", "condition"],
+    ),
+    (
+        (P4, "ex2-answer"),
+        "def fizzbuzz(n):\n    out = []\n    for i in range(1, n + 1):\n        if i % 3 == 0:\n"
+        "            out.append('Fizz')\n        elif i % 5 == 0:\n            out.append('Buzz')\n"
+        "        else:\n            out.append(i)\n    return out\n",
+        "assertion",
+        ["fizzbuzz(5)", "gave `[1, 2, 'Fizz', 4, 'Buzz']`"],
+    ),
+    (
+        (P5, "ex1-answer"),
+        "def word_counts(words):\n    counts = {}\n    for word in words:\n        counts[word] += 1\n"
+        "    return counts\n",
+        "error",
+        ["KeyError", "'a'", "line 4"],
+    ),
+    (
+        (P5, "ex2-answer"),
+        "def second_largest(numbers):\n    for n in numbers:\n        if numbers.count(n) > 1:\n"
+        "            numbers.remove(n)\n    numbers.sort()\n    return numbers[-2]\n",
+        "mutating-while-iterating",
+        ["changes `numbers` while the loop", "Line 4"],
+    ),
+    (
+        (P5, "ex2-answer"),
+        "def second_largest(numbers):\n    list = sorted(set(numbers))\n    return list[-2]\n",
+        "shadowed-builtin",
+        ["`list`", "built-in"],
+    ),
+    (
+        (P5, "ex2-answer"),
+        "def second_largest(numbers):\n    distinct = sorted(set(numbers))\n    return distinct[len(distinct)]\n",
+        "error",
+        ["IndexError", "does not exist", "line 3"],
+    ),
+    (
+        (P6, "ex1-answer"),
+        "def is_palindrome(text):\n    return text == text[::-1]\n",
+        "assertion",
+        ['is_palindrome("Racecar")', "gave `False`"],
+    ),
+    (
+        (P6, "ex2-answer"),
+        "def caesar(text, shift):\n    out = ''\n    for ch in text:\n"
+        "        out = out + ord(ch) + shift\n    return out\n",
+        "error",
+        ["can only concatenate", "str(...)", "line 4"],
+    ),
+    (
+        (P7, "ex1-answer"),
+        "def safe_divide(a, b):\n    return a / b\n    if b == 0:\n        return None\n",
+        "unreachable",
+        ["Line 3 can never run"],
+    ),
+    (
+        (P8, "ex1-answer"),
+        "class BankAccount:\n    def __init__(self, owner, balance=0):\n        owner = owner\n"
+        "        balance = balance\n\n    def deposit(self, amount):\n"
+        "        self.balance += amount\n\n    def withdraw(self, amount):\n"
+        "        self.balance -= amount\n",
+        "error",
+        ["AttributeError", "`.balance`", "line 7"],
+    ),
+    (
+        (P8, "ex2-answer"),
+        "import math\n\nclass Point:\n    def __init__(self, x, y):\n        self.x, self.y = x, y\n\n"
+        "    def distance_to(other):\n        return math.hypot(other.x, other.y)\n\n"
+        "    def __repr__(self):\n        return f'Point({self.x}, {self.y})'\n",
+        "error",
+        ["takes 1 positional argument but 2 were given", "`self`"],
+    ),
+]
 INTERRUPTED = {16: ("KeyboardInterrupt", "")}  # an endless loop: the learner interrupts the kernel
 
 

@@ -106,8 +106,13 @@ def test_accounts_isolation_runs_the_server_as_the_learners_account():
         entry = ensure_account(spawner.account, spawner.home, "test learner")
         env = spawner.user_env({})
         assert env == {"USER": spawner.account, "HOME": str(spawner.home), "SHELL": "/bin/bash"}
-        result = subprocess.run(["sh", "-c", "id -u; id -G; pwd"], preexec_fn=spawner.make_preexec_fn("ada"),
-                                capture_output=True, text=True, check=True)  # fmt: skip
+        result = subprocess.run(
+            ["sh", "-c", "id -u; id -G; pwd"],
+            preexec_fn=spawner.make_preexec_fn("ada"),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         uid, gids, cwd = result.stdout.split("\n")[:3]
         assert int(uid) == entry.pw_uid != 0
         assert "0" not in gids.split()  # no root group inherited
@@ -136,8 +141,11 @@ def test_sandbox_mounts_hide_private_paths_then_put_back_content_and_home(tmp_pa
     args = spawner.sandbox_args()
     assert args[0] == "bwrap" and args[-1] == "--" and "--unshare-pid" in args and "--die-with-parent" in args
     flat = " ".join(args)
-    hide, content, home = (flat.index(f"--tmpfs {tmp_path}/var "), flat.index(f"--ro-bind-try {tmp_path}/var/content"),
-                           flat.index(f"--bind {tmp_path}/var/hub/homes/ada"))  # fmt: skip
+    hide, content, home = (
+        flat.index(f"--tmpfs {tmp_path}/var "),
+        flat.index(f"--ro-bind-try {tmp_path}/var/content"),
+        flat.index(f"--bind {tmp_path}/var/hub/homes/ada"),
+    )
     assert hide < content < home  # later mounts win: hide first, then put back
     assert flat.index("--ro-bind / /") < hide
     assert spawner.shell_cmd == [*args, "/bin/sh", "-c"]
@@ -168,17 +176,27 @@ print(json.dumps(out))
 def run_sandboxed(spawner: LearnerSpawner, tmp_path: Path, host_tmp: Path) -> dict:
     import json
 
-    values = {"SECRET": tmp_path / "var/hub/secret", "PRIVATE": tmp_path / "var/hub",
-              "OTHER": tmp_path / "var/hub/homes/bob/notes.txt", "CONTENT": tmp_path / "var/content/c/l.ipynb",
-              "VENV": Path(sys.executable).parent, "HOST_TMP": host_tmp}  # fmt: skip
+    values = {
+        "SECRET": tmp_path / "var/hub/secret",
+        "PRIVATE": tmp_path / "var/hub",
+        "OTHER": tmp_path / "var/hub/homes/bob/notes.txt",
+        "CONTENT": tmp_path / "var/content/c/l.ipynb",
+        "VENV": Path(sys.executable).parent,
+        "HOST_TMP": host_tmp,
+    }
     code = "".join(f"{k} = {str(v)!r}\n" for k, v in values.items()) + ATTACKS
     python = Path(sys.executable).parent.resolve() / "python"  # by its real path, as the hub runs servers
     script = f"{python} -c {__import__('shlex').quote(code)}"
     spawner.home.mkdir(parents=True, exist_ok=True)
     if spawner.isolation == "accounts":
         ensure_account(spawner.account, spawner.home, "test learner")
-    result = subprocess.run([*spawner.shell_cmd, script], preexec_fn=spawner.make_preexec_fn("ada"),
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [*spawner.shell_cmd, script],
+        preexec_fn=spawner.make_preexec_fn("ada"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return {k: v[0] for k, v in json.loads(result.stdout).items()}
 
@@ -194,10 +212,16 @@ def make_var(tmp_path: Path) -> None:
 
 
 EXPECTED = {
-    "read_secret": "blocked", "list_private": "blocked", "read_other_home": "blocked", "read_content": "ok",
-    "write_home": "ok", "write_system": "blocked", "write_venv": "blocked", "see_host_tmp": "blocked",
+    "read_secret": "blocked",
+    "list_private": "blocked",
+    "read_other_home": "blocked",
+    "read_content": "ok",
+    "write_home": "ok",
+    "write_system": "blocked",
+    "write_venv": "blocked",
+    "see_host_tmp": "blocked",
     "other_processes": "blocked",
-}  # fmt: skip
+}
 
 
 @pytest.mark.skipif(not shutil.which("bwrap"), reason="bubblewrap is not installed")

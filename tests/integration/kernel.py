@@ -11,8 +11,9 @@ import websocket
 IDLE_AFTER_REPLY = 30  # seconds to wait for the output of a request that has been answered
 
 
-def run_in_kernel(visitor, server_url: str, code: str, timeout: float = 150, *, kernel: str = "",
-                  keep: bool = False) -> dict:  # fmt: skip
+def run_in_kernel(
+    visitor, server_url: str, code: str, timeout: float = 150, *, kernel: str = "", keep: bool = False
+) -> dict:
     """Execute ``code`` in a kernel of the server at ``server_url`` (…/user/<name>/); return its output.
 
     A new kernel unless ``kernel`` names a running one; it is shut down afterwards unless ``keep``.
@@ -30,13 +31,32 @@ def run_in_kernel(visitor, server_url: str, code: str, timeout: float = 150, *, 
     ws_url = server_url.replace("http", "ws", 1) + f"api/kernels/{kernel}/channels"
     ws = websocket.create_connection(ws_url, cookie=cookies, timeout=timeout, suppress_origin=True)
     msg_id = uuid.uuid4().hex
-    ws.send(json.dumps({
-        "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "", "session": uuid.uuid4().hex,
-                   "version": "5.3", "date": ""},
-        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
-                    "allow_stdin": False, "stop_on_error": True},
-    }))  # fmt: skip
+    ws.send(
+        json.dumps(
+            {
+                "header": {
+                    "msg_id": msg_id,
+                    "msg_type": "execute_request",
+                    "username": "",
+                    "session": uuid.uuid4().hex,
+                    "version": "5.3",
+                    "date": "",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "channel": "shell",
+                "buffers": [],
+                "content": {
+                    "code": code,
+                    "silent": False,
+                    "store_history": False,
+                    "user_expressions": {},
+                    "allow_stdin": False,
+                    "stop_on_error": True,
+                },
+            }
+        )
+    )
     out = {"stdout": "", "stderr": "", "error": None, "evalue": "", "status": "dead", "kernel": kernel}
     # The reply (shell channel) and the output (iopub) travel apart: the reply can come first. Like any Jupyter
     # client, read until the kernel says on iopub that it is idle again after this request.

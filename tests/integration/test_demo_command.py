@@ -22,8 +22,13 @@ pytestmark = pytest.mark.integration
 
 def start_demo(env: dict[str, str]) -> tuple[subprocess.Popen, str, float]:
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "embedded.py"), "demo"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "embedded.py"), "demo"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = []
     for line in proc.stdout:
         lines.append(line)
@@ -47,8 +52,12 @@ def test_demo_starts_prints_urls_stops_on_ctrl_c_and_restarts(tmp_path):
     prefix = f"d{run}-"
     ports = {name: free_port() for name in ("HUB", "PORTAL", "HUB_API", "PROXY_API", "EXCHANGE", "GRADING", "HINTS")}
     var = ROOT / "var" / "tests" / f"demo-{run}"
-    env = {**os.environ, "STUDIO_DEMO_VAR": str(var), "STUDIO_LEARNER_USER_PREFIX": prefix,
-           **{f"STUDIO_{k}_PORT": str(v) for k, v in ports.items()}}  # fmt: skip
+    env = {
+        **os.environ,
+        "STUDIO_DEMO_VAR": str(var),
+        "STUDIO_LEARNER_USER_PREFIX": prefix,
+        **{f"STUDIO_{k}_PORT": str(v) for k, v in ports.items()},
+    }
     proc = None
     try:
         proc, out, first = start_demo(env)
@@ -111,11 +120,23 @@ def test_demo_started_by_a_non_root_user_shares_one_account_and_warns(tmp_path):
     subprocess.run(["chown", "-R", f"{user}:{user}", home], check=True)
 
     ports = {name: free_port() for name in ("HUB", "PORTAL", "HUB_API", "PROXY_API", "EXCHANGE", "GRADING", "HINTS")}
-    env = {"PATH": os.environ["PATH"], "HOME": home, "LANG": "C.UTF-8",
-           **{f"STUDIO_{k}_PORT": str(v) for k, v in ports.items()}}  # fmt: skip
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        **{f"STUDIO_{k}_PORT": str(v) for k, v in ports.items()},
+    }
     # setpriv execs the demo itself (runuser would stay in between and swallow Ctrl-C).
-    cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--",
-           f"{checkout}/.venv/bin/python", f"{checkout}/scripts/embedded.py", "demo"]  # fmt: skip
+    cmd = [
+        "setpriv",
+        f"--reuid={user}",
+        f"--regid={user}",
+        "--init-groups",
+        "--",
+        f"{checkout}/.venv/bin/python",
+        f"{checkout}/scripts/embedded.py",
+        "demo",
+    ]
     proc = subprocess.Popen(cmd, env=env, cwd=checkout, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         out = ""
@@ -185,8 +206,10 @@ def test_what_a_dead_hub_left_running_is_stopped_with_the_stack(tmp_path):
 
     stack = Stack(var=tmp_path / "var", courses=[])
     stack.hub_dir.mkdir(parents=True)
-    service = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "--data-dir",
-                                str(stack.var / "hub" / "exchange")], start_new_session=True)  # fmt: skip
+    service = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)", "--data-dir", str(stack.var / "hub" / "exchange")],
+        start_new_session=True,
+    )
     proxy = subprocess.Popen(["bash", "-c", "exec -a configurable-http-proxy sleep 600"], start_new_session=True)
     other = subprocess.Popen(["sleep", "600"], start_new_session=True)
     (stack.hub_dir / "proxy.pid").write_text(str(proxy.pid))

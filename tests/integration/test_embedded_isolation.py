@@ -75,8 +75,9 @@ def test_attack_from_a_kernel_fails(stack, student1, student2_home, name, code):
     prelude = f"import os\nHOME2 = {student2_home!r}\nHUB = {str(stack.hub_dir)!r}\nVAR = {str(stack.var)!r}\n"
     out = attack(stack, student1, prelude + code)
     assert out["status"] == "error", f"{name} succeeded: {out}"
-    assert out["error"] in ("FileNotFoundError", "PermissionError", "OSError", "ZeroDivisionError",
-                            "TimeoutExpired"), out  # fmt: skip
+    assert out["error"] in ("FileNotFoundError", "PermissionError", "OSError", "ZeroDivisionError", "TimeoutExpired"), (
+        out
+    )
 
 
 def test_a_learners_own_config_never_configures_their_server(stack, student1):
@@ -85,12 +86,16 @@ def test_a_learners_own_config_never_configures_their_server(stack, student1):
     home = f"/home/{stack.learner_prefix}student1"
     canary = f"{home}/config-ran"
     plant = f"open({canary!r}, 'w').write('my config ran')\n"
-    out = attack(stack, student1, (
-        "import os\n"
-        "for d in ('~/.jupyter', '~/.local/etc/jupyter'):\n"
-        "    os.makedirs(os.path.expanduser(d), exist_ok=True)\n"
-        f"    open(os.path.expanduser(d + '/jupyter_server_config.py'), 'w').write({plant!r})\n"
-    ))  # fmt: skip
+    out = attack(
+        stack,
+        student1,
+        (
+            "import os\n"
+            "for d in ('~/.jupyter', '~/.local/etc/jupyter'):\n"
+            "    os.makedirs(os.path.expanduser(d), exist_ok=True)\n"
+            f"    open(os.path.expanduser(d + '/jupyter_server_config.py'), 'w').write({plant!r})\n"
+        ),
+    )
     assert out["status"] == "ok", out
     v = student1
     v.follow(f"{stack.hub_url}/hub/home")

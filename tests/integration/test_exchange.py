@@ -98,12 +98,16 @@ NOTEBOOK = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_min
 def course_folder(stack, username: str, name: str) -> None:
     """``~/<name>`` of ``username``: an nbgrader course folder of intro-python with ps01's source, as they would
     clone it from the course repository (it is not in the content learners see)."""
-    in_kernel(stack, username, (
-        "import os\n"
-        f"os.makedirs(os.path.expanduser('~/{name}/source'), exist_ok=True)\n"
-        f"open(os.path.expanduser('~/{name}/nbgrader_config.py'), 'w').write("
-        f"'c = get_config()\\nc.CourseDirectory.course_id = \"{COURSE}\"\\n')\n"
-    ))  # fmt: skip
+    in_kernel(
+        stack,
+        username,
+        (
+            "import os\n"
+            f"os.makedirs(os.path.expanduser('~/{name}/source'), exist_ok=True)\n"
+            f"open(os.path.expanduser('~/{name}/nbgrader_config.py'), 'w').write("
+            f"'c = get_config()\\nc.CourseDirectory.course_id = \"{COURSE}\"\\n')\n"
+        ),
+    )
     home = Path("/home") / f"{stack.learner_prefix}{username}"
     dest = home / name / "source" / PS
     shutil.copytree(COURSE_CONTENT / COURSE / "source" / PS, dest)
@@ -136,58 +140,79 @@ def test_student_fetches_works_submits_and_reads_feedback_with_nbgrader_commands
     assert rc != 0 and "already have a copy" in out, "a second fetch does not overwrite the student's work"
 
     # The student works: their answer goes into the notebook they fetched. Then they submit twice.
-    in_kernel(stack, "student1", (
-        "import json, os\n"
-        f"p = os.path.expanduser('~/{PS}/{PS}.ipynb')\n"
-        "nb = json.load(open(p))\n"
-        "cell = next(c for c in nb['cells'] if c['metadata'].get('nbgrader', {}).get('grade_id') == 'ex1-answer')\n"
-        "cell['source'] = 'def celsius_to_fahrenheit(c):\\n    return c * 9 / 5 + 32  # attempt-1\\n'\n"
-        "json.dump(nb, open(p, 'w'))\n"
-    ))  # fmt: skip
+    in_kernel(
+        stack,
+        "student1",
+        (
+            "import json, os\n"
+            f"p = os.path.expanduser('~/{PS}/{PS}.ipynb')\n"
+            "nb = json.load(open(p))\n"
+            "cell = next(c for c in nb['cells'] if c['metadata'].get('nbgrader', {}).get('grade_id') == 'ex1-answer')\n"
+            "cell['source'] = 'def celsius_to_fahrenheit(c):\\n    return c * 9 / 5 + 32  # attempt-1\\n'\n"
+            "json.dump(nb, open(p, 'w'))\n"
+        ),
+    )
     rc, first = nbgrader(stack, "student1", "submit", PS, "--course", COURSE)
     assert rc == 0 and "Submitted as:" in first, first
-    in_kernel(stack, "student1", f"import os; p = os.path.expanduser('~/{PS}/{PS}.ipynb'); s = open(p).read(); "
-                                 "open(p, 'w').write(s.replace('attempt-1', 'attempt-2'))")  # fmt: skip
+    in_kernel(
+        stack,
+        "student1",
+        f"import os; p = os.path.expanduser('~/{PS}/{PS}.ipynb'); s = open(p).read(); "
+        "open(p, 'w').write(s.replace('attempt-1', 'attempt-2'))",
+    )
     rc, out = nbgrader(stack, "student1", "submit", PS, "--course", COURSE)
     assert rc == 0, out
     rc, out = nbgrader(stack, "student1", "list", "--cached", "--course", COURSE)
     assert rc == 0 and out.count(f"{COURSE} student1 {PS}") == 2, out
 
     # The grader collects the latest submission into their own course folder.
-    in_kernel(stack, "grader1", "import os; os.makedirs(os.path.expanduser('~/course'), exist_ok=True); "
-                                f"open(os.path.expanduser('~/course/nbgrader_config.py'), 'w').write("
-                                f"'c = get_config()\\nc.CourseDirectory.course_id = \"{COURSE}\"\\n')")  # fmt: skip
+    in_kernel(
+        stack,
+        "grader1",
+        "import os; os.makedirs(os.path.expanduser('~/course'), exist_ok=True); "
+        f"open(os.path.expanduser('~/course/nbgrader_config.py'), 'w').write("
+        f"'c = get_config()\\nc.CourseDirectory.course_id = \"{COURSE}\"\\n')",
+    )
     rc, out = nbgrader(stack, "grader1", "list", "--inbound", "--course", COURSE)
     assert rc == 0 and out.count(f"{COURSE} student1 {PS}") == 2, out
     rc, out = nbgrader(stack, "grader1", "collect", PS, cwd="~/course")
     assert rc == 0 and "Collecting submission: student1" in out, out
-    collected = in_kernel(stack, "grader1", (
-        "import os\n"
-        f"d = os.path.expanduser('~/course/submitted/student1/{PS}')\n"
-        f"print(open(os.path.join(d, '{PS}.ipynb')).read().count('attempt-2'),"
-        " open(os.path.join(d, 'timestamp.txt')).read())\n"
-    ))  # fmt: skip
+    collected = in_kernel(
+        stack,
+        "grader1",
+        (
+            "import os\n"
+            f"d = os.path.expanduser('~/course/submitted/student1/{PS}')\n"
+            f"print(open(os.path.join(d, '{PS}.ipynb')).read().count('attempt-2'),"
+            " open(os.path.join(d, 'timestamp.txt')).read())\n"
+        ),
+    )
     count, timestamp = collected.strip().split(" ", 1)
     assert count == "1", "the latest submission is the one collected"
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} UTC", timestamp)
 
     # Feedback, as nbgrader generate_feedback leaves it (written here: grading itself is another test's), released
     # through the exchange, fetched by the student.
-    in_kernel(stack, "grader1", (
-        "import os, shutil\n"
-        f"d = os.path.expanduser('~/course/feedback/student1/{PS}')\n"
-        "os.makedirs(d, exist_ok=True)\n"
-        f"open(os.path.join(d, '{PS}.html'), 'w').write('<p>well done, student1</p>')\n"
-        f"shutil.copy(os.path.expanduser('~/course/submitted/student1/{PS}/timestamp.txt'), d)\n"
-    ))  # fmt: skip
+    in_kernel(
+        stack,
+        "grader1",
+        (
+            "import os, shutil\n"
+            f"d = os.path.expanduser('~/course/feedback/student1/{PS}')\n"
+            "os.makedirs(d, exist_ok=True)\n"
+            f"open(os.path.join(d, '{PS}.html'), 'w').write('<p>well done, student1</p>')\n"
+            f"shutil.copy(os.path.expanduser('~/course/submitted/student1/{PS}/timestamp.txt'), d)\n"
+        ),
+    )
     rc, out = nbgrader(stack, "grader1", "release_feedback", PS, cwd="~/course")
     assert rc == 0 and "Releasing feedback for student 'student1'" in out, out
     rc, out = nbgrader(stack, "student1", "list", "--cached", "--course", COURSE)
     assert "feedback ready to be fetched" in out, out
     rc, out = nbgrader(stack, "student1", "fetch_feedback", PS, "--course", COURSE)
     assert rc == 0 and "Fetched feedback" in out, out
-    html = in_kernel(stack, "student1", f"import os; print(open(os.path.expanduser("
-                                        f"'~/{PS}/feedback/{timestamp}/{PS}.html')).read())")  # fmt: skip
+    html = in_kernel(
+        stack, "student1", f"import os; print(open(os.path.expanduser('~/{PS}/feedback/{timestamp}/{PS}.html')).read())"
+    )
     assert "well done, student1" in html
 
 
@@ -209,8 +234,9 @@ def test_jupyterlab_assignment_list_fetches_and_submits_through_the_exchange(sta
     fetched = v.http.post(f"{base}assignments/fetch", data={"course_id": COURSE, "assignment_id": PS}, headers=xsrf)
     (entry,) = [a for a in fetched.json()["value"] if a["assignment_id"] == PS and a["status"] != "submitted"]
     assert entry["status"] == "fetched" and entry["path"] == PS
-    submitted = v.http.post(f"{base}assignments/submit", data={"course_id": COURSE, "assignment_id": PS},
-                            headers=xsrf).json()  # fmt: skip
+    submitted = v.http.post(
+        f"{base}assignments/submit", data={"course_id": COURSE, "assignment_id": PS}, headers=xsrf
+    ).json()
     assert submitted["success"], submitted
     (entry,) = [a for a in submitted["value"] if a.get("student_id") == "student2"]
     assert entry["status"] == "submitted" and len(entry["submissions"]) == 1
@@ -237,9 +263,12 @@ def _attempt(stack, user: str, action: str, course: str, target: dict) -> int:
         "mine": ("GET", "api/submissions", {"params": {"mine": "1", "course": course}}),
         "inbound": ("GET", "api/submissions", {"params": {"course": course}}),
         "collect": ("GET", f"api/collect/{course}/{PS}", {}),
-        "feedback": ("PUT", f"api/feedback/{course}/{PS}/student2/{target['id']}",
-                     {"json": files(**{f"{PS}.html": b"<p>ok</p>"})}),
-    }  # fmt: skip
+        "feedback": (
+            "PUT",
+            f"api/feedback/{course}/{PS}/student2/{target['id']}",
+            {"json": files(**{f"{PS}.html": b"<p>ok</p>"})},
+        ),
+    }
     method, path, kwargs = calls[action]
     return api(stack, user, method, path, **kwargs).status_code
 
@@ -319,8 +348,9 @@ def test_submissions_after_the_due_date_are_kept_and_flagged_late(stack, release
 
 
 def test_oversized_and_malformed_submissions_get_clear_errors(stack, released):
-    big = api(stack, "student1", "POST", f"api/submissions/{COURSE}/{PS}",
-              json=files(**{f"{PS}.ipynb": b"x" * (21 * 2**20)}))  # fmt: skip
+    big = api(
+        stack, "student1", "POST", f"api/submissions/{COURSE}/{PS}", json=files(**{f"{PS}.ipynb": b"x" * (21 * 2**20)})
+    )
     assert big.status_code == 413 and "at most 20.0 MiB" in big.json()["message"]
     not_b64 = api(stack, "student1", "POST", f"api/submissions/{COURSE}/{PS}", json={"files": {"a.ipynb": "%%%"}})
     assert not_b64.status_code == 400 and "base64" in not_b64.json()["message"]

@@ -30,8 +30,9 @@ PRINTS = "def celsius_to_fahrenheit(c):\n    print(c * 9 / 5 + 32)\n"
 LEARNER = "hinted"  # the browser's student
 
 
-def call(stack, username: str | None, method: str, path: str, token: str | None = None, service: str = "HINTS",
-         **kwargs) -> requests.Response:  # fmt: skip
+def call(
+    stack, username: str | None, method: str, path: str, token: str | None = None, service: str = "HINTS", **kwargs
+) -> requests.Response:
     env = server_env(stack, username or "student1")
     token = token if token is not None else (env["JUPYTERHUB_API_TOKEN"] if username else "")
     headers = {"Authorization": f"token {token}"} if token else {}
@@ -89,8 +90,10 @@ def test_the_team_reads_the_hint_log_students_do_not(stack, released):
 
 
 def test_events_from_a_learner_server(stack, released):
-    events = [{"kind": "execute", "assignment": PS, "exercise": "ex1-answer", "ok": False, "ename": "NameError"},
-              {"kind": "execute", "course": "data-science", "ok": True}]  # fmt: skip
+    events = [
+        {"kind": "execute", "assignment": PS, "exercise": "ex1-answer", "ok": False, "ename": "NameError"},
+        {"kind": "execute", "course": "data-science", "ok": True},
+    ]
     resp = call(stack, "student2", "POST", "api/events", json={"events": events})
     assert resp.status_code == 200 and resp.json() == {"accepted": 1, "rejected": 1}
     # The queue is for the portal and hub admins (instructor1 is portal staff), not for graders or students.

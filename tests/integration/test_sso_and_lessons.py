@@ -201,24 +201,30 @@ def test_hub_secrets_are_readable_by_their_owner_only(stack):
         learner = f"{stack.learner_prefix}student1"
         import subprocess
 
-        peek = subprocess.run(["runuser", "-u", learner, "--", "cat", str(stack.hub_dir / "oauth_client_secret")],
-                              capture_output=True)  # fmt: skip
+        peek = subprocess.run(
+            ["runuser", "-u", learner, "--", "cat", str(stack.hub_dir / "oauth_client_secret")], capture_output=True
+        )
         assert peek.returncode != 0
 
 
 def test_student_who_enrolls_while_their_server_runs_can_open_the_lesson_seconds_later(stack):
     from studio_hub.config import REFRESH_SECONDS
 
-    stack.manage("shell", "-c", "from django.contrib.auth.models import User; "
-                 "User.objects.create_user('latecomer', 'l@example.org', 'late-pw-123')")  # fmt: skip
+    stack.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; "
+        "User.objects.create_user('latecomer', 'l@example.org', 'late-pw-123')",
+    )
     v = Visitor(stack)
     v.login("latecomer", "late-pw-123")
     assert v.follow(f"{stack.hub_url}/hub/spawn").url.startswith(f"{stack.user_url('latecomer')}lab")
     lesson = f"{stack.user_url('latecomer')}studio/lessons/intro-python/lessons/01-values-and-names.ipynb"
     refused = v.follow(lesson)
     assert refused.status_code == 403 and "reload this page in a few seconds" in refused.text
-    enrolled = v.http.post(f"{stack.portal_url}/courses/intro-python/enroll/",
-                           data={"csrfmiddlewaretoken": v.http.cookies["csrftoken"]})  # fmt: skip
+    enrolled = v.http.post(
+        f"{stack.portal_url}/courses/intro-python/enroll/", data={"csrfmiddlewaretoken": v.http.cookies["csrftoken"]}
+    )
     assert "You are enrolled in Introduction to Python" in enrolled.text
     time.sleep(REFRESH_SECONDS + 0.5)  # the hub re-reads roles from the portal once its copy is this old
     resp = v.open_lesson("intro-python", "values-and-names")

@@ -29,8 +29,13 @@ def released(stack):
     assert resp.status_code == 200, resp.text
     listed = api(stack, "student1", "GET", "api/assignments", params={"course": COURSE}).json()["assignments"]
     if PS not in {a["assignment_id"] for a in listed}:
-        resp = api(stack, "instructor1", "PUT", f"api/assignments/{COURSE}/{PS}",
-                   json={**files(**{f"{PS}.ipynb": NOTEBOOK}), "force": True})  # fmt: skip
+        resp = api(
+            stack,
+            "instructor1",
+            "PUT",
+            f"api/assignments/{COURSE}/{PS}",
+            json={**files(**{f"{PS}.ipynb": NOTEBOOK}), "force": True},
+        )
         assert resp.status_code == 200, resp.text
 
 
@@ -47,9 +52,24 @@ def student2_submission(stack, released):
 
 def test_events_cannot_be_reported_in_anothers_name(stack):
     """Attack: learning events that say they are student2's (to spoil their analytics, or hide one's own)."""
-    sent = call(stack, "student1", "POST", "api/events", json={"events": [
-        {"kind": "execute", "course": COURSE, "assignment": PS, "ok": False, "student": "student2",
-         "ename": "Forged"}]})  # fmt: skip
+    sent = call(
+        stack,
+        "student1",
+        "POST",
+        "api/events",
+        json={
+            "events": [
+                {
+                    "kind": "execute",
+                    "course": COURSE,
+                    "assignment": PS,
+                    "ok": False,
+                    "student": "student2",
+                    "ename": "Forged",
+                }
+            ]
+        },
+    )
     assert sent.status_code == 200 and sent.json()["accepted"] == 1, sent.text
     queue = call(stack, "instructor1", "GET", "api/events", params={"count": 1000}).json()["events"]
     forged = [e for e in queue if e.get("ename") == "Forged"]
@@ -89,8 +109,13 @@ def test_a_student_cannot_read_a_classmates_submission_or_feedback(stack, studen
 def test_a_submitted_timestamp_file_does_not_change_when_it_was_submitted(stack, released):
     """Attack: submit late with a timestamp.txt of one's own (nbgrader reads the time from that file)."""
     forged = b"2000-01-01 00:00:00.000000 UTC"
-    resp = api(stack, "student2", "POST", f"api/submissions/{COURSE}/{PS}",
-               json=files(**{f"{PS}.ipynb": NOTEBOOK, "timestamp.txt": forged}))  # fmt: skip
+    resp = api(
+        stack,
+        "student2",
+        "POST",
+        f"api/submissions/{COURSE}/{PS}",
+        json=files(**{f"{PS}.ipynb": NOTEBOOK, "timestamp.txt": forged}),
+    )
     assert resp.status_code == 201, resp.text
     real = resp.json()["timestamp"]
     assert real != forged.decode() and real.startswith(time.strftime("%Y-"))
@@ -124,12 +149,26 @@ def test_a_server_token_reaches_nothing_of_anyone_else_at_the_hub(stack):
 def test_a_hub_token_is_not_a_portal_service_token(stack):
     """Attack: send the portal a grade, or events, with one's hub token as the bearer."""
     headers = {"Authorization": f"Bearer {token_of(stack, 'student1')}"}
-    grade = {"course": COURSE, "assignment": PS, "student": "student1", "state": "graded", "score": 7,
-             "max_score": 7, "needs_manual_grade": False, "flagged": False}  # fmt: skip
-    assert requests.put(f"{stack.portal_url}/api/grades/", json={"grades": [grade]}, headers=headers,
-                        timeout=30).status_code == 403  # fmt: skip
-    assert requests.put(f"{stack.portal_url}/api/events/", json={"events": []}, headers=headers,
-                        timeout=30).status_code == 403  # fmt: skip
+    grade = {
+        "course": COURSE,
+        "assignment": PS,
+        "student": "student1",
+        "state": "graded",
+        "score": 7,
+        "max_score": 7,
+        "needs_manual_grade": False,
+        "flagged": False,
+    }
+    assert (
+        requests.put(
+            f"{stack.portal_url}/api/grades/", json={"grades": [grade]}, headers=headers, timeout=30
+        ).status_code
+        == 403
+    )
+    assert (
+        requests.put(f"{stack.portal_url}/api/events/", json={"events": []}, headers=headers, timeout=30).status_code
+        == 403
+    )
 
 
 def test_a_huge_hint_request_is_refused_and_the_service_stays(stack, released):
@@ -150,8 +189,13 @@ def test_a_huge_hint_request_is_refused_and_the_service_stays(stack, released):
 
 def test_a_grade_cannot_be_read_for_a_classmate(stack):
     """Attack: ask the grading service for "my" grades in a way that returns others' (course filter, names)."""
-    mine = call(stack, "student1", "GET", "api/grades", service="GRADING",
-                params={"mine": "1", "course": COURSE, "student": "student2"})  # fmt: skip
+    mine = call(
+        stack,
+        "student1",
+        "GET",
+        "api/grades",
+        service="GRADING",
+        params={"mine": "1", "course": COURSE, "student": "student2"},
+    )
     assert mine.status_code == 200 and {r["student"] for r in mine.json()["grades"]} <= {"student1"}
-    assert call(stack, "student1", "GET", "api/grades", service="GRADING",
-                params={"course": COURSE}).status_code == 403  # fmt: skip
+    assert call(stack, "student1", "GET", "api/grades", service="GRADING", params={"course": COURSE}).status_code == 403

@@ -28,20 +28,37 @@ NOW = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
 
 
 def event(n, kind="execute", student="student1", ok=True, exercise="squares", minutes=0.0, **extra) -> dict:
-    return {"id": f"1-{n}", "kind": kind, "student": student, "course": "intro-python",
-            "assignment": "ps02-functions", "exercise": exercise, "ok": ok,
-            "time": (NOW - timedelta(minutes=minutes)).timestamp(), **extra}  # fmt: skip
+    return {
+        "id": f"1-{n}",
+        "kind": kind,
+        "student": student,
+        "course": "intro-python",
+        "assignment": "ps02-functions",
+        "exercise": exercise,
+        "ok": ok,
+        "time": (NOW - timedelta(minutes=minutes)).timestamp(),
+        **extra,
+    }
 
 
 @override_settings(EVENTS_TOKEN=TOKEN, GRADES_TOKEN="grades-test-token")
 class IngestTests(CatalogTestCase):
     def put(self, events, token=TOKEN):
-        return self.client.put("/api/events/", json.dumps({"events": events}), content_type="application/json",
-                               HTTP_AUTHORIZATION=f"Bearer {token}")  # fmt: skip
+        return self.client.put(
+            "/api/events/",
+            json.dumps({"events": events}),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
 
     def test_events_are_stored_once_and_summarised(self):
-        batch = [event(1, ok=False, minutes=30), event(2, kind="hint-shown", minutes=29), event(3, minutes=27),
-                 event(4, exercise="cube", minutes=1), event(5, student="nobody")]  # fmt: skip
+        batch = [
+            event(1, ok=False, minutes=30),
+            event(2, kind="hint-shown", minutes=29),
+            event(3, minutes=27),
+            event(4, exercise="cube", minutes=1),
+            event(5, student="nobody"),
+        ]
         resp = self.put(batch)
         assert resp.status_code == 200, resp.content
         assert resp.json() == {"stored": 4, "duplicates": 0, "skipped": ["intro-python/nobody"]}
@@ -61,19 +78,32 @@ class IngestTests(CatalogTestCase):
     def test_the_token_and_the_body_are_checked(self):
         assert self.put([event(1)], token="wrong").status_code == 403
         assert self.client.put("/api/events/", "{}", content_type="application/json").status_code == 401
-        for body in ("nonsense", json.dumps({"events": {}}), json.dumps({"events": [{"id": "1"}]}),
-                     json.dumps({"events": [event(1, kind="graded")]}),
-                     json.dumps({"events": [dict(event(1), time="yesterday")]})):  # fmt: skip
-            resp = self.client.put("/api/events/", body, content_type="application/json",
-                                   HTTP_AUTHORIZATION=f"Bearer {TOKEN}")  # fmt: skip
+        for body in (
+            "nonsense",
+            json.dumps({"events": {}}),
+            json.dumps({"events": [{"id": "1"}]}),
+            json.dumps({"events": [event(1, kind="graded")]}),
+            json.dumps({"events": [dict(event(1), time="yesterday")]}),
+        ):
+            resp = self.client.put(
+                "/api/events/", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {TOKEN}"
+            )
             assert resp.status_code == 400 and resp.json()["message"], body
         assert not LearningEvent.objects.exists()
 
     def test_grades_become_a_history_one_event_per_submission(self):
         def grade(submission, score, **extra):
-            return {"course": "intro-python", "assignment": "ps01-values-and-names", "student": "student1",
-                    "state": "graded", "score": score, "max_score": 4.0, "submission": submission,
-                    "graded_at": NOW.timestamp(), **extra}  # fmt: skip
+            return {
+                "course": "intro-python",
+                "assignment": "ps01-values-and-names",
+                "student": "student1",
+                "state": "graded",
+                "score": score,
+                "max_score": 4.0,
+                "submission": submission,
+                "graded_at": NOW.timestamp(),
+                **extra,
+            }
 
         grades_store(grades=[grade("s1", 2.0)])
         grades_store(grades=[grade("s1", 3.0)])  # a regrade of the same submission: no second event
@@ -98,12 +128,26 @@ class DashboardTests(CatalogTestCase):
             events.append(event(f"q{n}", student="quiet", ok=n % 4 == 0, minutes=12 * 1440 + n))
             events.append(event(f"qh{n}", kind="hint-shown", student="quiet", minutes=12 * 1440 + n))
         events_ingest(events=events)
-        grades_store(grades=[
-            {"course": "intro-python", "assignment": a, "student": s, "state": "graded", "score": score,
-             "max_score": 10.0, "submission": f"{s}-{a}", "graded_at": (NOW - timedelta(days=d)).timestamp()}
-            for s, a, score, d in [("student1", "ps01-values-and-names", 9, 5), ("student1", "ps02-functions", 8, 1),
-                                   ("quiet", "ps01-values-and-names", 8, 14), ("quiet", "ps02-functions", 3, 12)]
-        ])  # fmt: skip
+        grades_store(
+            grades=[
+                {
+                    "course": "intro-python",
+                    "assignment": a,
+                    "student": s,
+                    "state": "graded",
+                    "score": score,
+                    "max_score": 10.0,
+                    "submission": f"{s}-{a}",
+                    "graded_at": (NOW - timedelta(days=d)).timestamp(),
+                }
+                for s, a, score, d in [
+                    ("student1", "ps01-values-and-names", 9, 5),
+                    ("student1", "ps02-functions", 8, 1),
+                    ("quiet", "ps01-values-and-names", 8, 14),
+                    ("quiet", "ps02-functions", 3, 12),
+                ]
+            ]
+        )
 
     def test_a_students_dashboard(self):
         self.client.force_login(self.student)
@@ -192,12 +236,14 @@ def test_streaks():
 
 def test_each_signal_is_named_with_its_numbers():
     assert assess(Signals(days_inactive=0, runs=20, errors=2, exercises=5, hints=1, grades=(0.9, 0.95))).reasons == []
-    cases = [(Signals(days_inactive=10), "no activity for 10 days"),
-             (Signals(days_inactive=None), "has not started"),
-             (Signals(days_inactive=1, runs=20, errors=16), "80% of 20 recent runs ended in an error"),
-             (Signals(days_inactive=1, exercises=4, hints=10), "2.5 hints per exercise"),
-             (Signals(days_inactive=1, grades=(0.9, 0.5, 0.4)), "grades falling: 90% → 50% → 40%"),
-             (Signals(days_inactive=1, grades=(0.4, 0.45)), "low grades: 40% → 45%")]  # fmt: skip
+    cases = [
+        (Signals(days_inactive=10), "no activity for 10 days"),
+        (Signals(days_inactive=None), "has not started"),
+        (Signals(days_inactive=1, runs=20, errors=16), "80% of 20 recent runs ended in an error"),
+        (Signals(days_inactive=1, exercises=4, hints=10), "2.5 hints per exercise"),
+        (Signals(days_inactive=1, grades=(0.9, 0.5, 0.4)), "grades falling: 90% → 50% → 40%"),
+        (Signals(days_inactive=1, grades=(0.4, 0.45)), "low grades: 40% → 45%"),
+    ]
     for signals, words in cases:
         result = assess(signals)
         assert words in result.reasons, (signals, result)
@@ -220,8 +266,10 @@ class CohortTests(CatalogTestCase):
         truth = {s for s, struggling in made.struggling.items() if struggling}
         precision = len(flagged & truth) / len(flagged)
         recall = len(flagged & truth) / len(truth)
-        print(f"\nat-risk, held-out cohort of {len(made.students)} ({len(truth)} struggling): "
-              f"precision {precision:.2f}, recall {recall:.2f}")  # fmt: skip
+        print(
+            f"\nat-risk, held-out cohort of {len(made.students)} ({len(truth)} struggling): "
+            f"precision {precision:.2f}, recall {recall:.2f}"
+        )
         assert precision >= 0.7 and recall >= 0.7, (precision, recall)
         assert all(r.assessment.reasons for r in dash.at_risk)  # every flag is explained
 

@@ -30,8 +30,16 @@ class ImportTests(TestCase):
         assert course.get_parent().specific == index and course.level == "beginner"
         assert course.instructors == "Ines Instructor"
         lessons = list(course.lessons())
-        assert [ls.slug for ls in lessons] == ["values-and-names", "functions", "conditionals", "loops",
-                                               "lists-and-dicts", "strings", "files-and-errors", "classes"]  # fmt: skip
+        assert [ls.slug for ls in lessons] == [
+            "values-and-names",
+            "functions",
+            "conditionals",
+            "loops",
+            "lists-and-dicts",
+            "strings",
+            "files-and-errors",
+            "classes",
+        ]
         assert [ls.order for ls in lessons] == list(range(1, 9))
         assert lessons[0].title == "Values and names"  # from the notebook's first heading
         assert lessons[1].notebook == "lessons/02-functions.ipynb" and lessons[1].estimated_minutes == 40

@@ -182,8 +182,9 @@ class ForumTests(ForumCase):
     def test_editing_ones_own_post(self):
         thread = self.start()
         first = thread.posts.get()
-        resp = self.as_(self.student).post(f"/courses/intro-python/forum/{thread.pk}/posts/{first.pk}/edit/",
-                                           {"body": "Now with **more** detail"})  # fmt: skip
+        resp = self.as_(self.student).post(
+            f"/courses/intro-python/forum/{thread.pk}/posts/{first.pk}/edit/", {"body": "Now with **more** detail"}
+        )
         assert resp.status_code == 302
         first.refresh_from_db()
         assert "<strong>more</strong>" in first.html and first.edited is not None
@@ -274,8 +275,12 @@ class QueryCountTests(ForumCase):
             services.thread_create(course=self.intro, author=people[n % 4], title=f"t{n}", body="b")
             services.post_create(thread=thread, author=people[n % 4], body=f"reply {n} @student1")
             services.group_create(course=self.intro, creator=people[n % 4], name=f"g{n}", meeting_time="Mondays")
-        urls = ["/courses/intro-python/forum/", f"/courses/intro-python/forum/{thread.pk}/",
-                "/courses/intro-python/groups/", "/notifications/"]  # fmt: skip
+        urls = [
+            "/courses/intro-python/forum/",
+            f"/courses/intro-python/forum/{thread.pk}/",
+            "/courses/intro-python/groups/",
+            "/notifications/",
+        ]
         for url in urls:
             self.client.get(url)  # once first: the site and content types are cached after a first request
         small = {url: self.count(url) for url in urls}
@@ -294,8 +299,16 @@ class StudyGroupTests(ForumCase):
         return self.as_(who).post(f"/courses/intro-python/groups/{path}", data or {})
 
     def test_create_join_leave_and_capacity(self):
-        resp = self.post(self.student, "new/", {"name": "Night owls", "meeting_time": "Tuesdays 21:00 UTC",
-                                                "capacity": "2", "description": "Loops and lists"})  # fmt: skip
+        resp = self.post(
+            self.student,
+            "new/",
+            {
+                "name": "Night owls",
+                "meeting_time": "Tuesdays 21:00 UTC",
+                "capacity": "2",
+                "description": "Loops and lists",
+            },
+        )
         assert resp.status_code == 302
         group = StudyGroup.objects.get()
         assert (group.member_count, group.capacity, group.thread.title) == (1, 2, "Night owls: group thread")
@@ -326,10 +339,12 @@ class StudyGroupTests(ForumCase):
         assert thread.title not in self.client.get("/courses/intro-python/forum/").content.decode()
 
     def test_bad_group_input(self):
-        for data, reason in [({"name": "", "meeting_time": "x"}, "name is empty"),
-                             ({"name": "a", "meeting_time": ""}, "meeting time is empty"),
-                             ({"name": "a", "meeting_time": "x", "capacity": "1"}, "between 2 and 50"),
-                             ({"name": "a", "meeting_time": "x", "capacity": "lots"}, "whole number")]:  # fmt: skip
+        for data, reason in [
+            ({"name": "", "meeting_time": "x"}, "name is empty"),
+            ({"name": "a", "meeting_time": ""}, "meeting time is empty"),
+            ({"name": "a", "meeting_time": "x", "capacity": "1"}, "between 2 and 50"),
+            ({"name": "a", "meeting_time": "x", "capacity": "lots"}, "whole number"),
+        ]:
             resp = self.post(self.student, "new/", data)
             assert resp.status_code == 400 and reason in resp.content.decode(), (data, resp.content[:300])
         self.post(self.student, "new/", {"name": "Same", "meeting_time": "x"})
@@ -345,8 +360,9 @@ class GroupRaceTests(TransactionTestCase):
 
     def test_many_joining_at_once_take_only_the_seats_there_are(self):
         people = make_catalog()
-        group = services.group_create(course=people["intro"], creator=people["student"], name="Tiny",
-                                      meeting_time="Sundays", capacity=3)  # fmt: skip
+        group = services.group_create(
+            course=people["intro"], creator=people["student"], name="Tiny", meeting_time="Sundays", capacity=3
+        )
         User = get_user_model()
         joiners = [User.objects.create_user(f"joiner{n}", "", "pw") for n in range(8)]
         for u in joiners:

@@ -62,8 +62,12 @@ CASES = [
     (user(ASKER), S, A.LOCK, {"thread": OPEN}, False, False),
     (user(ASKER), S, A.HIDE, {"thread": OPEN}, False, False),
     # --- graders and instructors moderate
-    *[(user(), role, action, {"thread": t}, False, True)
-      for role in (G, T) for action in (A.PIN, A.LOCK, A.HIDE, A.VIEW, A.REPLY) for t in (OPEN, LOCKED, HIDDEN, GROUP)],
+    *[
+        (user(), role, action, {"thread": t}, False, True)
+        for role in (G, T)
+        for action in (A.PIN, A.LOCK, A.HIDE, A.VIEW, A.REPLY)
+        for t in (OPEN, LOCKED, HIDDEN, GROUP)
+    ],
     (user(), T, A.MARK_ANSWER, {"thread": OPEN, "post": post()}, False, True),
     (user(), G, A.MARK_ANSWER, {"thread": OPEN, "post": post()}, False, True),
     (user(), T, A.EDIT, {"thread": OPEN, "post": post(author=ASKER)}, False, False),  # moderators hide, never rewrite
@@ -71,7 +75,7 @@ CASES = [
     (user(staff=True), None, A.VIEW, {"thread": HIDDEN}, False, True),
     (user(staff=True), None, A.LOCK, {"thread": OPEN}, False, True),
     (user(staff=True, anonymous=True), None, A.VIEW, {}, False, False),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("who", "role", "action", "objects", "member", "expected"), CASES)

@@ -25,9 +25,16 @@ NOW = datetime.now(UTC)
 
 
 def grade(student, assignment, score, max_score=4.0):
-    return {"course": "intro-python", "assignment": assignment, "student": student, "state": "graded",
-            "score": score, "max_score": max_score, "submission": f"{student}-{assignment}-{score}",
-            "graded_at": NOW.timestamp()}  # fmt: skip
+    return {
+        "course": "intro-python",
+        "assignment": assignment,
+        "student": student,
+        "state": "graded",
+        "score": score,
+        "max_score": max_score,
+        "submission": f"{student}-{assignment}-{score}",
+        "graded_at": NOW.timestamp(),
+    }
 
 
 def badges(user) -> list[str]:
@@ -49,13 +56,22 @@ class BadgeTests(CatalogTestCase):
         texts = list(
             Notification.objects.filter(user=self.student, kind="badge").order_by("id").values_list("text", flat=True)
         )
-        assert texts == ["You earned the badge “First submission” in Introduction to Python",
-                         "You earned the badge “Perfect score” in Introduction to Python"]  # fmt: skip
+        assert texts == [
+            "You earned the badge “First submission” in Introduction to Python",
+            "You earned the badge “Perfect score” in Introduction to Python",
+        ]
 
     def test_a_seven_day_streak(self):
         def day(n):
-            return {"id": f"d{n}", "kind": "execute", "student": "student1", "course": "intro-python",
-                    "exercise": "e", "ok": True, "time": (NOW - timedelta(days=n)).timestamp()}  # fmt: skip
+            return {
+                "id": f"d{n}",
+                "kind": "execute",
+                "student": "student1",
+                "course": "intro-python",
+                "exercise": "e",
+                "ok": True,
+                "time": (NOW - timedelta(days=n)).timestamp(),
+            }
 
         events_ingest(events=[day(n) for n in (0, 1, 2, 3, 4, 5, 8)])  # six days, a gap, one more
         assert "streak-7" not in badges(self.student)
@@ -77,9 +93,11 @@ def test_rules():
     today = NOW.date()
     assert longest_run(frozenset(today - timedelta(days=n) for n in (0, 1, 2, 5, 6))) == 3
     assert earned(Facts()) == set()
-    assert earned(Facts(graded=1, perfect=1, answers_for_peers=2,
-                        active_days=frozenset(today - timedelta(days=n) for n in range(7)))) == {
-        "first-submission", "perfect-score", "streak-7", "helped-a-peer"}  # fmt: skip
+    assert earned(
+        Facts(
+            graded=1, perfect=1, answers_for_peers=2, active_days=frozenset(today - timedelta(days=n) for n in range(7))
+        )
+    ) == {"first-submission", "perfect-score", "streak-7", "helped-a-peer"}
 
 
 class LeaderboardTests(CatalogTestCase):

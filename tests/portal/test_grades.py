@@ -17,9 +17,20 @@ PS = "ps01-values-and-names"
 
 
 def grade(student="student1", course="intro-python", assignment=PS, **extra) -> dict:
-    return {"course": course, "assignment": assignment, "student": student, "state": "graded", "score": 4.0,
-            "max_score": 7.0, "needs_manual_grade": True, "flagged": False, "submission": "20261122T100000000000Z",
-            "timestamp": "2026-11-22 10:00:00.000000 UTC", "graded_at": 1795341600.0, **extra}  # fmt: skip
+    return {
+        "course": course,
+        "assignment": assignment,
+        "student": student,
+        "state": "graded",
+        "score": 4.0,
+        "max_score": 7.0,
+        "needs_manual_grade": True,
+        "flagged": False,
+        "submission": "20261122T100000000000Z",
+        "timestamp": "2026-11-22 10:00:00.000000 UTC",
+        "graded_at": 1795341600.0,
+        **extra,
+    }
 
 
 @override_settings(GRADES_TOKEN=TOKEN)
@@ -37,7 +48,12 @@ class GradesApiTests(CatalogTestCase):
         assert Grade.objects.count() == 2
         g = Grade.objects.get(student__username="student1")
         assert (g.state, g.score, g.max_score, g.needs_manual_grade, g.submitted) == (
-            "graded", 4.0, 7.0, True, "2026-11-22 10:00:00.000000 UTC")  # fmt: skip
+            "graded",
+            4.0,
+            7.0,
+            True,
+            "2026-11-22 10:00:00.000000 UTC",
+        )
         self.put({"grades": [grade(score=6.0, needs_manual_grade=False)]})  # regraded: replaces
         g.refresh_from_db()
         assert (g.score, g.needs_manual_grade, Grade.objects.count()) == (6.0, False, 2)
@@ -59,8 +75,9 @@ class GradesApiTests(CatalogTestCase):
         grade with the token it holds. Its token is for events only; the grades one does not send events."""
         assert self.put({"grades": [grade(score=7.0)]}, token="events-token").status_code == 403
         assert not Grade.objects.exists()
-        events = self.client.put("/api/events/", '{"events": []}', content_type="application/json",
-                                 HTTP_AUTHORIZATION=f"Bearer {TOKEN}")  # fmt: skip
+        events = self.client.put(
+            "/api/events/", '{"events": []}', content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {TOKEN}"
+        )
         assert events.status_code == 403
 
     @override_settings(GRADES_TOKEN="")
@@ -91,9 +108,19 @@ class GradesPagesTests(CatalogTestCase):
         from studio_portal.courses.services import enrollment_set_role
 
         enrollment_set_role(user=self.student2, course=self.intro, role=Role.STUDENT)
-        self.client.put("/api/grades/", json.dumps({"grades": [
-            grade(), grade("student2", score=1.0, flagged=True, reason="<script>alert(1)</script>"),
-        ]}), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")  # fmt: skip
+        self.client.put(
+            "/api/grades/",
+            json.dumps(
+                {
+                    "grades": [
+                        grade(),
+                        grade("student2", score=1.0, flagged=True, reason="<script>alert(1)</script>"),
+                    ]
+                }
+            ),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {TOKEN}",
+        )
 
     def test_who_sees_what(self):
         page, csv_url = "/courses/intro-python/grades/", "/courses/intro-python/grades.csv"
@@ -138,7 +165,9 @@ class GradesPagesTests(CatalogTestCase):
         assert 'filename="intro-python-grades.csv"' in resp["Content-Disposition"]
         rows = list(csv.DictReader(io.StringIO(resp.content.decode())))
         assert [(r["student"], r["assignment"], r["score"], r["max_score"], r["flagged"]) for r in rows] == [
-            ("student1", PS, "4", "7", "0"), ("student2", PS, "1", "7", "1")]  # fmt: skip
+            ("student1", PS, "4", "7", "0"),
+            ("student2", PS, "1", "7", "1"),
+        ]
 
 
 @override_settings(GRADES_TOKEN=TOKEN)
@@ -149,8 +178,12 @@ class NeedsReviewTests(CatalogTestCase):
     REASONS = ["Python's built-in `abs` was replaced", "cell <script>alert(1)</script>'s metadata was altered"]
 
     def put(self, **extra):
-        resp = self.client.put("/api/grades/", json.dumps({"grades": [grade(**extra)]}),
-                               content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")  # fmt: skip
+        resp = self.client.put(
+            "/api/grades/",
+            json.dumps({"grades": [grade(**extra)]}),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {TOKEN}",
+        )
         assert resp.status_code == 200, resp.content
 
     def test_the_team_sees_why_and_the_student_sees_that_it_is_not_final(self):
@@ -179,6 +212,10 @@ class NeedsReviewTests(CatalogTestCase):
 
     def test_reasons_are_a_bounded_list_of_text(self):
         for bad in ("one string", [1, 2], ["x" * 1001], ["r"] * 51):
-            resp = self.client.put("/api/grades/", json.dumps({"grades": [grade(state="review", review=bad)]}),
-                                   content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")  # fmt: skip
+            resp = self.client.put(
+                "/api/grades/",
+                json.dumps({"grades": [grade(state="review", review=bad)]}),
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {TOKEN}",
+            )
             assert resp.status_code == 400 and "'review'" in resp.json()["message"], bad

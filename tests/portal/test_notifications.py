@@ -144,7 +144,8 @@ class OutboxTests(CatalogTestCase):
         first = Notification.objects.get(text="first")
         self.client.post("/notifications/read/", {"id": [str(first.pk)]})
         assert list(Notification.objects.filter(user=self.student, read=False).values_list("text", flat=True)) == [
-            "second <b>bold</b>"]  # fmt: skip
+            "second <b>bold</b>"
+        ]
         self.client.post("/notifications/read/")
         assert not Notification.objects.filter(user=self.student, read=False).exists()
         assert Notification.objects.get(user=self.grader).read is False
@@ -163,8 +164,13 @@ class OffTheRequestPathTests(TransactionTestCase):
 
     def test_a_hanging_mail_server_does_not_hold_up_the_reply(self):
         student, grader = self.people["student"], self.people["grader"]
-        with override_settings(EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend", EMAIL_HOST="127.0.0.1",
-                               EMAIL_PORT=self.smtp.port, EMAIL_USE_TLS=False, EMAIL_TIMEOUT=30):  # fmt: skip
+        with override_settings(
+            EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+            EMAIL_HOST="127.0.0.1",
+            EMAIL_PORT=self.smtp.port,
+            EMAIL_USE_TLS=False,
+            EMAIL_TIMEOUT=30,
+        ):
             self.client.force_login(student)
             resp = self.client.post("/courses/intro-python/forum/new/", {"title": "Stuck", "body": "Help @grader1"})
             assert resp.status_code == 302

@@ -31,11 +31,26 @@ def test_setup_on_postgres_is_idempotent(database_url):
     secret = os.path.join(data, "hub-secret")
     with open(secret, "w") as f:
         f.write("hub-secret\n")
-    env = {**os.environ, "DATABASE_URL": database_url, "STUDIO_PORTAL_DATA_DIR": data,
-           "DJANGO_SETTINGS_MODULE": "studio_portal.settings.production"}  # fmt: skip
-    cmd = [sys.executable, "-m", "django", "studio_setup", "--content", str(COURSE_CONTENT),
-           "--hub-secret-file", secret, "--hub-callback", "http://127.0.0.1:8000/hub/oauth_callback",
-           "--demo-passwords", os.path.join(data, "passwords.txt")]  # fmt: skip
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "STUDIO_PORTAL_DATA_DIR": data,
+        "DJANGO_SETTINGS_MODULE": "studio_portal.settings.production",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "django",
+        "studio_setup",
+        "--content",
+        str(COURSE_CONTENT),
+        "--hub-secret-file",
+        secret,
+        "--hub-callback",
+        "http://127.0.0.1:8000/hub/oauth_callback",
+        "--demo-passwords",
+        os.path.join(data, "passwords.txt"),
+    ]
     for _ in range(2):
         result = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr

@@ -33,24 +33,48 @@ def portal(tmp_path_factory, redis_url):
     data = tmp_path_factory.mktemp("portal-production")
     store = redis.Redis.from_url(f"{redis_url}/{REDIS_DB}")
     store.flushdb()
-    env = {**os.environ, "DATABASE_URL": database_url, "STUDIO_PORTAL_DATA_DIR": str(data),
-           "STUDIO_REDIS_URL": f"{redis_url}/{REDIS_DB}", "DJANGO_SETTINGS_MODULE": "studio_portal.settings.production",
-           "STUDIO_PORTAL_SECRET_KEY": "p" * 50, "STUDIO_LOGIN_RATE": "6/h"}  # fmt: skip
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "STUDIO_PORTAL_DATA_DIR": str(data),
+        "STUDIO_REDIS_URL": f"{redis_url}/{REDIS_DB}",
+        "DJANGO_SETTINGS_MODULE": "studio_portal.settings.production",
+        "STUDIO_PORTAL_SECRET_KEY": "p" * 50,
+        "STUDIO_LOGIN_RATE": "6/h",
+    }
     for key in ("STUDIO_SMTP_HOST", "STUDIO_SENTRY_DSN"):
         env.pop(key, None)
     secret = data / "hub-secret"
     secret.write_text("hub-secret\n")
-    setup = subprocess.run([sys.executable, "-m", "django", "studio_setup", "--content", str(COURSE_CONTENT),
-                            "--hub-secret-file", str(secret), "--hub-callback", "http://127.0.0.1:8000/hub/oauth_callback",
-                            "--demo-passwords", str(data / "passwords.txt"), "--collectstatic"],
-                           env=env, cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    setup = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "django",
+            "studio_setup",
+            "--content",
+            str(COURSE_CONTENT),
+            "--hub-secret-file",
+            str(secret),
+            "--hub-callback",
+            "http://127.0.0.1:8000/hub/oauth_callback",
+            "--demo-passwords",
+            str(data / "passwords.txt"),
+            "--collectstatic",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert setup.returncode == 0, setup.stderr[-3000:]
     port = free_port()
     log = data / "gunicorn.log"
     with open(log, "w") as out:
         gunicorn = [str(ROOT / ".venv" / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2"]
-        proc = subprocess.Popen([*gunicorn, "studio_portal.wsgi:application"], env=env, cwd=ROOT, stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
+        proc = subprocess.Popen(
+            [*gunicorn, "studio_portal.wsgi:application"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/healthz", proc, log)
         passwords = dict(line.split(":", 1) for line in (data / "passwords.txt").read_text().splitlines())
@@ -71,16 +95,22 @@ def csrf(session: requests.Session, url: str) -> str:
 def log_in(portal, username: str) -> requests.Session:
     s = requests.Session()
     token = csrf(s, f"{portal['url']}/accounts/login/")
-    resp = s.post(f"{portal['url']}/accounts/login/", timeout=10, allow_redirects=False,
-                  data={"username": username, "password": portal["passwords"][username],
-                        "csrfmiddlewaretoken": token})  # fmt: skip
+    resp = s.post(
+        f"{portal['url']}/accounts/login/",
+        timeout=10,
+        allow_redirects=False,
+        data={"username": username, "password": portal["passwords"][username], "csrfmiddlewaretoken": token},
+    )
     assert resp.status_code == 302, resp.text[:500]
     return s
 
 
 def test_health_reports_postgres_and_redis(portal):
-    assert requests.get(f"{portal['url']}/healthz", timeout=10).json() == {"status": "ok", "database": "ok",
-                                                                           "cache": "ok"}  # fmt: skip
+    assert requests.get(f"{portal['url']}/healthz", timeout=10).json() == {
+        "status": "ok",
+        "database": "ok",
+        "cache": "ok",
+    }
 
 
 def test_sessions_live_in_redis(portal):
@@ -97,8 +127,12 @@ def test_csrf_is_enforced_on_posts(portal):
     resp = s.post(url, data={"title": "no token", "body": "x"}, timeout=10, allow_redirects=False)
     assert resp.status_code == 403
     token = csrf(s, f"{portal['url']}/courses/intro-python/forum/")
-    resp = s.post(url, data={"title": "Why does range stop early?", "body": "cc @grader1",
-                             "csrfmiddlewaretoken": token}, timeout=10, allow_redirects=False)  # fmt: skip
+    resp = s.post(
+        url,
+        data={"title": "Why does range stop early?", "body": "cc @grader1", "csrfmiddlewaretoken": token},
+        timeout=10,
+        allow_redirects=False,
+    )
     assert resp.status_code == 302, resp.text[:500]
     thread = s.get(portal["url"] + resp.headers["Location"], timeout=10)
     assert "Why does range stop early?" in thread.text
@@ -122,14 +156,22 @@ def test_login_attempts_are_limited_across_workers(portal):
     for _ in range(8):
         s = requests.Session()  # a new connection each time: gunicorn's two workers both answer some
         token = csrf(s, url)
-        resp = s.post(url, data={"username": "student2", "password": "wrong", "csrfmiddlewaretoken": token},
-                      timeout=10, allow_redirects=False)  # fmt: skip
+        resp = s.post(
+            url,
+            data={"username": "student2", "password": "wrong", "csrfmiddlewaretoken": token},
+            timeout=10,
+            allow_redirects=False,
+        )
         codes.append(resp.status_code)
     assert codes[:6] == [200] * 6 and codes[6:] == [429, 429], codes  # 200: the form again, with an error
     assert any(portal["redis"].scan_iter("*rl:*")), "rate-limit counts are not in Redis"
     # The right password is refused too while the limit holds: guessing gains nothing.
     s = requests.Session()
     token = csrf(s, url)
-    resp = s.post(url, data={"username": "student2", "password": portal["passwords"]["student2"],
-                             "csrfmiddlewaretoken": token}, timeout=10, allow_redirects=False)  # fmt: skip
+    resp = s.post(
+        url,
+        data={"username": "student2", "password": portal["passwords"]["student2"], "csrfmiddlewaretoken": token},
+        timeout=10,
+        allow_redirects=False,
+    )
     assert resp.status_code == 429 and "Too many requests" in resp.text

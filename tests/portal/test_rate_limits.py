@@ -31,6 +31,9 @@ class RateLimitTests(CatalogTestCase):
         assert {self.client.get("/accounts/login/").status_code for _ in range(6)} == {200}
 
     def test_the_grades_api_is_limited_per_address(self):
-        put = lambda: self.client.put("/api/grades/", '{"grades": []}', content_type="application/json",  # noqa: E731
-                                      HTTP_AUTHORIZATION="Bearer t")  # fmt: skip
+        def put():
+            return self.client.put(
+                "/api/grades/", '{"grades": []}', content_type="application/json", HTTP_AUTHORIZATION="Bearer t"
+            )
+
         assert [put().status_code for _ in range(3)] == [200, 200, 429]

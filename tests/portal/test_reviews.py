@@ -42,8 +42,10 @@ class ReviewTests(CatalogTestCase):
     def share(self, who=None, raw=GOOD, assignment=PS, expect=302):
         self.client.force_login(who or self.student)
         upload = SimpleUploadedFile("mine.ipynb", raw, content_type="application/x-ipynb+json")
-        resp = self.client.post("/courses/intro-python/reviews/new/", {"assignment": assignment, "notebook": upload,
-                                                                        "note": "Is my loop clear?"})  # fmt: skip
+        resp = self.client.post(
+            "/courses/intro-python/reviews/new/",
+            {"assignment": assignment, "notebook": upload, "note": "Is my loop clear?"},
+        )
         assert resp.status_code == expect, resp.content[:400]
         return resp
 
@@ -54,12 +56,15 @@ class ReviewTests(CatalogTestCase):
         page = self.as_peer().get(f"/courses/intro-python/reviews/{review.pk}/").content.decode()
         assert "<em>loop</em>" in page and '<span class="k">return</span>' in page
         assert "steal()" not in page  # outputs are never shown
-        resp = self.client.post(f"/courses/intro-python/reviews/{review.pk}/comment/",
-                                {"cell": "1", "body": "Nice comprehension, @student1"})  # fmt: skip
+        resp = self.client.post(
+            f"/courses/intro-python/reviews/{review.pk}/comment/",
+            {"cell": "1", "body": "Nice comprehension, @student1"},
+        )
         assert resp.status_code == 302 and resp["Location"].endswith("#cell-1")
         assert ReviewComment.objects.get().cell == 1
         assert Notification.objects.get(user=self.student, kind="review").text == (
-            f"student2 commented on cell 2 of your {PS}")  # fmt: skip
+            f"student2 commented on cell 2 of your {PS}"
+        )
         # The team hides a comment and closes the review; students cannot moderate.
         comment = ReviewComment.objects.get()
         url = f"/courses/intro-python/reviews/{review.pk}/moderate/"
@@ -83,17 +88,23 @@ class ReviewTests(CatalogTestCase):
         review = ReviewRequest.objects.get()
         self.client.force_login(self.outsider)
         assert self.client.get(f"/courses/intro-python/reviews/{review.pk}/").status_code == 403
-        assert self.client.post(f"/courses/intro-python/reviews/{review.pk}/comment/",
-                                {"cell": "0", "body": "x"}).status_code == 403  # fmt: skip
+        assert (
+            self.client.post(
+                f"/courses/intro-python/reviews/{review.pk}/comment/", {"cell": "0", "body": "x"}
+            ).status_code
+            == 403
+        )
         assert self.client.get("/courses/intro-python/reviews/").status_code == 403
 
     def test_bad_uploads_are_refused_with_a_reason(self):
-        cases = [(b"not json at all", "not a readable Jupyter notebook"),
-                 (json.dumps({"cells": "nope"}).encode(), "not a readable Jupyter notebook"),
-                 (b"\xff\xfe\x00", "not a readable Jupyter notebook"),
-                 (notebook(), "no code or Markdown cells"),
-                 (notebook(*[("code", "x = 1")] * 301), "at most 300 fit"),
-                 (b" " * (2 * 2**20 + 1), "at most 2 MiB fit")]  # fmt: skip
+        cases = [
+            (b"not json at all", "not a readable Jupyter notebook"),
+            (json.dumps({"cells": "nope"}).encode(), "not a readable Jupyter notebook"),
+            (b"\xff\xfe\x00", "not a readable Jupyter notebook"),
+            (notebook(), "no code or Markdown cells"),
+            (notebook(*[("code", "x = 1")] * 301), "at most 300 fit"),
+            (b" " * (2 * 2**20 + 1), "at most 2 MiB fit"),
+        ]
         for raw, reason in cases:
             resp = self.share(raw=raw, expect=400)
             assert reason in resp.content.decode(), reason
@@ -117,8 +128,10 @@ class ReviewTests(CatalogTestCase):
         cache.clear()  # the posting rate limit: the other tests start with none used
 
     def test_cells_cannot_carry_script(self):
-        evil = notebook(("markdown", "<script>alert(1)</script>[x](javascript:alert(1))<img src=x onerror=alert(1)>"),
-                        ("code", "</code></pre><script>alert(2)</script>"))  # fmt: skip
+        evil = notebook(
+            ("markdown", "<script>alert(1)</script>[x](javascript:alert(1))<img src=x onerror=alert(1)>"),
+            ("code", "</code></pre><script>alert(2)</script>"),
+        )
         self.share(raw=evil)
         for cell in ReviewRequest.objects.get().cells:
             assert unsafe(cell["html"]) == [], cell["html"]

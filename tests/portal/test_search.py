@@ -13,16 +13,19 @@ from tests.portal.base import CatalogTestCase
 class SearchTests(CatalogTestCase):
     def setUp(self):
         with self.captureOnCommitCallbacks(execute=True):  # the index is updated once the writes commit
-            self.loops = community.thread_create(course=self.intro, author=self.student, title="Nested loops",
-                                                 body="My inner loop repeats forever")  # fmt: skip
+            self.loops = community.thread_create(
+                course=self.intro, author=self.student, title="Nested loops", body="My inner loop repeats forever"
+            )
             community.post_create(
                 thread=self.loops, author=self.grader, body="Check the counter of the while statement"
             )
-            self.hidden = community.thread_create(course=self.intro, author=self.student, title="Loops again",
-                                                  body="spam spam")  # fmt: skip
+            self.hidden = community.thread_create(
+                course=self.intro, author=self.student, title="Loops again", body="spam spam"
+            )
             community.thread_moderate(thread=self.hidden, hidden=True)
-            self.elsewhere = community.thread_create(course=self.other, author=self.instructor,
-                                                     title="Dataframe loops", body="iterrows is slow")  # fmt: skip
+            self.elsewhere = community.thread_create(
+                course=self.other, author=self.instructor, title="Dataframe loops", body="iterrows is slow"
+            )
 
     def find(self, who, q):
         if who:

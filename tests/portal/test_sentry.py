@@ -81,19 +81,26 @@ def sentry_server():
 
 
 def run_portal(tmp_path, **env) -> str:
-    environ = {**os.environ, "DJANGO_SETTINGS_MODULE": "studio_portal.settings.production",
-               "STUDIO_PORTAL_DATA_DIR": str(tmp_path), "STUDIO_PORTAL_SECRET_KEY": "x" * 50, **env}  # fmt: skip
+    environ = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "studio_portal.settings.production",
+        "STUDIO_PORTAL_DATA_DIR": str(tmp_path),
+        "STUDIO_PORTAL_SECRET_KEY": "x" * 50,
+        **env,
+    }
     environ.pop("STUDIO_SENTRY_DSN", None) if "STUDIO_SENTRY_DSN" not in env else None
-    done = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT / "portal", env=environ, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT / "portal", env=environ, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout.strip().splitlines()[-1]
 
 
 def test_an_error_reaches_sentry_without_personal_data(sentry_server, tmp_path):
     port = sentry_server.server_address[1]
-    out = run_portal(tmp_path, STUDIO_SENTRY_DSN=f"http://publickey@127.0.0.1:{port}/42",
-                     STUDIO_SENTRY_ENVIRONMENT="ci")  # fmt: skip
+    out = run_portal(
+        tmp_path, STUDIO_SENTRY_DSN=f"http://publickey@127.0.0.1:{port}/42", STUDIO_SENTRY_ENVIRONMENT="ci"
+    )
     assert out == "500 True"
     events = [(h, e) for h, body in Envelopes.received for ih, e in items(body) if ih.get("type") == "event"]
     assert len(events) == 1, Envelopes.received

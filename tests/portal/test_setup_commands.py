@@ -35,12 +35,22 @@ class SetupTests(TestCase):
     def test_running_twice_changes_nothing(self):
         self.run_setup()
         passwords = (self.tmp / "passwords.txt").read_text()
-        counts = (CoursePage.objects.count(), LessonPage.objects.count(), Enrollment.objects.count(),
-                  get_user_model().objects.count(), Application.objects.count())  # fmt: skip
+        counts = (
+            CoursePage.objects.count(),
+            LessonPage.objects.count(),
+            Enrollment.objects.count(),
+            get_user_model().objects.count(),
+            Application.objects.count(),
+        )
         self.run_setup()
         assert (self.tmp / "passwords.txt").read_text() == passwords
-        assert counts == (CoursePage.objects.count(), LessonPage.objects.count(), Enrollment.objects.count(),
-                          get_user_model().objects.count(), Application.objects.count())  # fmt: skip
+        assert counts == (
+            CoursePage.objects.count(),
+            LessonPage.objects.count(),
+            Enrollment.objects.count(),
+            get_user_model().objects.count(),
+            Application.objects.count(),
+        )
         assert stat.S_IMODE((self.tmp / "passwords.txt").stat().st_mode) == 0o600
 
     def test_demo_accounts_and_roles(self):

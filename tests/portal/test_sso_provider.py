@@ -31,8 +31,14 @@ class ProviderTests(CatalogTestCase):
         hub_client_register(client_id=HUB_CLIENT_ID, client_secret=HUB_SECRET, redirect_uri=HUB_CALLBACK)
 
     def authorize(self, *, redirect_uri=HUB_CALLBACK, challenge: str | None = None, state="st4te", **extra):
-        params = {"response_type": "code", "client_id": HUB_CLIENT_ID, "redirect_uri": redirect_uri,
-                  "scope": SCOPE, "state": state, **extra}  # fmt: skip
+        params = {
+            "response_type": "code",
+            "client_id": HUB_CLIENT_ID,
+            "redirect_uri": redirect_uri,
+            "scope": SCOPE,
+            "state": state,
+            **extra,
+        }
         if challenge:
             params |= {"code_challenge": challenge, "code_challenge_method": "S256"}
         return self.client.get("/o/authorize/?" + urlencode(params))
@@ -49,8 +55,14 @@ class ProviderTests(CatalogTestCase):
         return query["code"][0], verifier
 
     def token(self, code: str, verifier: str, secret: str = HUB_SECRET):
-        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": HUB_CALLBACK,
-                "client_id": HUB_CLIENT_ID, "client_secret": secret, "code_verifier": verifier}  # fmt: skip
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": HUB_CALLBACK,
+            "client_id": HUB_CLIENT_ID,
+            "client_secret": secret,
+            "code_verifier": verifier,
+        }
         return self.client.post("/o/token/", data)
 
     def test_code_flow_with_pkce_gives_signed_id_token_and_roles(self):
@@ -131,8 +143,12 @@ class ProviderTests(CatalogTestCase):
         with tempfile.NamedTemporaryFile("w", suffix=".secret") as f:
             f.write("rotated-secret\n")
             f.flush()
-            call_command("register_hub_client", secret_file=f.name, redirect_uri="https://hub.example.org/hub/oauth_callback",
-                         stdout=open("/dev/null", "w"))  # fmt: skip  # noqa: SIM115
+            call_command(
+                "register_hub_client",
+                secret_file=f.name,
+                redirect_uri="https://hub.example.org/hub/oauth_callback",
+                stdout=open("/dev/null", "w"),  # noqa: SIM115
+            )
         from oauth2_provider.models import Application
 
         app = Application.objects.get(client_id=HUB_CLIENT_ID)

@@ -31,9 +31,14 @@ class Cohort:
     struggling: dict[str, bool] = field(default_factory=dict)  # the outcome
 
 
-def generate(n: int = 200, *, course: str = "intro-python", seed: int = 7, start: float = 1_790_000_000.0,
-             assignments: tuple[str, ...] = ("ps01-values-and-names", "ps02-functions", "ps03-conditionals",
-                                             "ps04-loops")) -> Cohort:  # fmt: skip
+def generate(
+    n: int = 200,
+    *,
+    course: str = "intro-python",
+    seed: int = 7,
+    start: float = 1_790_000_000.0,
+    assignments: tuple[str, ...] = ("ps01-values-and-names", "ps02-functions", "ps03-conditionals", "ps04-loops"),
+) -> Cohort:
     rng = random.Random(seed)
     cohort = Cohort(start=start, now=start + WEEKS * 7 * DAY)
     seq = 0
@@ -54,27 +59,52 @@ def generate(n: int = 200, *, course: str = "intro-python", seed: int = 7, start
                 exercise = f"ex{rng.randrange(EXERCISES) + 1}"
                 error = rng.random() < _sigmoid(-0.6 - 1.2 * ability)
                 seq += 1
-                cohort.events.append({"id": str(seq), "kind": "execute", "student": name, "course": course,
-                                      "assignment": assignments[week], "exercise": exercise, "ok": not error,
-                                      "time": t})  # fmt: skip
+                cohort.events.append(
+                    {
+                        "id": str(seq),
+                        "kind": "execute",
+                        "student": name,
+                        "course": course,
+                        "assignment": assignments[week],
+                        "exercise": exercise,
+                        "ok": not error,
+                        "time": t,
+                    }
+                )
                 t += rng.uniform(20, 240)
                 if error and rng.random() < _sigmoid(-0.9 - 1.0 * ability - 0.3 * g):
                     seq += 1
-                    cohort.events.append({"id": str(seq), "kind": "hint-shown", "student": name,
-                                          "course": course, "assignment": assignments[week], "exercise": exercise,
-                                          "time": t})  # fmt: skip
+                    cohort.events.append(
+                        {
+                            "id": str(seq),
+                            "kind": "hint-shown",
+                            "student": name,
+                            "course": course,
+                            "assignment": assignments[week],
+                            "exercise": exercise,
+                            "time": t,
+                        }
+                    )
                     t += rng.uniform(20, 120)
         for week in range(WEEKS):
             if not weekly_activity[week]:
                 continue  # nothing done that week: nothing submitted
             g = engagement - (1.8 if fade_day is not None and week * 7 + 6 >= fade_day else 0.0)
             fraction = min(1.0, max(0.0, _sigmoid(1.4 + 1.6 * ability + 0.6 * g + rng.gauss(0, 0.5))))
-            cohort.grades.append({"course": course, "assignment": assignments[week], "student": name,
-                                  "state": "graded", "score": round(7 * fraction, 2), "max_score": 7.0,
-                                  "submission": f"w{week}", "graded_at": start + (week * 7 + 6.9) * DAY})  # fmt: skip
+            cohort.grades.append(
+                {
+                    "course": course,
+                    "assignment": assignments[week],
+                    "student": name,
+                    "state": "graded",
+                    "score": round(7 * fraction, 2),
+                    "max_score": 7.0,
+                    "submission": f"w{week}",
+                    "graded_at": start + (week * 7 + 6.9) * DAY,
+                }
+            )
         g_end = engagement - (1.8 if fade_day is not None else 0.0)
         dropped = g_end < -1.4 and rng.random() < 0.7
-        future = [min(1.0, max(0.0, _sigmoid(1.4 + 1.6 * ability + 0.6 * g_end + rng.gauss(0, 0.5))))
-                  for _ in range(4)]  # fmt: skip
+        future = [min(1.0, max(0.0, _sigmoid(1.4 + 1.6 * ability + 0.6 * g_end + rng.gauss(0, 0.5)))) for _ in range(4)]
         cohort.struggling[name] = dropped or sum(future) / 4 < 0.55
     return cohort

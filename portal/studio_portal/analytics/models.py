@@ -45,8 +45,11 @@ class ExerciseStat(models.Model):
     last = models.DateTimeField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["student", "course", "assignment", "exercise"],
-                                               name="one_stat_per_exercise")]  # fmt: skip
+        constraints = [
+            models.UniqueConstraint(
+                fields=["student", "course", "assignment", "exercise"], name="one_stat_per_exercise"
+            )
+        ]
         indexes = [models.Index(fields=["course", "assignment", "exercise"], name="stats_of_exercise")]
 
 

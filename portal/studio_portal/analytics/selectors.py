@@ -173,9 +173,12 @@ class CourseDashboard:
 
 def course_dashboard(*, course: CoursePage, now: datetime | None = None) -> CourseDashboard:
     now = now or datetime.now(UTC)
-    students = list(Enrollment.objects.filter(course=course, role=Role.STUDENT).select_related("user")
-                    .order_by("user__username").values_list("user_id", "user__username", "user__first_name",
-                                                            "user__last_name"))  # fmt: skip
+    students = list(
+        Enrollment.objects.filter(course=course, role=Role.STUDENT)
+        .select_related("user")
+        .order_by("user__username")
+        .values_list("user_id", "user__username", "user__first_name", "user__last_name")
+    )
     lessons = list(course.lessons())
     stats = ExerciseStat.objects.filter(course=course)
     attempted = dict(
@@ -189,13 +192,22 @@ def course_dashboard(*, course: CoursePage, now: datetime | None = None) -> Cour
         passed[g.assignment] += _passed(g)
         if _final(g):
             by_student[g.student_id].append(g.score / g.max_score)
-    funnel = [FunnelStep(lesson, attempted.get(lesson.assignment, 0), submitted[lesson.assignment],
-                         passed[lesson.assignment]) for lesson in lessons if lesson.assignment]  # fmt: skip
-    exercise_rows = [ExerciseRow(r["assignment"], r["exercise"], r["students"], r["passed"], r["attempts"] or 0,
-                                 r["hints"] or 0)
-                     for r in stats.values("assignment", "exercise").order_by("assignment", "exercise")
-                     .annotate(students=Count("student"), passed=Count("id", filter=Q(passed=True)),
-                               attempts=Sum("attempts"), hints=Sum("hints"))]  # fmt: skip
+    funnel = [
+        FunnelStep(lesson, attempted.get(lesson.assignment, 0), submitted[lesson.assignment], passed[lesson.assignment])
+        for lesson in lessons
+        if lesson.assignment
+    ]
+    exercise_rows = [
+        ExerciseRow(r["assignment"], r["exercise"], r["students"], r["passed"], r["attempts"] or 0, r["hints"] or 0)
+        for r in stats.values("assignment", "exercise")
+        .order_by("assignment", "exercise")
+        .annotate(
+            students=Count("student"),
+            passed=Count("id", filter=Q(passed=True)),
+            attempts=Sum("attempts"),
+            hints=Sum("hints"),
+        )
+    ]
     since = (now - timedelta(days=WINDOW_DAYS)).date()
     activity = {
         r["student_id"]: r
@@ -211,16 +223,33 @@ def course_dashboard(*, course: CoursePage, now: datetime | None = None) -> Cour
         a, w = activity.get(user_id), work.get(user_id, {})
         last_day = a["last"] if a else None
         inactive = (now.date() - last_day).days if last_day else None
-        signals = Signals(days_inactive=inactive, runs=(a or {}).get("runs") or 0, errors=(a or {}).get("errors") or 0,
-                          exercises=w.get("exercises", 0), hints=w.get("hints") or 0,
-                          grades=tuple(by_student.get(user_id, ())))  # fmt: skip
+        signals = Signals(
+            days_inactive=inactive,
+            runs=(a or {}).get("runs") or 0,
+            errors=(a or {}).get("errors") or 0,
+            exercises=w.get("exercises", 0),
+            hints=w.get("hints") or 0,
+            grades=tuple(by_student.get(user_id, ())),
+        )
         risks.append(StudentRisk(username, f"{first} {last}".strip(), signals, assess(signals), last_day))
     risks.sort(key=lambda r: (-r.assessment.score, r.username))
     return CourseDashboard(course, len(students), funnel, exercise_rows, risks)
 
 
-CSV_COLUMNS = ["student", "name", "risk_score", "at_risk", "reasons", "last_active", "days_inactive", "recent_runs",
-               "recent_errors", "exercises", "hints", "grades"]  # fmt: skip
+CSV_COLUMNS = [
+    "student",
+    "name",
+    "risk_score",
+    "at_risk",
+    "reasons",
+    "last_active",
+    "days_inactive",
+    "recent_runs",
+    "recent_errors",
+    "exercises",
+    "hints",
+    "grades",
+]
 
 
 def course_dashboard_csv(dashboard: CourseDashboard) -> str:
@@ -229,9 +258,20 @@ def course_dashboard_csv(dashboard: CourseDashboard) -> str:
     writer.writerow(CSV_COLUMNS)
     for r in dashboard.risks:
         s = r.signals
-        writer.writerow([text_cell(r.username), text_cell(r.name), f"{r.assessment.score:.3f}",
-                         int(r.assessment.at_risk),
-                         "; ".join(r.assessment.reasons), r.last_active.isoformat() if r.last_active else "",
-                         "" if s.days_inactive is None else s.days_inactive, s.runs, s.errors, s.exercises, s.hints,
-                         " ".join(f"{g:.2f}" for g in s.grades)])  # fmt: skip
+        writer.writerow(
+            [
+                text_cell(r.username),
+                text_cell(r.name),
+                f"{r.assessment.score:.3f}",
+                int(r.assessment.at_risk),
+                "; ".join(r.assessment.reasons),
+                r.last_active.isoformat() if r.last_active else "",
+                "" if s.days_inactive is None else s.days_inactive,
+                s.runs,
+                s.errors,
+                s.exercises,
+                s.hints,
+                " ".join(f"{g:.2f}" for g in s.grades),
+            ]
+        )
     return out.getvalue()

@@ -60,11 +60,18 @@ def events_ingest(*, events: list, source: str = "hints") -> Outcome:
         if course is None or student is None:
             out.skipped.append(f"{r['course']}/{r['student']}")
             continue
-        new.append(LearningEvent(
-            source_id=f"{source}:{r['id']}", student=student, course=course, kind=r["kind"],
-            assignment=str(r.get("assignment") or "")[:100], exercise=str(r.get("exercise") or "")[:100],
-            ok=r["ok"] if isinstance(r.get("ok"), bool) else None, time=datetime.fromtimestamp(r["time"], UTC),
-        ))  # fmt: skip
+        new.append(
+            LearningEvent(
+                source_id=f"{source}:{r['id']}",
+                student=student,
+                course=course,
+                kind=r["kind"],
+                assignment=str(r.get("assignment") or "")[:100],
+                exercise=str(r.get("exercise") or "")[:100],
+                ok=r["ok"] if isinstance(r.get("ok"), bool) else None,
+                time=datetime.fromtimestamp(r["time"], UTC),
+            )
+        )
     stored = learning_events_store(new)
     out.stored, out.duplicates = stored, len(new) - stored
     return out
@@ -77,8 +84,9 @@ def learning_events_store(events: list[LearningEvent], *, check_badges: bool = T
     unique = list({e.source_id: e for e in events}.values())
     if not unique:
         return 0
-    known = set(LearningEvent.objects.filter(source_id__in=[e.source_id for e in unique])
-                .values_list("source_id", flat=True))  # fmt: skip
+    known = set(
+        LearningEvent.objects.filter(source_id__in=[e.source_id for e in unique]).values_list("source_id", flat=True)
+    )
     fresh = [e for e in unique if e.source_id not in known]
     # ignore_conflicts: another process storing the same events at this moment is not an error; the recomputation
     # below reads what is stored, whoever stored it.
@@ -95,22 +103,36 @@ def _recompute_exercises(keys: set[tuple]) -> None:
         return
     students, courses = {k[0] for k in keys}, {k[1] for k in keys}
     exercises = {k[3] for k in keys}
-    rows = (LearningEvent.objects.filter(student_id__in=students, course_id__in=courses, exercise__in=exercises)
-            .values("student_id", "course_id", "assignment", "exercise")
-            .annotate(attempts=Count("id", filter=Q(kind=Kind.EXECUTE)),
-                      errors=Count("id", filter=Q(kind=Kind.EXECUTE, ok=False)),
-                      hints=Count("id", filter=Q(kind=Kind.HINT_SHOWN)),
-                      passes=Count("id", filter=Q(kind__in=[Kind.EXECUTE, Kind.VALIDATE], ok=True)),
-                      first=Min("time"), last=Max("time")))  # fmt: skip
+    rows = (
+        LearningEvent.objects.filter(student_id__in=students, course_id__in=courses, exercise__in=exercises)
+        .values("student_id", "course_id", "assignment", "exercise")
+        .annotate(
+            attempts=Count("id", filter=Q(kind=Kind.EXECUTE)),
+            errors=Count("id", filter=Q(kind=Kind.EXECUTE, ok=False)),
+            hints=Count("id", filter=Q(kind=Kind.HINT_SHOWN)),
+            passes=Count("id", filter=Q(kind__in=[Kind.EXECUTE, Kind.VALIDATE], ok=True)),
+            first=Min("time"),
+            last=Max("time"),
+        )
+    )
     for r in rows:
         key = (r["student_id"], r["course_id"], r["assignment"], r["exercise"])
         if key not in keys:
             continue
         ExerciseStat.objects.update_or_create(
-            student_id=key[0], course_id=key[1], assignment=key[2], exercise=key[3],
-            defaults={"attempts": r["attempts"], "errors": r["errors"], "hints": r["hints"], "passed": r["passes"] > 0,
-                      "first": r["first"], "last": r["last"]},
-        )  # fmt: skip
+            student_id=key[0],
+            course_id=key[1],
+            assignment=key[2],
+            exercise=key[3],
+            defaults={
+                "attempts": r["attempts"],
+                "errors": r["errors"],
+                "hints": r["hints"],
+                "passed": r["passes"] > 0,
+                "first": r["first"],
+                "last": r["last"],
+            },
+        )
 
 
 def _recompute_days(keys: set[tuple[int, int, date]]) -> None:
@@ -119,9 +141,13 @@ def _recompute_days(keys: set[tuple[int, int, date]]) -> None:
     days = {k[2] for k in keys}
     start = datetime.combine(min(days), datetime.min.time(), UTC)
     end = datetime.combine(max(days) + timedelta(days=1), datetime.min.time(), UTC)
-    rows = (LearningEvent.objects.filter(student_id__in={k[0] for k in keys}, course_id__in={k[1] for k in keys},
-                                         time__gte=start, time__lt=end)
-            .order_by("time").values_list("student_id", "course_id", "time", "kind", "ok"))  # fmt: skip
+    rows = (
+        LearningEvent.objects.filter(
+            student_id__in={k[0] for k in keys}, course_id__in={k[1] for k in keys}, time__gte=start, time__lt=end
+        )
+        .order_by("time")
+        .values_list("student_id", "course_id", "time", "kind", "ok")
+    )
     per_day: dict[tuple, list] = defaultdict(list)
     for student, course, when, kind, ok in rows:
         key = (student, course, when.astimezone(UTC).date())
@@ -134,11 +160,17 @@ def _recompute_days(keys: set[tuple[int, int, date]]) -> None:
             seconds += FIRST_EVENT if gap is None or gap > SESSION_GAP else int(gap)
             previous = when
         DailyActivity.objects.update_or_create(
-            student_id=student, course_id=course, day=day,
-            defaults={"events": len(events), "runs": sum(k == Kind.EXECUTE for _, k, _ in events),
-                      "errors": sum(k == Kind.EXECUTE and ok is False for _, k, ok in events),
-                      "hints": sum(k == Kind.HINT_SHOWN for _, k, _ in events), "seconds": seconds},
-        )  # fmt: skip
+            student_id=student,
+            course_id=course,
+            day=day,
+            defaults={
+                "events": len(events),
+                "runs": sum(k == Kind.EXECUTE for _, k, _ in events),
+                "errors": sum(k == Kind.EXECUTE and ok is False for _, k, ok in events),
+                "hints": sum(k == Kind.HINT_SHOWN for _, k, _ in events),
+                "seconds": seconds,
+            },
+        )
 
 
 def grade_event(*, grade) -> LearningEvent | None:
@@ -147,8 +179,12 @@ def grade_event(*, grade) -> LearningEvent | None:
         return None
     return LearningEvent(
         source_id=f"grade:{grade.course_id}/{grade.assignment}/{grade.student_id}/"
-                  f"{grade.submission or grade.submitted}",
-        student_id=grade.student_id, course_id=grade.course_id, kind=Kind.GRADED, assignment=grade.assignment,
-        ok=grade.score >= grade.max_score, score=grade.score / grade.max_score,
+        f"{grade.submission or grade.submitted}",
+        student_id=grade.student_id,
+        course_id=grade.course_id,
+        kind=Kind.GRADED,
+        assignment=grade.assignment,
+        ok=grade.score >= grade.max_score,
+        score=grade.score / grade.max_score,
         time=grade.graded_at or datetime.now(UTC),
-    )  # fmt: skip
+    )

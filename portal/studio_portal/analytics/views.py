@@ -46,13 +46,26 @@ def _page_context(course: CoursePage) -> dict:
     charts' bar lengths."""
     dash = course_dashboard(course=course)
     total = max(dash.students, 1)
-    funnel = [(step.lesson.title, [(label, n, round(BAR * n / total)) for label, n in
-               (("attempted", step.attempted), ("submitted", step.submitted), ("passed", step.passed))])
-              for step in dash.funnel]  # fmt: skip
+    funnel = [
+        (
+            step.lesson.title,
+            [
+                (label, n, round(BAR * n / total))
+                for label, n in (("attempted", step.attempted), ("submitted", step.submitted), ("passed", step.passed))
+            ],
+        )
+        for step in dash.funnel
+    ]
     at_risk = dash.at_risk
-    return {"students": dash.students, "computed": dash.computed, "at_risk": at_risk[:AT_RISK_SHOWN],
-            "at_risk_count": len(at_risk), "more": max(0, len(at_risk) - AT_RISK_SHOWN), "funnel": funnel,
-            "exercises": [(row, round(BAR * row.pass_rate)) for row in dash.exercises]}  # fmt: skip
+    return {
+        "students": dash.students,
+        "computed": dash.computed,
+        "at_risk": at_risk[:AT_RISK_SHOWN],
+        "at_risk_count": len(at_risk),
+        "more": max(0, len(at_risk) - AT_RISK_SHOWN),
+        "funnel": funnel,
+        "exercises": [(row, round(BAR * row.pass_rate)) for row in dash.exercises],
+    }
 
 
 @login_required
@@ -62,8 +75,12 @@ def course_analytics(request, slug: str):
     production): a course of thousands is read in a few milliseconds, its figures a minute old at most."""
     course = _team_course(request, slug)
     # The page's body is a cached template fragment: the figures are computed (lazily, here) only when it is not.
-    context = {"course": course, "bar": BAR, "seconds": settings.STUDIO_DASHBOARD_CACHE_SECONDS,
-               "d": SimpleLazyObject(lambda: _page_context(course))}  # fmt: skip
+    context = {
+        "course": course,
+        "bar": BAR,
+        "seconds": settings.STUDIO_DASHBOARD_CACHE_SECONDS,
+        "d": SimpleLazyObject(lambda: _page_context(course)),
+    }
     return render(request, "analytics/course_dashboard.html", context)
 
 

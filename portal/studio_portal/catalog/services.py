@@ -87,8 +87,10 @@ def course_spec(course_dir: Path) -> CourseSpec:
 
     slug = need(meta, "slug", str, "")
     if not SLUG_RE.match(slug) or slug != course_dir.name:
-        raise CourseContentError(f"{meta_file}: slug {slug!r} must be lower-case letters, digits and '-', "
-                                 f"and equal the folder name {course_dir.name!r}")  # fmt: skip
+        raise CourseContentError(
+            f"{meta_file}: slug {slug!r} must be lower-case letters, digits and '-', "
+            f"and equal the folder name {course_dir.name!r}"
+        )
     level = meta.get("level", "beginner")
     if level not in CoursePage.Level.values:
         raise CourseContentError(f"{meta_file}: level {level!r} is not one of {CoursePage.Level.values}")
@@ -187,8 +189,13 @@ def course_import(*, course_dir: Path) -> ImportResult:
 
     lessons: dict[str, LessonPage] = {}
     for order, ls in enumerate(spec.lessons, start=1):
-        fields = {"title": ls.title, "notebook": ls.notebook, "order": order, "estimated_minutes": ls.minutes,
-                  "assignment": ls.assignment}  # fmt: skip
+        fields = {
+            "title": ls.title,
+            "notebook": ls.notebook,
+            "order": order,
+            "estimated_minutes": ls.minutes,
+            "assignment": ls.assignment,
+        }
         page, created = _upsert(course, LessonPage, ls.slug, fields)
         lessons[ls.slug] = page
         result.created += created

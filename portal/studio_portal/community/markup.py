@@ -19,10 +19,42 @@ MENTION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,149}")
 MAX_BODY = 20_000  # characters of Markdown in one post
 _FORMATTER = HtmlFormatter(nowrap=True)
 
-TAGS = {"p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "ul", "ol", "li", "strong", "em", "s",
-        "code", "pre", "a", "table", "thead", "tbody", "tr", "th", "td", "span"}  # fmt: skip
-ATTRIBUTES = {"a": {"href", "title"}, "span": {"class"}, "pre": {"class"}, "code": {"class"}, "strong": {"class"},
-              "ol": {"start"}}  # fmt: skip
+TAGS = {
+    "p",
+    "br",
+    "hr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "strong",
+    "em",
+    "s",
+    "code",
+    "pre",
+    "a",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "span",
+}
+ATTRIBUTES = {
+    "a": {"href", "title"},
+    "span": {"class"},
+    "pre": {"class"},
+    "code": {"class"},
+    "strong": {"class"},
+    "ol": {"start"},
+}
 
 
 def _highlight(code: str, lang: str, attrs: str) -> str:
@@ -84,8 +116,13 @@ def render(body: str, members: set[str] | frozenset[str] = frozenset()) -> Rende
     env = {"members": members}
     tokens = _MD.parse(body, env)
     html = _MD.renderer.render(tokens, _MD.options, env)
-    clean = nh3.clean(html, tags=TAGS, attributes=ATTRIBUTES, url_schemes={"http", "https", "mailto"},
-                      link_rel="nofollow ugc noopener noreferrer")  # fmt: skip
+    clean = nh3.clean(
+        html,
+        tags=TAGS,
+        attributes=ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="nofollow ugc noopener noreferrer",
+    )
     return Rendered(clean, frozenset(mentions(body) & set(members)))
 
 

@@ -40,8 +40,16 @@ def read_notebook(raw: bytes) -> list[dict]:
     try:
         nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
         nbformat.validate(nb)
-    except (UnicodeDecodeError, json.JSONDecodeError, nbformat.ValidationError, nbformat.reader.NotJSONError,
-            AttributeError, KeyError, TypeError, ValueError) as e:  # fmt: skip
+    except (
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+        nbformat.ValidationError,
+        nbformat.reader.NotJSONError,
+        AttributeError,
+        KeyError,
+        TypeError,
+        ValueError,
+    ) as e:
         raise CommunityError(f"That file is not a readable Jupyter notebook ({type(e).__name__}).") from None
     cells = [c for c in nb.cells if c.cell_type in ("code", "markdown")]
     if not cells:
@@ -57,8 +65,10 @@ def read_notebook(raw: bytes) -> list[dict]:
         shown = f"```python\n{source}\n```" if c.cell_type == "code" else source
         out.append({"type": c.cell_type, "source": source, "html": markup.render(shown).html})
         if time.monotonic() > deadline:
-            raise CommunityError(f"The notebook takes too long to show (over {RENDER_SECONDS:.0f} s by cell "
-                                 f"{number}): share a shorter one.")  # fmt: skip
+            raise CommunityError(
+                f"The notebook takes too long to show (over {RENDER_SECONDS:.0f} s by cell "
+                f"{number}): share a shorter one."
+            )
     return out
 
 
@@ -67,8 +77,9 @@ def review_request_create(*, course, author, assignment: str, raw: bytes, note: 
     """Only for a notebook of an assignment the author submitted (the grading service has reported it)."""
     if not Grade.objects.filter(course=course, student=author, assignment=assignment).exists():
         raise CommunityError("Ask for a review of an assignment you have submitted.")
-    return ReviewRequest.objects.create(course=course, author=author, assignment=assignment, cells=read_notebook(raw),
-                                        note=(note or "").strip()[:2000])  # fmt: skip
+    return ReviewRequest.objects.create(
+        course=course, author=author, assignment=assignment, cells=read_notebook(raw), note=(note or "").strip()[:2000]
+    )
 
 
 @transaction.atomic
@@ -81,6 +92,10 @@ def review_comment_create(*, review: ReviewRequest, author, cell: int, body: str
     rendered = markup.render(body, set(_members(review.course, markup.mentions(body))))
     comment = ReviewComment.objects.create(request=review, cell=cell, author=author, body=body, html=rendered.html)
     if review.author_id != author.pk:
-        notify(users=[review.author], kind=Notification.Kind.REVIEW, url=f"{review_url(review)}#cell-{cell}",
-               text=f"{author.username} commented on cell {cell + 1} of your {review.assignment}")  # fmt: skip
+        notify(
+            users=[review.author],
+            kind=Notification.Kind.REVIEW,
+            url=f"{review_url(review)}#cell-{cell}",
+            text=f"{author.username} commented on cell {cell + 1} of your {review.assignment}",
+        )
     return comment

@@ -53,8 +53,12 @@ def _write(*, thread: Thread, author, body: str) -> tuple[Post, set[int]]:
     post = Post.objects.create(thread=thread, author=author, body=body, html=rendered.html)
     users = [members[name] for name in sorted(rendered.mentioned) if members[name].pk != author.pk]
     if users:
-        notify(users=users, kind=Notification.Kind.MENTION, url=thread_url(thread),
-               text=f"{author.username} mentioned you in “{thread.title}”")  # fmt: skip
+        notify(
+            users=users,
+            kind=Notification.Kind.MENTION,
+            url=thread_url(thread),
+            text=f"{author.username} mentioned you in “{thread.title}”",
+        )
     return post, {u.pk for u in users}
 
 
@@ -75,12 +79,17 @@ def thread_create(*, course, author, title: str, body: str, group: StudyGroup | 
 def post_create(*, thread: Thread, author, body: str) -> Post:
     """A reply. The thread's counters move in SQL (no lost update when two people reply at once)."""
     post, mentioned = _write(thread=thread, author=author, body=body)
-    Thread.objects.filter(pk=thread.pk).update(reply_count=F("reply_count") + 1, last_activity=timezone.now(),
-                                               version=F("version") + 1)  # fmt: skip
+    Thread.objects.filter(pk=thread.pk).update(
+        reply_count=F("reply_count") + 1, last_activity=timezone.now(), version=F("version") + 1
+    )
     _reindex(thread)
     if thread.author_id not in (author.pk, *mentioned) and thread.group_id is None:
-        notify(users=[thread.author], kind=Notification.Kind.REPLY, url=f"{thread_url(thread)}#post-{post.pk}",
-               text=f"{author.username} replied to “{thread.title}”")  # fmt: skip
+        notify(
+            users=[thread.author],
+            kind=Notification.Kind.REPLY,
+            url=f"{thread_url(thread)}#post-{post.pk}",
+            text=f"{author.username} replied to “{thread.title}”",
+        )
     return post
 
 
@@ -108,14 +117,19 @@ def answer_mark(*, thread: Thread, post: Post | None, by) -> Thread:
 
         progress_changed(pairs={(post.author_id, thread.course_id)})
     if post is not None and post.author_id != by.pk:
-        notify(users=[post.author], kind=Notification.Kind.ANSWER, url=f"{thread_url(thread)}#post-{post.pk}",
-               text=f"Your reply in “{thread.title}” was marked as the answer")  # fmt: skip
+        notify(
+            users=[post.author],
+            kind=Notification.Kind.ANSWER,
+            url=f"{thread_url(thread)}#post-{post.pk}",
+            text=f"Your reply in “{thread.title}” was marked as the answer",
+        )
     return thread
 
 
 @transaction.atomic
-def thread_moderate(*, thread: Thread, pinned: bool | None = None, locked: bool | None = None,
-                    hidden: bool | None = None) -> Thread:  # fmt: skip
+def thread_moderate(
+    *, thread: Thread, pinned: bool | None = None, locked: bool | None = None, hidden: bool | None = None
+) -> Thread:
     changes = {k: v for k, v in {"pinned": pinned, "locked": locked, "hidden": hidden}.items() if v is not None}
     for name, value in changes.items():
         setattr(thread, name, value)
@@ -136,16 +150,22 @@ def post_set_hidden(*, post: Post, hidden: bool) -> Post:
 
 
 @transaction.atomic
-def group_create(*, course, creator, name: str, meeting_time: str, capacity: int = 8,
-                 description: str = "") -> StudyGroup:  # fmt: skip
+def group_create(
+    *, course, creator, name: str, meeting_time: str, capacity: int = 8, description: str = ""
+) -> StudyGroup:
     if not 2 <= capacity <= 50:
         raise CommunityError("A study group holds between 2 and 50 people.")
     name = _text(name, "group's name", 100)
     try:
         with transaction.atomic():
-            group = StudyGroup.objects.create(course=course, name=name, created_by=creator, capacity=capacity,
-                                              meeting_time=_text(meeting_time, "meeting time", 100),
-                                              description=(description or "").strip()[:2000])  # fmt: skip
+            group = StudyGroup.objects.create(
+                course=course,
+                name=name,
+                created_by=creator,
+                capacity=capacity,
+                meeting_time=_text(meeting_time, "meeting time", 100),
+                description=(description or "").strip()[:2000],
+            )
     except IntegrityError:
         raise CommunityError(f"This course already has a study group called “{name}”.") from None
     Thread.objects.create(course=course, group=group, author=creator, title=f"{name}: group thread")

@@ -60,8 +60,9 @@ def _back(thread: Thread, anchor: str = "") -> str:
 
 
 # One budget for every kind of writing (threads, replies, edits, new groups), per person.
-_post_rate = ratelimit(group="studio.post", key="user", rate=lambda group, request: settings.STUDIO_POST_RATE,
-                       method="POST", block=True)  # fmt: skip
+_post_rate = ratelimit(
+    group="studio.post", key="user", rate=lambda group, request: settings.STUDIO_POST_RATE, method="POST", block=True
+)
 
 
 @login_required
@@ -80,8 +81,9 @@ def thread_new(request, slug: str):
     c = _Course(request, slug)
     c.require(Action.START_THREAD)
     try:
-        thread = services.thread_create(course=c.course, author=request.user, title=request.POST.get("title", ""),
-                                        body=request.POST.get("body", ""))  # fmt: skip
+        thread = services.thread_create(
+            course=c.course, author=request.user, title=request.POST.get("title", ""), body=request.POST.get("body", "")
+        )
     except services.CommunityError as e:
         threads = selectors.forum_threads(course=c.course, user=request.user, team=c.team)
         context = {"course": c.course, "threads": threads, "team": c.team, "error": str(e), "form": request.POST}
@@ -99,15 +101,26 @@ def thread(request, slug: str, pk: int):
 
 def _thread_page(request, c: _Course, thread: Thread, member: bool, *, error: str = "", status: int = 200):
     posts = selectors.thread_posts(thread=thread, page=_page(request))
-    can = {a.value: allowed(request.user, c.role, a, thread=thread, member=member)
-           for a in (Action.REPLY, Action.PIN, Action.LOCK, Action.HIDE)}  # fmt: skip
+    can = {
+        a.value: allowed(request.user, c.role, a, thread=thread, member=member)
+        for a in (Action.REPLY, Action.PIN, Action.LOCK, Action.HIDE)
+    }
     can["mark_answer"] = c.team or thread.author_id == request.user.pk
     # The posts are one cached fragment per thread version, page and kind of viewer (who sees which buttons); its
     # buttons submit forms outside it, so it holds nobody's CSRF token.
     viewer = "team" if c.team else "asker" if can["mark_answer"] else "reader"
-    context = {"course": c.course, "thread": thread, "posts": posts, "can": can, "team": c.team, "error": error,
-               "form": request.POST if error else {}, "base": _back(thread), "viewer": viewer,
-               "seconds": settings.STUDIO_FRAGMENT_CACHE_SECONDS}  # fmt: skip
+    context = {
+        "course": c.course,
+        "thread": thread,
+        "posts": posts,
+        "can": can,
+        "team": c.team,
+        "error": error,
+        "form": request.POST if error else {},
+        "base": _back(thread),
+        "viewer": viewer,
+        "seconds": settings.STUDIO_FRAGMENT_CACHE_SECONDS,
+    }
     return render(request, "community/thread.html", context, status=status)
 
 
@@ -171,9 +184,14 @@ def post_action(request, slug: str, pk: int):
     return post_hide(request, slug, pk, post_pk)
 
 
-MODERATION = {"pin": ("pinned", True, Action.PIN), "unpin": ("pinned", False, Action.PIN),
-              "lock": ("locked", True, Action.LOCK), "unlock": ("locked", False, Action.LOCK),
-              "hide": ("hidden", True, Action.HIDE), "unhide": ("hidden", False, Action.HIDE)}  # fmt: skip
+MODERATION = {
+    "pin": ("pinned", True, Action.PIN),
+    "unpin": ("pinned", False, Action.PIN),
+    "lock": ("locked", True, Action.LOCK),
+    "unlock": ("locked", False, Action.LOCK),
+    "hide": ("hidden", True, Action.HIDE),
+    "unhide": ("hidden", False, Action.HIDE),
+}
 
 
 @login_required
@@ -222,9 +240,14 @@ def group_new(request, slug: str):
     c.require(Action.CREATE_GROUP)
     try:
         capacity = int(request.POST.get("capacity") or 8)
-        group = services.group_create(course=c.course, creator=request.user, name=request.POST.get("name", ""),
-                                      meeting_time=request.POST.get("meeting_time", ""), capacity=capacity,
-                                      description=request.POST.get("description", ""))  # fmt: skip
+        group = services.group_create(
+            course=c.course,
+            creator=request.user,
+            name=request.POST.get("name", ""),
+            meeting_time=request.POST.get("meeting_time", ""),
+            capacity=capacity,
+            description=request.POST.get("description", ""),
+        )
     except (ValueError, services.CommunityError) as e:
         error = str(e) if isinstance(e, services.CommunityError) else "The capacity must be a whole number."
         rows = selectors.course_groups(course=c.course, user=request.user)
@@ -295,9 +318,13 @@ def review_new(request, slug: str):
             raise reviews.CommunityError("Choose the notebook file to share.")
         if upload.size > reviews.MAX_NOTEBOOK:
             raise reviews.CommunityError(reviews.too_large(upload.size))
-        review = reviews.review_request_create(course=c.course, author=request.user, raw=upload.read(),
-                                               assignment=request.POST.get("assignment", ""),
-                                               note=request.POST.get("note", ""))  # fmt: skip
+        review = reviews.review_request_create(
+            course=c.course,
+            author=request.user,
+            raw=upload.read(),
+            assignment=request.POST.get("assignment", ""),
+            note=request.POST.get("note", ""),
+        )
     except reviews.CommunityError as e:
         return _reviews_page(request, c, error=str(e), status=400)
     return redirect(reviews.review_url(review))
@@ -312,8 +339,13 @@ def review(request, slug: str, pk: int):
     for comment in review.comments.select_related("author"):
         comments[comment.cell].append(comment)
     cells = [(i, cell, comments.get(i, [])) for i, cell in enumerate(review.cells)]
-    context = {"course": c.course, "review": review, "cells": cells, "team": c.team,
-               "can_comment": not review.closed and not review.hidden}  # fmt: skip
+    context = {
+        "course": c.course,
+        "review": review,
+        "cells": cells,
+        "team": c.team,
+        "can_comment": not review.closed and not review.hidden,
+    }
     return render(request, "community/review.html", context)
 
 
@@ -332,8 +364,12 @@ def review_comment(request, slug: str, pk: int):
     return redirect(f"{reviews.review_url(review)}#cell-{cell}")
 
 
-REVIEW_MODERATION = {"close": ("closed", True), "reopen": ("closed", False), "hide": ("hidden", True),
-                     "unhide": ("hidden", False)}  # fmt: skip
+REVIEW_MODERATION = {
+    "close": ("closed", True),
+    "reopen": ("closed", False),
+    "hide": ("hidden", True),
+    "unhide": ("hidden", False),
+}
 
 
 @login_required

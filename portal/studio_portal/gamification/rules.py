@@ -13,12 +13,15 @@ class Badge:
     description: str
 
 
-BADGES = {b.key: b for b in [
-    Badge("first-submission", "First submission", "Submitted a first assignment and had it graded."),
-    Badge("perfect-score", "Perfect score", "Every point of an assignment."),
-    Badge("streak-7", "Seven-day streak", "Worked on the course seven days in a row."),
-    Badge("helped-a-peer", "Helped a peer", "Wrote the reply marked as the answer to a classmate's question."),
-]}  # fmt: skip
+BADGES = {
+    b.key: b
+    for b in [
+        Badge("first-submission", "First submission", "Submitted a first assignment and had it graded."),
+        Badge("perfect-score", "Perfect score", "Every point of an assignment."),
+        Badge("streak-7", "Seven-day streak", "Worked on the course seven days in a row."),
+        Badge("helped-a-peer", "Helped a peer", "Wrote the reply marked as the answer to a classmate's question."),
+    ]
+}
 POINTS_PER_BADGE = 20
 
 

@@ -27,8 +27,12 @@ def progress_changed(*, pairs: set[tuple[int, int]]) -> list[Award]:
         return []
     users, courses = {u for u, _ in pairs}, {c for _, c in pairs}
     graded = Grade.objects.filter(student_id__in=users, course_id__in=courses, state="graded", max_score__gt=0)
-    counts = {(r["student_id"], r["course_id"]): r for r in graded.values("student_id", "course_id").annotate(
-        n=Count("id"), perfect=Count("id", filter=Q(score__gte=F("max_score"))))}  # fmt: skip
+    counts = {
+        (r["student_id"], r["course_id"]): r
+        for r in graded.values("student_id", "course_id").annotate(
+            n=Count("id"), perfect=Count("id", filter=Q(score__gte=F("max_score")))
+        )
+    }
     fractions: dict[tuple[int, int], float] = defaultdict(float)
     for student, course, score, top in graded.values_list("student_id", "course_id", "score", "max_score"):
         fractions[(student, course)] += (score or 0) / top
@@ -36,21 +40,30 @@ def progress_changed(*, pairs: set[tuple[int, int]]) -> list[Award]:
     active = DailyActivity.objects.filter(student_id__in=users, course_id__in=courses, events__gt=0)
     for student, course, day in active.values_list("student_id", "course_id", "day"):
         days[(student, course)].add(day)
-    answers = (Thread.objects.filter(course_id__in=courses, answer__author_id__in=users, answer__hidden=False)
-               .exclude(author_id=F("answer__author_id")).values("answer__author_id", "course_id")
-               .annotate(n=Count("id")))  # fmt: skip
+    answers = (
+        Thread.objects.filter(course_id__in=courses, answer__author_id__in=users, answer__hidden=False)
+        .exclude(author_id=F("answer__author_id"))
+        .values("answer__author_id", "course_id")
+        .annotate(n=Count("id"))
+    )
     helped = {(r["answer__author_id"], r["course_id"]): r["n"] for r in answers}
     have: dict[tuple[int, int], set[str]] = defaultdict(set)
     for user, course, badge in Award.objects.filter(user_id__in=users, course_id__in=courses).values_list(
-            "user_id", "course_id", "badge"):  # fmt: skip
+        "user_id", "course_id", "badge"
+    ):
         have[(user, course)].add(badge)
-    opted = {(o.user_id, o.course_id): o for o in LeaderboardOptIn.objects.filter(user_id__in=users,
-                                                                                course_id__in=courses)}  # fmt: skip
+    opted = {
+        (o.user_id, o.course_id): o for o in LeaderboardOptIn.objects.filter(user_id__in=users, course_id__in=courses)
+    }
     new = []
     for pair in pairs:
         c = counts.get(pair, {})
-        facts = Facts(graded=c.get("n", 0), perfect=c.get("perfect", 0), active_days=frozenset(days[pair]),
-                      answers_for_peers=helped.get(pair, 0))  # fmt: skip
+        facts = Facts(
+            graded=c.get("n", 0),
+            perfect=c.get("perfect", 0),
+            active_days=frozenset(days[pair]),
+            answers_for_peers=helped.get(pair, 0),
+        )
         for badge in sorted(earned(facts) - have[pair]):
             award = _award(pair, badge)
             if award is not None:
@@ -68,8 +81,12 @@ def _award(pair: tuple[int, int], badge: str) -> Award | None:
     except IntegrityError:
         return None  # awarded by another process a moment ago
     award = Award.objects.select_related("user", "course").get(pk=award.pk)
-    notify(users=[award.user], kind=Notification.Kind.BADGE, url=reverse("leaderboard", args=[award.course.slug]),
-           text=f"You earned the badge “{BADGES[badge].name}” in {award.course.title}")  # fmt: skip
+    notify(
+        users=[award.user],
+        kind=Notification.Kind.BADGE,
+        url=reverse("leaderboard", args=[award.course.slug]),
+        text=f"You earned the badge “{BADGES[badge].name}” in {award.course.title}",
+    )
     return award
 
 

@@ -9,8 +9,18 @@ from studio_portal.spreadsheet import text_cell
 
 from .models import Grade
 
-CSV_COLUMNS = ["student", "assignment", "state", "score", "max_score", "needs_manual_grade", "flagged", "submitted",
-               "graded_at", "review"]  # fmt: skip
+CSV_COLUMNS = [
+    "student",
+    "assignment",
+    "state",
+    "score",
+    "max_score",
+    "needs_manual_grade",
+    "flagged",
+    "submitted",
+    "graded_at",
+    "review",
+]
 
 
 def grades_of(*, course, student=None):
@@ -23,10 +33,20 @@ def grades_csv(*, course) -> str:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for g in grades_of(course=course):
-        writer.writerow([text_cell(g.student.username), text_cell(g.assignment), g.state, _num(g.score),
-                         _num(g.max_score), int(g.needs_manual_grade), int(g.flagged), g.submitted,
-                         g.graded_at.isoformat() if g.graded_at else "",
-                         text_cell("; ".join(g.review.splitlines()))])  # fmt: skip
+        writer.writerow(
+            [
+                text_cell(g.student.username),
+                text_cell(g.assignment),
+                g.state,
+                _num(g.score),
+                _num(g.max_score),
+                int(g.needs_manual_grade),
+                int(g.flagged),
+                g.submitted,
+                g.graded_at.isoformat() if g.graded_at else "",
+                text_cell("; ".join(g.review.splitlines())),
+            ]
+        )
     return out.getvalue()
 
 

@@ -40,16 +40,22 @@ def grades_store(*, grades: list[dict]) -> Outcome:
                 out.skipped.append(f"{r['course']}/{r['assignment']}/{r['student']}")
                 continue
             grade, _ = Grade.objects.update_or_create(
-                course=course, student=student, assignment=r["assignment"],
+                course=course,
+                student=student,
+                assignment=r["assignment"],
                 defaults={
-                    "state": r["state"], "score": r.get("score"), "max_score": r.get("max_score"),
-                    "needs_manual_grade": bool(r.get("needs_manual_grade")), "flagged": bool(r.get("flagged")),
-                    "submission": r.get("submission") or "", "submitted": r.get("timestamp") or "",
+                    "state": r["state"],
+                    "score": r.get("score"),
+                    "max_score": r.get("max_score"),
+                    "needs_manual_grade": bool(r.get("needs_manual_grade")),
+                    "flagged": bool(r.get("flagged")),
+                    "submission": r.get("submission") or "",
+                    "submitted": r.get("timestamp") or "",
                     "graded_at": datetime.fromtimestamp(r["graded_at"], UTC) if r.get("graded_at") else None,
                     "reason": (r.get("reason") or "")[:2000],
                     "review": "\n".join(r.get("review") or []) if r["state"] == State.REVIEW else "",
                 },
-            )  # fmt: skip
+            )
             out.stored += 1
             stored.append(grade)
             if (event := grade_event(grade=grade)) is not None:
@@ -71,7 +77,8 @@ def _checked(g) -> dict:
         if g.get(name) is not None and (isinstance(g[name], bool) or not isinstance(g[name], int | float)):
             raise GradeError(f"{name!r} must be a number")
     review = g.get("review")
-    if review is not None and not (isinstance(review, list) and len(review) <= 50
-                                   and all(isinstance(r, str) and len(r) <= 1000 for r in review)):  # fmt: skip
+    if review is not None and not (
+        isinstance(review, list) and len(review) <= 50 and all(isinstance(r, str) and len(r) <= 1000 for r in review)
+    ):
         raise GradeError("'review' must be a list of at most 50 reasons (text, 1000 characters each)")
     return g

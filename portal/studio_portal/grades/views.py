@@ -44,8 +44,11 @@ def course_grades(request, slug: str):
     course, role = _course_and_role(request, slug)
     team = role in (Role.GRADER, Role.INSTRUCTOR)
     rows = grades_of(course=course, student=None if team else request.user)
-    return render(request, "grades/course_grades.html",
-                  {"course": course, "rows": rows, "team": team, "csv": role == Role.INSTRUCTOR})  # fmt: skip
+    return render(
+        request,
+        "grades/course_grades.html",
+        {"course": course, "rows": rows, "team": team, "csv": role == Role.INSTRUCTOR},
+    )
 
 
 @login_required

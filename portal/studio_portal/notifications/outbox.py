@@ -83,7 +83,8 @@ def send_pending(limit: int = BATCH) -> tuple[int, int]:
                     n.email_attempts += 1
                     if n.email_attempts >= MAX_ATTEMPTS:
                         n.email = Notification.Email.FAILED
-                    log.warning("outbox: mail to %s failed (%d/%d): %s", n.user.email, n.email_attempts,
-                                MAX_ATTEMPTS, e)  # fmt: skip
+                    log.warning(
+                        "outbox: mail to %s failed (%d/%d): %s", n.user.email, n.email_attempts, MAX_ATTEMPTS, e
+                    )
         Notification.objects.bulk_update(batch, ["email", "email_attempts"])
     return len(batch), failed

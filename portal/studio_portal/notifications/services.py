@@ -11,9 +11,16 @@ from .models import Notification
 def notify(*, users, kind: str, text: str, url: str = "") -> list[Notification]:
     """One notification per user (each at most once); their emails go out after the transaction commits."""
     unique = {u.pk: u for u in users}.values()
-    rows = [Notification(user=u, kind=kind, text=text[:300], url=url[:300],
-                         email=Notification.Email.PENDING if u.email else Notification.Email.NONE)
-            for u in unique]  # fmt: skip
+    rows = [
+        Notification(
+            user=u,
+            kind=kind,
+            text=text[:300],
+            url=url[:300],
+            email=Notification.Email.PENDING if u.email else Notification.Email.NONE,
+        )
+        for u in unique
+    ]
     created = Notification.objects.bulk_create(rows)
     if any(n.email == Notification.Email.PENDING for n in created):
         transaction.on_commit(outbox.wake)

@@ -18,7 +18,7 @@ from .env import (
     PORTAL_URL,
     REDIS_URL,
     SECRET_KEY,
-    private_file,  # fmt: skip
+    private_file,
 )
 from .oauth import *  # noqa: F403
 from .security import *  # noqa: F403

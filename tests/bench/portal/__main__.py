@@ -42,12 +42,35 @@ def prepare(scale: int, env: dict, data: Path) -> int:
     """Migrate, import the course, seed the demo accounts, fill in data; returns the busy thread's id."""
     secret = data / "hub-secret"
     secret.write_text("bench-secret\n")
-    subprocess.run([sys.executable, "-m", "django", "studio_setup", "--content", str(COURSE_CONTENT),
-                    "--hub-secret-file", str(secret), "--hub-callback", "http://127.0.0.1:8000/hub/oauth_callback",
-                    "--demo-passwords", str(data / "passwords.txt"), "--collectstatic"],
-                   env=env, cwd=ROOT, check=True, capture_output=True)  # fmt: skip
-    out = subprocess.run([sys.executable, "-m", "tests.bench.portal.data", str(scale)], env=env, cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout.strip()  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "django",
+            "studio_setup",
+            "--content",
+            str(COURSE_CONTENT),
+            "--hub-secret-file",
+            str(secret),
+            "--hub-callback",
+            "http://127.0.0.1:8000/hub/oauth_callback",
+            "--demo-passwords",
+            str(data / "passwords.txt"),
+            "--collectstatic",
+        ],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.bench.portal.data", str(scale)],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     print(f"# {out}", flush=True)
     return int(re.search(r"busy thread (\d+)", out).group(1))
 
@@ -99,9 +122,15 @@ def run_scale(scale: int, args, redis_url: str) -> dict[str, tuple[float, float,
 
     database_url, name = services.create_database()
     data = Path(tempfile.mkdtemp(prefix=f"studio-bench-portal-{scale}-"))
-    env = {**os.environ, "DATABASE_URL": database_url, "STUDIO_PORTAL_DATA_DIR": str(data),
-           "STUDIO_REDIS_URL": f"{redis_url}/{REDIS_DB}", "DJANGO_SETTINGS_MODULE": "studio_portal.settings.production",
-           "STUDIO_PORTAL_SECRET_KEY": "b" * 50, "STUDIO_LOGIN_RATE": "1000/m"}  # fmt: skip
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "STUDIO_PORTAL_DATA_DIR": str(data),
+        "STUDIO_REDIS_URL": f"{redis_url}/{REDIS_DB}",
+        "DJANGO_SETTINGS_MODULE": "studio_portal.settings.production",
+        "STUDIO_PORTAL_SECRET_KEY": "b" * 50,
+        "STUDIO_LOGIN_RATE": "1000/m",
+    }
     import redis
 
     redis.Redis.from_url(f"{redis_url}/{REDIS_DB}").flushdb()
@@ -110,15 +139,29 @@ def run_scale(scale: int, args, redis_url: str) -> dict[str, tuple[float, float,
         busy = prepare(scale, env, data)
         port = free_port()
         log = data / "gunicorn.log"
-        proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{port}",
-                                 "--workers", str(args.workers), "studio_portal.wsgi:application"],
-                                env=env, cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT)  # fmt: skip  # noqa: SIM115
+        proc = subprocess.Popen(
+            [
+                str(ROOT / ".venv" / "bin" / "gunicorn"),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(args.workers),
+                "studio_portal.wsgi:application",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=open(log, "w"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
         base = f"http://127.0.0.1:{port}"
         wait_for_http(f"{base}/healthz", proc, log)
         passwords = dict(line.split(":", 1) for line in (data / "passwords.txt").read_text().splitlines())
         jar = asyncio.run(log_in(base, "instructor1", passwords["instructor1"]))
-        pages = {"catalog": "/", "forum thread": f"/courses/intro-python/forum/{busy}/",
-                 "instructor dashboard": "/courses/intro-python/analytics/"}  # fmt: skip
+        pages = {
+            "catalog": "/",
+            "forum thread": f"/courses/intro-python/forum/{busy}/",
+            "instructor dashboard": "/courses/intro-python/analytics/",
+        }
         out = {}
         for page, path in pages.items():
             latencies, errors = asyncio.run(load(base + path, jar, args.clients, args.seconds, args.think))
@@ -130,8 +173,10 @@ def run_scale(scale: int, args, redis_url: str) -> dict[str, tuple[float, float,
             print(f"{page} served ({scale}x): {rps:.0f} req/s", flush=True)
             saturated, errors = asyncio.run(load(base + path, jar, args.clients, args.seconds / 2, 0))
             assert errors == 0, f"{page}: {errors} answers were not 200"
-            print(f"{page} throughput at saturation ({scale}x): {len(saturated) / (args.seconds / 2):.0f} req/s",
-                  flush=True)  # fmt: skip
+            print(
+                f"{page} throughput at saturation ({scale}x): {len(saturated) / (args.seconds / 2):.0f} req/s",
+                flush=True,
+            )
         return out
     finally:
         if proc:
@@ -148,9 +193,12 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=1.0, help="seconds between a client's requests, on average")
     args = parser.parse_args()
     redis_url = services.ensure_redis()
-    print(f"# {args.clients} clients, each reading a page for {args.think:g} s on average between requests, "
-          f"{args.seconds:.0f} s per page; then as fast as they can, for throughput; gunicorn with {args.workers} "
-          f"workers; {os.cpu_count()} cores", flush=True)  # fmt: skip
+    print(
+        f"# {args.clients} clients, each reading a page for {args.think:g} s on average between requests, "
+        f"{args.seconds:.0f} s per page; then as fast as they can, for throughput; gunicorn with {args.workers} "
+        f"workers; {os.cpu_count()} cores",
+        flush=True,
+    )
     small, large = run_scale(1, args, redis_url), run_scale(10, args, redis_url)
     worst = max(large, key=lambda page: large[page][1])
     ratio = max(large[p][1] / small[p][1] for p in large)

@@ -36,15 +36,23 @@ def main(scale: int) -> None:
         grades_store(grades=made.grades[start : start + 2000])
     body = "I tried this:\n\n```python\nfor i in range(10):\n    print(i)\n```\n\nWhy does it stop at 9?"
     html = markup.render(body).html
-    threads = Thread.objects.bulk_create([Thread(course=course, author=users[i % len(users)], title=f"Question {i}",
-                                                 reply_count=3) for i in range(40 * scale)])  # fmt: skip
-    Post.objects.bulk_create([Post(thread=t, author=users[(t.pk + k) % len(users)], body=body, html=html)
-                              for t in threads for k in range(4)])  # fmt: skip
+    threads = Thread.objects.bulk_create(
+        [
+            Thread(course=course, author=users[i % len(users)], title=f"Question {i}", reply_count=3)
+            for i in range(40 * scale)
+        ]
+    )
+    Post.objects.bulk_create(
+        [Post(thread=t, author=users[(t.pk + k) % len(users)], body=body, html=html) for t in threads for k in range(4)]
+    )
     busy = Thread.objects.create(course=course, author=users[0], title="The busy thread", reply_count=120 * scale)
-    Post.objects.bulk_create([Post(thread=busy, author=users[k % len(users)], body=body, html=html)
-                              for k in range(120 * scale)])  # fmt: skip
-    print(f"scale {scale}: {len(users)} students, {len(made.events)} events, {len(made.grades)} grades, "
-          f"{len(threads) + 1} threads, busy thread {busy.pk}, in {time.monotonic() - t0:.0f} s")  # fmt: skip
+    Post.objects.bulk_create(
+        [Post(thread=busy, author=users[k % len(users)], body=body, html=html) for k in range(120 * scale)]
+    )
+    print(
+        f"scale {scale}: {len(users)} students, {len(made.events)} events, {len(made.grades)} grades, "
+        f"{len(threads) + 1} threads, busy thread {busy.pk}, in {time.monotonic() - t0:.0f} s"
+    )
 
 
 if __name__ == "__main__":

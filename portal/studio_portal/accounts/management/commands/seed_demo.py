@@ -70,8 +70,9 @@ class Command(BaseCommand):
             if role:
                 enrollment_set_role(user=user, course=page, role=role)
         if not Thread.objects.filter(course=page, group=None).exists():
-            thread_create(course=page, author=User.objects.get(username="instructor1"), title="Welcome: ask here",
-                          body=WELCOME)  # fmt: skip
+            thread_create(
+                course=page, author=User.objects.get(username="instructor1"), title="Welcome: ask here", body=WELCOME
+            )
         passwords_file.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(passwords_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
