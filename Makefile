@@ -24,6 +24,8 @@ test-fast: setup-test
 
 lint: setup-test
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	@! grep -rn --include='*.py' --exclude-dir=.venv --exclude-dir=node_modules 'fmt: skip' . \
+		|| { echo 'ruff format owns the layout (line length 120): no "# fmt: skip"' >&2; exit 1; }
 	@cd portal && STUDIO_PORTAL_DATA_DIR=$$(mktemp -d) ../$(PY) manage.py makemigrations --check --dry-run \
 		--settings=studio_portal.settings.test
 

@@ -22,8 +22,11 @@ STAFF_GROUP = "portal-staff"
 # name and groups (the lesson extension checks course membership with it).
 # and call the exchange and grading services as its owner (nbgrader's fetch/submit/release, terminal or JupyterLab),
 # and the hints service (hints, learning events).
-SERVICE_SCOPES = ["access:services!service=exchange", "access:services!service=grading",
-                  "access:services!service=hints"]  # fmt: skip
+SERVICE_SCOPES = [
+    "access:services!service=exchange",
+    "access:services!service=grading",
+    "access:services!service=hints",
+]
 SERVER_TOKEN_SCOPES = [
     "users:activity!user",
     "access:servers!server",
@@ -96,8 +99,12 @@ def update_spawner(c: Config, s: Settings) -> None:
     c.JupyterHub.spawner_class = "studio_hub.spawner.LearnerSpawner"
     c.Spawner.cmd = [str(s.bin_dir / "jupyterhub-singleuser")]
     c.Spawner.default_url = "/lab"
-    c.Spawner.environment = {"STUDIO_CONTENT_DIR": str(s.content_dir), "STUDIO_PORTAL_URL": s.portal_url,
-                             "STUDIO_EXCHANGE_URL": s.exchange_url, **_services_env(s)}  # fmt: skip
+    c.Spawner.environment = {
+        "STUDIO_CONTENT_DIR": str(s.content_dir),
+        "STUDIO_PORTAL_URL": s.portal_url,
+        "STUDIO_EXCHANGE_URL": s.exchange_url,
+        **_services_env(s),
+    }
     c.Spawner.server_token_scopes = list(SERVER_TOKEN_SCOPES)
     # A learner's own files never configure their server (~/.jupyter, ~/.local/share/jupyter): no server extension
     # or setting of theirs is loaded into the pages a visiting grader or admin opens there.
@@ -141,8 +148,12 @@ def update_docker_spawner(c: Config, s: Settings) -> None:
     d.warm_pool_size = s.docker_warm_pool
     d.home_images_dir = str(s.data_dir / "home-images")
     d.poll_interval = 10  # notice a server that died (and why) within seconds, not the default 30
-    d.environment = {"STUDIO_CONTENT_DIR": "/srv/content", "STUDIO_PORTAL_URL": s.portal_url,
-                     "STUDIO_EXCHANGE_URL": s.exchange_url, **_services_env(s)}  # fmt: skip
+    d.environment = {
+        "STUDIO_CONTENT_DIR": "/srv/content",
+        "STUDIO_PORTAL_URL": s.portal_url,
+        "STUDIO_EXCHANGE_URL": s.exchange_url,
+        **_services_env(s),
+    }
     d.host_ports = [s.exchange_port, s.grading_port, s.hints_port]  # besides the hub API: the services
     # Else the learner image's own /srv/content (the courses it was built with) is what learners see.
     d.read_only_volumes = {str(s.content_dir): "/srv/content"} if s.docker_mount_content else {}
@@ -152,52 +163,108 @@ def update_services(c: Config, s: Settings) -> None:
     """Hub-managed services: the exchange (nbgrader's, over HTTP), grading (autograding in sandboxes, formgrader per
     course), the idle culler (stops idle servers)."""
     python = str(s.bin_dir / "python")
-    exchange = [python, "-m", "studio_hub.exchange.service", "--data-dir", str(s.data_dir / "exchange")]
+    exchange = [python, "-m", "studio_hub.exchange", "--data-dir", str(s.data_dir / "exchange")]
     services = [{"name": "exchange", "url": s.exchange_bind_url, "command": exchange, "display": False}]
     roles = [dict(USER_ROLE, scopes=list(USER_ROLE["scopes"]))]
     if s.grading:
         grading_url = s.grading_bind_url + "/services/grading/"
         exchange += ["--trust-service", "grading", "--notify-url", grading_url]
-        command = [python, "-m", "studio_grader.service", "--data-dir", str(s.course_folders),
-                   "--moved-from", str(s.data_dir / "grading"),
-                   "--content-dir", str(s.content_dir), "--exchange-url", s.exchange_bind_url + "/services/exchange/",
-                   "--image", s.learner_image, "--runtime", s.docker_runtime, "--portal-url", s.portal_backend_url,
-                   "--rescan", str(s.grading_rescan), "--sandbox-prefix", f"{s.docker_prefix}-grade",
-                   "--formgrader-account-prefix", s.formgrader_account_prefix]  # fmt: skip
+        command = [
+            python,
+            "-m",
+            "studio_grader.service",
+            "--data-dir",
+            str(s.course_folders),
+            "--moved-from",
+            str(s.data_dir / "grading"),
+            "--content-dir",
+            str(s.content_dir),
+            "--exchange-url",
+            s.exchange_bind_url + "/services/exchange/",
+            "--image",
+            s.learner_image,
+            "--runtime",
+            s.docker_runtime,
+            "--portal-url",
+            s.portal_backend_url,
+            "--rescan",
+            str(s.grading_rescan),
+            "--sandbox-prefix",
+            f"{s.docker_prefix}-grade",
+            "--formgrader-account-prefix",
+            s.formgrader_account_prefix,
+        ]
         if s.grading_workers:
             command += ["--workers", str(s.grading_workers)]
         environment = {"STUDIO_GRADEBOOK_URL": s.gradebook_url, "STUDIO_GRADES_TOKEN": s.grades_token}
-        services.append({
-            "name": "grading", "url": s.grading_bind_url, "command": command, "environment": environment,
-            "display": True,  # "Formgrader" on the hub's home page; the service lists the courses one grades
-            "oauth_no_confirm": True,
-            # Formgrader in the browser: the service reads the user's groups to know which courses they grade.
-            "oauth_client_allowed_scopes": ["read:users:groups!user"],
-        })  # fmt: skip
-        roles.append({"name": "grading", "services": ["grading", "exchange"],
-                      "scopes": ["access:services!service=exchange", "access:services!service=grading"]})  # fmt: skip
+        services.append(
+            {
+                "name": "grading",
+                "url": s.grading_bind_url,
+                "command": command,
+                "environment": environment,
+                "display": True,  # "Formgrader" on the hub's home page; the service lists the courses one grades
+                "oauth_no_confirm": True,
+                # Formgrader in the browser: the service reads the user's groups to know which courses they grade.
+                "oauth_client_allowed_scopes": ["read:users:groups!user"],
+            }
+        )
+        roles.append(
+            {
+                "name": "grading",
+                "services": ["grading", "exchange"],
+                "scopes": ["access:services!service=exchange", "access:services!service=grading"],
+            }
+        )
     if s.hints:
         # The course source (solutions, hint ladders): as released to the grading service, else the content's.
-        hints = [python, "-m", "studio_hub.hints.service", "--data-dir", str(s.data_dir / "hints"),
-                 "--source-dir", str(s.course_folders), "--source-dir", str(s.content_dir),
-                 "--provider", s.hints_provider, "--portal-url", s.portal_backend_url]  # fmt: skip
+        hints = [
+            python,
+            "-m",
+            "studio_hub.hints",
+            "--data-dir",
+            str(s.data_dir / "hints"),
+            "--source-dir",
+            str(s.course_folders),
+            "--source-dir",
+            str(s.content_dir),
+            "--provider",
+            s.hints_provider,
+            "--portal-url",
+            s.portal_backend_url,
+        ]
         if s.hints_config:
             hints += ["--config", s.hints_config]
         # The learning-event queue goes to the portal's analytics with a token for events only (never grades).
-        services.append({"name": "hints", "url": s.hints_bind_url, "command": hints, "display": False,
-                         "environment": {"STUDIO_HINTS_STATE_URL": s.hints_state_url,
-                                         "STUDIO_EVENTS_TOKEN": s.events_token}})  # fmt: skip
+        services.append(
+            {
+                "name": "hints",
+                "url": s.hints_bind_url,
+                "command": hints,
+                "display": False,
+                "environment": {"STUDIO_HINTS_STATE_URL": s.hints_state_url, "STUDIO_EVENTS_TOKEN": s.events_token},
+            }
+        )
     if s.cull_timeout > 0:
-        services.append({
-            "name": "idle-culler",
-            "command": [str(s.bin_dir / "python"), "-m", "jupyterhub_idle_culler",
-                        f"--timeout={s.cull_timeout}", f"--cull-every={s.cull_every}"],
-        })  # fmt: skip
-        roles.append({
-            "name": "idle-culler",
-            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
-            "services": ["idle-culler"],
-        })  # fmt: skip
+        services.append(
+            {
+                "name": "idle-culler",
+                "command": [
+                    str(s.bin_dir / "python"),
+                    "-m",
+                    "jupyterhub_idle_culler",
+                    f"--timeout={s.cull_timeout}",
+                    f"--cull-every={s.cull_every}",
+                ],
+            }
+        )
+        roles.append(
+            {
+                "name": "idle-culler",
+                "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+                "services": ["idle-culler"],
+            }
+        )
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles
 

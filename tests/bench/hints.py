@@ -40,7 +40,7 @@ def pct(values: list[float], q: float) -> float:
 async def hint_latency(provider: str, n: int) -> list[float]:
     from jupyterhub.services.auth import HubAuth
 
-    from studio_hub.hints import service
+    from studio_hub.hints import app as service
     from tests.conftest import COURSE_CONTENT
     from tests.hub.test_hints_tutor import CASES
 
@@ -54,21 +54,29 @@ async def hint_latency(provider: str, n: int) -> list[float]:
     from embedded import free_port
 
     app = service.HintsService()
-    app.initialize(["--source-dir", str(COURSE_CONTENT), "--provider", provider,
-                    "--HintsService.rate_limit=1000000"])  # fmt: skip
+    app.initialize(["--source-dir", str(COURSE_CONTENT), "--provider", provider, "--HintsService.rate_limit=1000000"])
     port = free_port()
-    server = HTTPServer(service.make_app(app, LocalAuth(), "/services/hints/"))
+    server = HTTPServer(served(app, LocalAuth()))
     server.listen(port, "127.0.0.1")
     client = AsyncHTTPClient()
     times = []
     try:
         for i in range(n):
             (assignment, exercise), code, _, _ = CASES[i % len(CASES)]
-            body = {"assignment": assignment, "exercise": exercise, "code": f"{code}# try {i}\n", "more": i % 3 == 0,
-                    "error": {"ename": "NameError", "evalue": "name 'x' is not defined", "traceback": []}}  # fmt: skip
+            body = {
+                "assignment": assignment,
+                "exercise": exercise,
+                "code": f"{code}# try {i}\n",
+                "more": i % 3 == 0,
+                "error": {"ename": "NameError", "evalue": "name 'x' is not defined", "traceback": []},
+            }
             t0 = time.perf_counter()
-            resp = await client.fetch(f"http://127.0.0.1:{port}/services/hints/api/hint", method="POST",
-                                      body=json.dumps(body), headers={"Authorization": "token t"})  # fmt: skip
+            resp = await client.fetch(
+                f"http://127.0.0.1:{port}/services/hints/api/hint",
+                method="POST",
+                body=json.dumps(body),
+                headers={"Authorization": "token t"},
+            )
             times.append((time.perf_counter() - t0) * 1000)
             assert json.loads(resp.body)["provider"].startswith(provider)
     finally:
@@ -88,10 +96,26 @@ async def run_cells(base: str, token: str, n: int, report: bool) -> tuple[list[f
     try:
         for i in range(n + 5):
             msg_id = uuid.uuid4().hex
-            msg = {"header": {"msg_id": msg_id, "msg_type": "execute_request", "session": session, "username": "s",
-                              "version": "5.3", "date": ""}, "parent_header": {}, "metadata": {}, "channel": "shell",
-                   "content": {"code": f"x = {i} * 2", "silent": False, "store_history": True,
-                               "user_expressions": {}, "allow_stdin": False}}  # fmt: skip
+            msg = {
+                "header": {
+                    "msg_id": msg_id,
+                    "msg_type": "execute_request",
+                    "session": session,
+                    "username": "s",
+                    "version": "5.3",
+                    "date": "",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "channel": "shell",
+                "content": {
+                    "code": f"x = {i} * 2",
+                    "silent": False,
+                    "store_history": True,
+                    "user_expressions": {},
+                    "allow_stdin": False,
+                },
+            }
             t0 = time.perf_counter()
             await ws.write_message(json.dumps(msg))
             while True:
@@ -103,10 +127,16 @@ async def run_cells(base: str, token: str, n: int, report: bool) -> tuple[list[f
             if i >= 5:
                 times.append((time.perf_counter() - t0) * 1000)
             if report:
-                event = {"kind": "execute", "path": "ps01-values-and-names/ps01-values-and-names.ipynb",
-                         "exercise": "ex1-answer", "ok": True, "code": f"x = {i} * 2"}  # fmt: skip
-                sent = client.fetch(f"{base}/studio/hints/events", method="POST", headers=headers,
-                                    body=json.dumps({"events": [event]}))  # fmt: skip
+                event = {
+                    "kind": "execute",
+                    "path": "ps01-values-and-names/ps01-values-and-names.ipynb",
+                    "exercise": "ex1-answer",
+                    "ok": True,
+                    "code": f"x = {i} * 2",
+                }
+                sent = client.fetch(
+                    f"{base}/studio/hints/events", method="POST", headers=headers, body=json.dumps({"events": [event]})
+                )
                 posts.append(asyncio.ensure_future(sent))
         await asyncio.gather(*posts)
         per_run = (time.perf_counter() - start) * 1000 / n
@@ -120,13 +150,20 @@ async def post_latency(base: str, token: str, n: int) -> list[float]:
     """One event POST at a time, awaited: what the server spends on taking one (ms)."""
     client = AsyncHTTPClient()
     headers = {"Authorization": f"token {token}"}
-    event = {"kind": "execute", "path": "ps01-values-and-names/ps01-values-and-names.ipynb", "exercise": "ex1-answer",
-             "ok": False, "ename": "NameError", "code": "print(x)\n" * 20}  # fmt: skip
+    event = {
+        "kind": "execute",
+        "path": "ps01-values-and-names/ps01-values-and-names.ipynb",
+        "exercise": "ex1-answer",
+        "ok": False,
+        "ename": "NameError",
+        "code": "print(x)\n" * 20,
+    }
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
-        await client.fetch(f"{base}/studio/hints/events", method="POST", headers=headers,
-                           body=json.dumps({"events": [event]}))  # fmt: skip
+        await client.fetch(
+            f"{base}/studio/hints/events", method="POST", headers=headers, body=json.dumps({"events": [event]})
+        )
         times.append((time.perf_counter() - t0) * 1000)
     return times
 
@@ -137,10 +174,22 @@ def start_server(root: Path, token: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "STUDIO_HINTS_URL": f"http://127.0.0.1:{free_port()}/services/hints/"}  # nobody there
     with open(root / "server.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "jupyter_server", f"--port={port}", "--ip=127.0.0.1",
-                                 f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False",
-                                 f"--ServerApp.root_dir={root}", "--allow-root"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=log)  # fmt: skip
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter_server",
+                f"--port={port}",
+                "--ip=127.0.0.1",
+                f"--IdentityProvider.token={token}",
+                "--ServerApp.open_browser=False",
+                f"--ServerApp.root_dir={root}",
+                "--allow-root",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     wait_for_http(f"http://127.0.0.1:{port}/api/status?token={token}", proc, root / "server.log")
     return proc, f"http://127.0.0.1:{port}"
 
@@ -187,9 +236,11 @@ async def main_async(args) -> None:
     print(f"event_post_p50: {statistics.median(posts):.2f} ms")
     print(f"event_post_p95: {pct(posts, 0.95):.2f} ms")
     print(f"reporting_added_per_run: {added:.2f} ms")
-    print(f"RESULT: hint p95 {tutor_p95:.1f} ms (tutor; target 100 ms), event reporting adds {added:.2f} ms per cell "
-          f"run (target 2 ms; one event's POST alone {statistics.median(posts):.2f} ms p50; the service down, events "
-          "buffered)")  # fmt: skip
+    print(
+        f"RESULT: hint p95 {tutor_p95:.1f} ms (tutor; target 100 ms), event reporting adds {added:.2f} ms per cell "
+        f"run (target 2 ms; one event's POST alone {statistics.median(posts):.2f} ms p50; the service down, events "
+        "buffered)"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -203,3 +254,9 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def served(app, hub_auth):
+    """The service's tornado application, with ``hub_auth`` answering who a token is."""
+    app.hub_auth, app.prefix = hub_auth, "/services/hints/"
+    return app.make_app()

@@ -18,7 +18,7 @@ from jupyterhub.services.auth import HubAuth
 from tornado.httpclient import HTTPClientError
 from tornado.httpserver import HTTPServer
 
-from studio_hub.hints import service as hints_service
+from studio_hub.hints import app as hints_service
 from tests.conftest import COURSE_CONTENT
 from tests.grading_cases import ASSIGNMENT, make_course, released
 
@@ -60,7 +60,7 @@ def free_port() -> int:
 @pytest.fixture
 def service_url(service_app, jp_asyncio_loop):
     port = free_port()
-    server = HTTPServer(hints_service.make_app(service_app, LocalAuth(), "/services/hints/"))
+    server = HTTPServer(served(service_app, LocalAuth()))
     server.listen(port, "127.0.0.1")
     yield f"http://127.0.0.1:{port}/services/hints/"
     server.stop()
@@ -69,9 +69,11 @@ def service_url(service_app, jp_asyncio_loop):
 @pytest.fixture
 def jp_server_config(service_url, monkeypatch):
     monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "student-token")
-    return {"ServerApp": {"jpserver_extensions": {"studio_ext": True}},
-            "Hints": {"service_url": service_url, "flush_interval": 0.2},
-            "Lessons": {"hub_api_url": ""}}  # fmt: skip
+    return {
+        "ServerApp": {"jpserver_extensions": {"studio_ext": True}},
+        "Hints": {"service_url": service_url, "flush_interval": 0.2},
+        "Lessons": {"hub_api_url": ""},
+    }
 
 
 def cell(nb: dict, grade_id: str) -> dict:
@@ -118,8 +120,9 @@ async def ask(jp_fetch, **body):
     return await jp_fetch("studio", "hints", "hint", method="POST", body=json.dumps(body), raise_error=False)
 
 
-async def test_a_hint_knows_what_the_failing_test_got_from_the_learners_kernel(jp_fetch, jp_serverapp, release,
-                                                                               service_app):  # fmt: skip
+async def test_a_hint_knows_what_the_failing_test_got_from_the_learners_kernel(
+    jp_fetch, jp_serverapp, release, service_app
+):
     kernel_id, nb = await worked(jp_fetch, jp_serverapp, release, WRONG)
     resp = await ask(jp_fetch, cell_id=cell(nb, "ex2-answer")["id"], notebook=nb, kernel_id=kernel_id)
     assert resp.code == 200, resp.body
@@ -140,11 +143,14 @@ async def test_the_saved_notebook_is_read_when_the_front_end_sends_none(jp_fetch
     assert resp.code == 200 and "prints its result" in json.loads(resp.body)["hint"]
 
 
-@pytest.mark.parametrize("body, status", [
-    ({"cell_id": "x"}, 404),  # no such cell
-    ({"path": "notes.txt", "cell_id": "x"}, 400),
-    ({"path": None}, 400),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        ({"cell_id": "x"}, 404),  # no such cell
+        ({"path": "notes.txt", "cell_id": "x"}, 400),
+        ({"path": None}, 400),
+    ],
+)
 async def test_bad_requests_get_a_plain_answer(jp_fetch, release, body, status):
     resp = await ask(jp_fetch, notebook=release, **body)
     assert resp.code == status
@@ -163,8 +169,17 @@ async def test_service_down_is_a_clear_503(jp_fetch, jp_serverapp, release):
 
 
 async def test_events_are_sent_in_the_background_without_code_unless_kept(jp_fetch, jp_serverapp, service_app):
-    events = [{"kind": "execute", "path": f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb", "exercise": "ex1-answer", "ok": False,
-               "ename": "NameError", "code": "x = secret"}, {"kind": "not-a-kind"}]  # fmt: skip
+    events = [
+        {
+            "kind": "execute",
+            "path": f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb",
+            "exercise": "ex1-answer",
+            "ok": False,
+            "ename": "NameError",
+            "code": "x = secret",
+        },
+        {"kind": "not-a-kind"},
+    ]
     resp = await jp_fetch("studio", "hints", "events", method="POST", body=json.dumps({"events": events}))
     assert resp.code == 202 and json.loads(resp.body) == {"buffered": 1, "rejected": 1}
     for _ in range(50):
@@ -179,8 +194,10 @@ async def test_events_are_sent_in_the_background_without_code_unless_kept(jp_fet
     assert status["sent"] == 1 and status["dropped"] == 0
 
 
-async def test_events_never_wait_for_a_dead_service_and_the_buffer_is_bounded(jp_fetch, jp_serverapp,
-                                                                              ):  # fmt: skip
+async def test_events_never_wait_for_a_dead_service_and_the_buffer_is_bounded(
+    jp_fetch,
+    jp_serverapp,
+):
     hints = jp_serverapp.web_app.settings["studio_hints"]
     hints.service_url = f"http://127.0.0.1:{free_port()}/services/hints/"
     hints.buffer = type(hints.buffer)(maxlen=50)
@@ -199,3 +216,9 @@ async def test_no_token_no_hint(jp_fetch, release):
     with pytest.raises(HTTPClientError) as e:
         await jp_fetch("studio", "hints", "hint", method="POST", body="{}", headers={"Authorization": ""})
     assert e.value.code in (401, 403)
+
+
+def served(app, hub_auth):
+    """The service's tornado application, with ``hub_auth`` answering who a token is."""
+    app.hub_auth, app.prefix = hub_auth, "/services/hints/"
+    return app.make_app()

@@ -19,8 +19,12 @@ PS = "ps01-values-and-names"
 
 
 def test_course_folder_config_and_source_from_the_course_repository(tmp_path):
-    space = CourseSpace(tmp_path / "grading", "intro-python", content_dir=COURSE_CONTENT,
-                        exchange_url="http://127.0.0.1:1/services/exchange/")  # fmt: skip
+    space = CourseSpace(
+        tmp_path / "grading",
+        "intro-python",
+        content_dir=COURSE_CONTENT,
+        exchange_url="http://127.0.0.1:1/services/exchange/",
+    )
     folder = space.prepare()
     config = (folder / "nbgrader_config.py").read_text()
     assert "c.CourseDirectory.course_id = 'intro-python'" in config and "configure(c)" in config
@@ -59,7 +63,7 @@ def test_a_broken_status_file_is_kept_aside_and_everything_is_graded_again(tmp_p
 
 
 def test_course_folders_kept_in_the_old_place_move_whole_once(tmp_path):
-    from studio_grader.service import course_folders
+    from studio_grader.service.app import course_folders
 
     old, new = tmp_path / "hub" / "grading", tmp_path / "grading"
     (old / "c1" / "gradebook").mkdir(parents=True)
@@ -148,9 +152,12 @@ def _each_course_reaches_its_own_gradebook_only(base: str, spaces: list[CourseSp
     assert make_url(mine.db_url).password != make_url(base).password
     engine = create_engine(mine.db_url)
     try:
-        for sql in ("SELECT * FROM public.hub_secrets", f'SELECT * FROM "{schema_for(other.course)}".assignment',
-                    f'DELETE FROM "{schema_for(other.course)}".assignment',
-                    f'CREATE TABLE "{schema_for(other.course)}".planted (x int)'):  # fmt: skip
+        for sql in (
+            "SELECT * FROM public.hub_secrets",
+            f'SELECT * FROM "{schema_for(other.course)}".assignment',
+            f'DELETE FROM "{schema_for(other.course)}".assignment',
+            f'CREATE TABLE "{schema_for(other.course)}".planted (x int)',
+        ):
             with engine.begin() as conn, pytest.raises(exc.ProgrammingError, match="permission denied"):
                 conn.execute(text(sql))
         with engine.begin() as conn:
@@ -161,13 +168,20 @@ def _each_course_reaches_its_own_gradebook_only(base: str, spaces: list[CourseSp
 
 def test_queue_grades_the_latest_and_one_failure_never_stops_the_rest(tmp_path):
     from studio_grader.courses import Sandboxes
-    from studio_grader.service import Grading
+    from studio_grader.service.queue import Grading
 
     async def scenario():
         # The exchange is down (nothing listens on port 9): every job fails at fetching, with the reason kept.
-        grading = Grading(tmp_path, content_dir=COURSE_CONTENT, gradebook="", sandboxes=Sandboxes(),
-                          exchange_url="http://127.0.0.1:9/services/exchange/", workers=1, job_timeout=120,
-                          warm=False)  # fmt: skip
+        grading = Grading(
+            tmp_path,
+            content_dir=COURSE_CONTENT,
+            gradebook="",
+            sandboxes=Sandboxes(),
+            exchange_url="http://127.0.0.1:9/services/exchange/",
+            workers=1,
+            job_timeout=120,
+            warm=False,
+        )
         try:
             grading.enqueue("intro-python", PS, "s1", "sub-1")
             grading.enqueue("intro-python", PS, "s2", "sub-1")
@@ -198,21 +212,34 @@ def test_queue_grades_the_latest_and_one_failure_never_stops_the_rest(tmp_path):
 def _notebook(*cells: dict) -> bytes:
     import json
 
-    return json.dumps({"cells": list(cells), "nbformat": 4, "nbformat_minor": 5,
-                       "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                   "language": "python"}}}).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "cells": list(cells),
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        }
+    ).encode()
 
 
 def _code(source: str, **nbgrader) -> dict:
     meta = {"nbgrader": {"grade": False, "solution": False, "locked": False, "schema_version": 3, **nbgrader}}
-    return {"cell_type": "code", "id": nbgrader["grade_id"], "source": source, "metadata": meta, "outputs": [],
-            "execution_count": None}  # fmt: skip
+    return {
+        "cell_type": "code",
+        "id": nbgrader["grade_id"],
+        "source": source,
+        "metadata": meta,
+        "outputs": [],
+        "execution_count": None,
+    }
 
 
 def plant_code(canary: Path) -> str:
     """One line of Python that leaves ``canary`` wherever it runs (making its folder if it must)."""
-    return (f"import os; os.makedirs({str(canary.parent)!r}, exist_ok=True); "
-            f"open({str(canary)!r}, 'a').write('course code ran here\\n')\n")  # fmt: skip
+    return (
+        f"import os; os.makedirs({str(canary.parent)!r}, exist_ok=True); "
+        f"open({str(canary)!r}, 'a').write('course code ran here\\n')\n"
+    )
 
 
 def autotest_source(space, canary: Path, autotests: str = "") -> None:
@@ -221,16 +248,21 @@ def autotest_source(space, canary: Path, autotests: str = "") -> None:
     source) into ``space``."""
     plant = plant_code(canary)
     autotest = _notebook(
-        _code(plant + "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n",
-              solution=True, grade_id="f"),
+        _code(
+            plant + "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n",
+            solution=True,
+            grade_id="f",
+        ),
         _code("### AUTOTEST f(1)\n", grade=True, grade_id="t", points=1),
-    )  # fmt: skip
+    )
     autotests = autotests or f"python3:\n  setup: {plant.strip()!r}\n"
-    space.put_source("a1", {"a1.ipynb": autotest, "nbgrader_config.py": plant.encode(),
-                            "autotests.yml": autotests.encode()})  # fmt: skip
-    plain = _notebook(_code("def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n",
-                            solution=True, grade_id="f"),
-                      _code("assert f(1) == 1\n", grade=True, grade_id="t", points=1))  # fmt: skip
+    space.put_source(
+        "a1", {"a1.ipynb": autotest, "nbgrader_config.py": plant.encode(), "autotests.yml": autotests.encode()}
+    )
+    plain = _notebook(
+        _code("def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n", solution=True, grade_id="f"),
+        _code("assert f(1) == 1\n", grade=True, grade_id="t", points=1),
+    )
     space.put_source("a2", {"a2.ipynb": plain, "nbgrader_config.py": plant.encode()})
 
 
@@ -242,8 +274,12 @@ def generate(space, *assignments: str) -> dict[str, subprocess.CompletedProcess]
         "try:\n    jobs.prepare(space, sys.argv[2])\n    print('GENERATED')\nexcept jobs.GradingError as e:\n"
         "    print('REFUSED', e)\n"
     )
-    return {a: subprocess.run([sys.executable, "-c", script, str(space.root), a], capture_output=True, text=True,
-                              timeout=600) for a in assignments}  # fmt: skip
+    return {
+        a: subprocess.run(
+            [sys.executable, "-c", script, str(space.root), a], capture_output=True, text=True, timeout=600
+        )
+        for a in assignments
+    }
 
 
 def test_a_courses_source_never_runs_on_the_trusted_side(tmp_path):

@@ -14,7 +14,7 @@ import pytest
 from studio_grader.accounts import ensure_course_account
 from studio_grader.courses import CourseSpace
 from studio_grader.formgrader import Formgraders, FormgraderUnavailable
-from studio_grader.service import formgrader_exchange_call
+from studio_grader.service.formgrader_proxy import formgrader_exchange_call
 from tornado.httpclient import AsyncHTTPClient
 
 from tests.conftest import COURSE_CONTENT, ROOT
@@ -128,8 +128,9 @@ def test_formgrader_serves_its_own_course_only_and_reads_no_students_config(spac
             fg = await formgraders.get("intro-python", folder, space.owner)
             auth = {"Authorization": f"token {fg.token}"}
             for path in ("submitted/student1/ps01", str(folder / "submitted/student1/ps01"), "../data-science", ""):
-                resp = await client.fetch(fg.url + f"formgrader/?path={path}", headers=auth, raise_error=False,
-                                          follow_redirects=False)  # fmt: skip
+                resp = await client.fetch(
+                    fg.url + f"formgrader/?path={path}", headers=auth, raise_error=False, follow_redirects=False
+                )
                 assert resp.code == 400, (path, resp.code)
             start = await client.fetch(fg.url + "formgrader/", headers=auth, follow_redirects=False, raise_error=False)
             assert start.code == 302 and start.headers["Location"].endswith("/formgrader/manage_assignments")
@@ -157,8 +158,12 @@ def test_formgrader_serves_its_own_course_only_and_reads_no_students_config(spac
         ("GET", "api/assignments", {}, "course=intro-python"),
         ("GET", "api/assignments", {"course": [b"data-science"]}, None),
         ("GET", "api/assignments", {"course": [b"intro-python", b"data-science"]}, None),
-        ("GET", "api/submissions", {"course": [b"intro-python"], "assignment": [b"ps01"]},
-         "course=intro-python&assignment=ps01"),
+        (
+            "GET",
+            "api/submissions",
+            {"course": [b"intro-python"], "assignment": [b"ps01"]},
+            "course=intro-python&assignment=ps01",
+        ),
         ("GET", "api/submissions", {"mine": [b"1"]}, None),
         ("GET", "api/submissions", {"course": [b"data-science"]}, None),
         ("PUT", "api/assignments/intro-python/ps01", {}, ""),
@@ -176,15 +181,18 @@ def test_formgrader_serves_its_own_course_only_and_reads_no_students_config(spac
         ("POST", "api/submissions/intro-python/ps01", {}, None),
         ("PUT", "api/source/intro-python/ps01", {}, None),
     ],
-)  # fmt: skip
+)
 def test_what_a_formgrader_may_ask_of_the_exchange(method, path, query, allowed):
     assert formgrader_exchange_call("intro-python", method, path, query) == allowed
 
 
 def as_account(owner: tuple[int, int], script: str) -> subprocess.CompletedProcess:
     uid, gid = owner
-    return subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", "sh", "-c", script],
-                          capture_output=True, text=True)  # fmt: skip
+    return subprocess.run(
+        ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+    )
 
 
 @needs_root
@@ -206,7 +214,9 @@ def test_the_course_account_writes_its_shared_folders_and_no_configuration(space
     config = folder / "nbgrader_config.py"
     assert (config.stat().st_uid, oct(config.stat().st_mode & 0o777)) == (0, "0o640")
 
-    allowed = as_account(space.owner, f"""set -e
+    allowed = as_account(
+        space.owner,
+        f"""set -e
         cd {folder}
         cat nbgrader_config.py > /dev/null
         rm -r autograded/student1/ps01 && mkdir autograded/student1/ps01
@@ -214,7 +224,8 @@ def test_the_course_account_writes_its_shared_folders_and_no_configuration(space
         mkdir -p feedback/student1/ps01 && echo x > feedback/student1/ps01/ps01.html
         echo more >> gradebook/gradebook.db && touch gradebook/gradebook.db-journal && rm gradebook/gradebook.db-journal
         rm -r submitted/student1/ps01
-    """)  # fmt: skip
+    """,
+    )
     assert allowed.returncode == 0, allowed.stderr
     for attempt in (
         f"echo 'import os' >> {config}",
@@ -261,6 +272,6 @@ def test_the_grading_service_starts_where_nbgrader_is_not_installed():
     import sys
 
     blocked = "import sys; sys.modules['nbgrader'] = None\n"  # any import of nbgrader now fails
-    for module in ("studio_grader.service", "studio_grader.formgrader", "studio_grader.accounts"):
+    for module in ("studio_grader.service.app", "studio_grader.formgrader", "studio_grader.accounts"):
         run = subprocess.run([sys.executable, "-c", blocked + f"import {module}"], capture_output=True, text=True)
         assert run.returncode == 0, (module, run.stderr[-2000:])

@@ -27,9 +27,18 @@ def formgrade(nb) -> str:
     c = Config()
     c.HTMLExporter.template_name = "formgrade"  # as nbgrader's formgrader sets it up
     c.HTMLExporter.extra_template_basedirs = [handlers.template_path]
-    resources = {"assignment_id": "ps01", "notebook_id": "ps01", "submission_id": "abc", "index": 0, "total": 1,
-                 "base_url": "/formgrader", "student": "student2", "last_name": None, "first_name": None,
-                 "notebook_path": "/x"}  # fmt: skip
+    resources = {
+        "assignment_id": "ps01",
+        "notebook_id": "ps01",
+        "submission_id": "abc",
+        "index": 0,
+        "total": 1,
+        "base_url": "/formgrader",
+        "student": "student2",
+        "last_name": None,
+        "first_name": None,
+        "notebook_path": "/x",
+    }
     output, _ = SanitizingHTMLExporter(config=c).from_notebook_node(nb, resources=resources)
     return output
 
@@ -54,7 +63,7 @@ def test_an_unflagged_submission_has_no_banner_and_the_feedback_never_has_one():
 def test_the_students_notebook_starts_where_formgraders_template_puts_it():
     """The grading service gives its nonce to scripts before this point only: a submission's script (were one to
     pass the sanitiser) never gets it."""
-    from studio_grader.service import nonce_scripts
+    from studio_grader.service.formgrader_proxy import nonce_scripts
 
     page = formgrade(notebook(REASONS))
     assert page[notebook_start(page) :].startswith('<div class="border-box-sizing" id="notebook"')

@@ -66,8 +66,11 @@ def test_spawner_is_learner_spawner_with_narrow_server_token(settings):
     }
     assert "read:users:groups!user" in c.Spawner.server_token_scopes
     assert "access:services!service=exchange" in c.Spawner.server_token_scopes
-    assert not any(s.startswith(("admin", "read:users!", "users")) for s in c.Spawner.server_token_scopes
-                   if not s.startswith("users:activity"))  # fmt: skip
+    assert not any(
+        s.startswith(("admin", "read:users!", "users"))
+        for s in c.Spawner.server_token_scopes
+        if not s.startswith("users:activity")
+    )
     assert c.Spawner.disable_user_config is True  # a learner's own files never configure their server
     assert "isolation" not in c.LearnerSpawner  # chosen by the hub's uid unless configured
 
@@ -127,20 +130,30 @@ def test_exchange_is_a_hub_managed_service_every_user_may_call(settings):
     c = config.apply_config(Config(), replace(settings, exchange_port=9183))
     (exchange,) = [s for s in c.JupyterHub.services if s["name"] == "exchange"]
     assert exchange["url"] == "http://127.0.0.1:9183"
-    assert exchange["command"][1:5] == ["-m", "studio_hub.exchange.service",
-                                        "--data-dir", str(settings.data_dir / "exchange")]  # fmt: skip
+    assert exchange["command"][1:5] == [
+        "-m",
+        "studio_hub.exchange",
+        "--data-dir",
+        str(settings.data_dir / "exchange"),
+    ]
     assert "api_token" not in exchange and "oauth_client_id" not in exchange  # the hub makes its token
     (user,) = [r for r in c.JupyterHub.load_roles if r["name"] == "user"]
-    assert set(user["scopes"]) == {"self", "access:services!service=exchange", "access:services!service=grading",
-                                   "access:services!service=hints"}  # fmt: skip
+    assert set(user["scopes"]) == {
+        "self",
+        "access:services!service=exchange",
+        "access:services!service=grading",
+        "access:services!service=hints",
+    }
     assert "services" not in user and "users" not in user
 
 
 def test_grading_is_a_hub_managed_service_the_exchange_trusts_and_tells(settings):
     from dataclasses import replace
 
-    c = config.apply_config(Config(), replace(settings, grading_port=9184, grading_workers=2,
-                                              gradebook_url="postgresql+psycopg://g:pw@db/grading"))  # fmt: skip
+    c = config.apply_config(
+        Config(),
+        replace(settings, grading_port=9184, grading_workers=2, gradebook_url="postgresql+psycopg://g:pw@db/grading"),
+    )
     services = {s["name"]: s for s in c.JupyterHub.services}
     grading, exchange = services["grading"], services["exchange"]
     assert grading["url"] == "http://127.0.0.1:9184"
@@ -177,8 +190,13 @@ def test_grading_is_a_hub_managed_service_the_exchange_trusts_and_tells(settings
 def test_learners_containers_reach_the_exchange_where_they_reach_the_hub(settings):
     from dataclasses import replace
 
-    docker = replace(settings, spawner="docker", hub_bind_url="http://172.30.0.1:8081",
-                     hub_connect_url="http://172.30.0.1:8081", exchange_port=8093)  # fmt: skip
+    docker = replace(
+        settings,
+        spawner="docker",
+        hub_bind_url="http://172.30.0.1:8081",
+        hub_connect_url="http://172.30.0.1:8081",
+        exchange_port=8093,
+    )
     c = config.apply_config(Config(), docker)
     (exchange,) = [s for s in c.JupyterHub.services if s["name"] == "exchange"]
     assert exchange["url"] == "http://172.30.0.1:8093"
@@ -205,10 +223,16 @@ def test_bad_cull_timeout_names_the_variable(tmp_path):
 
 
 def test_compose_settings_take_secrets_database_and_proxy_from_the_environment(tmp_path):
-    env = {"STUDIO_HUB_DATA_DIR": str(tmp_path / "hub"), "STUDIO_HUB_OAUTH_CLIENT_SECRET": "from-env",
-           "JUPYTERHUB_CRYPT_KEY": "cd" * 32, "CONFIGPROXY_AUTH_TOKEN": "proxy-from-env",
-           "STUDIO_HUB_DB_URL": "postgresql+psycopg://hub:pw@127.0.0.1:5433/hub", "STUDIO_PROXY_EXTERNAL": "1",
-           "STUDIO_SPAWNER": "docker", "STUDIO_DOCKER_MOUNT_CONTENT": "0"}  # fmt: skip
+    env = {
+        "STUDIO_HUB_DATA_DIR": str(tmp_path / "hub"),
+        "STUDIO_HUB_OAUTH_CLIENT_SECRET": "from-env",
+        "JUPYTERHUB_CRYPT_KEY": "cd" * 32,
+        "CONFIGPROXY_AUTH_TOKEN": "proxy-from-env",
+        "STUDIO_HUB_DB_URL": "postgresql+psycopg://hub:pw@127.0.0.1:5433/hub",
+        "STUDIO_PROXY_EXTERNAL": "1",
+        "STUDIO_SPAWNER": "docker",
+        "STUDIO_DOCKER_MOUNT_CONTENT": "0",
+    }
     s = Settings.from_env(env, root=tmp_path)
     assert (s.oauth_client_secret, s.crypt_key, s.proxy_auth_token) == ("from-env", "cd" * 32, "proxy-from-env")
     assert not any((tmp_path / "hub" / name).exists() for name in ("oauth_client_secret", "crypt_key"))
@@ -230,12 +254,14 @@ def test_hints_is_a_hub_managed_service_with_its_state_in_redis_when_set(setting
     from dataclasses import replace
 
     settings = replace(settings, grades_token="grades-token-1", events_token="services-token-1")
-    c = config.apply_config(Config(), replace(settings, hints_port=9185, hints_provider="ladder",
-                                              hints_state_url="redis://:pw@127.0.0.1:6380/2"))  # fmt: skip
+    c = config.apply_config(
+        Config(),
+        replace(settings, hints_port=9185, hints_provider="ladder", hints_state_url="redis://:pw@127.0.0.1:6380/2"),
+    )
     (hints,) = [s for s in c.JupyterHub.services if s["name"] == "hints"]
     assert hints["url"] == "http://127.0.0.1:9185" and not hints["display"]
     cmd = hints["command"]
-    assert cmd[1:3] == ["-m", "studio_hub.hints.service"]
+    assert cmd[1:3] == ["-m", "studio_hub.hints"]
     assert cmd[cmd.index("--provider") + 1] == "ladder"
     # The source as released to the grading service first, then the course content's.
     dirs = [cmd[i + 1] for i, x in enumerate(cmd) if x == "--source-dir"]

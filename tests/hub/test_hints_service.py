@@ -10,7 +10,8 @@ import asyncio
 
 import pytest
 
-from studio_hub.hints import guard, service
+from studio_hub.hints import app as service
+from studio_hub.hints import guard
 from studio_hub.hints.providers import HintProvider, ProviderError
 from studio_hub.hints.tutor import Attempt
 from tests.conftest import COURSE_CONTENT
@@ -109,11 +110,14 @@ def test_a_failing_provider_falls_back_to_the_tutor(failure):
     assert got["provider"] == "tutor" and "prints its result" in got["hint"]
 
 
-@pytest.mark.parametrize("text", [
-    "Try this:\n```python\ndef celsius_to_fahrenheit(c):\n    x = c * 9 / 5\n    x = x + 32\n    return x\n```",
-    "Just write `return c * 9 / 5 + 32` and you are done.",
-    "The answer is return c * 9 / 5 + 32",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Try this:\n```python\ndef celsius_to_fahrenheit(c):\n    x = c * 9 / 5\n    x = x + 32\n    return x\n```",
+        "Just write `return c * 9 / 5 + 32` and you are done.",
+        "The answer is return c * 9 / 5 + 32",
+    ],
+)
 def test_a_hint_that_shows_the_solution_is_withheld_and_replaced(text):
     class Leaky(HintProvider):
         name = "leaky"
@@ -164,13 +168,25 @@ def test_authorization_by_course():
 def test_events_are_queued_for_the_caller_own_courses_only_and_count_attempts():
     app = make("--provider", "ladder", unlock_seconds=3600)
     ask(app)
-    result = asyncio.run(app.record_events(STUDENT, [
-        {"kind": "execute", "assignment": PS, "exercise": "ex1-answer", "ok": False, "ename": "AssertionError",
-         "code_hash": "ab" * 16, "code": "print('secret')"},
-        {"kind": "execute", "course": "data-science", "ok": True},  # not their course
-        {"kind": "shell", "assignment": PS},  # not an event kind
-        "garbage",
-    ]))  # fmt: skip
+    result = asyncio.run(
+        app.record_events(
+            STUDENT,
+            [
+                {
+                    "kind": "execute",
+                    "assignment": PS,
+                    "exercise": "ex1-answer",
+                    "ok": False,
+                    "ename": "AssertionError",
+                    "code_hash": "ab" * 16,
+                    "code": "print('secret')",
+                },
+                {"kind": "execute", "course": "data-science", "ok": True},  # not their course
+                {"kind": "shell", "assignment": PS},  # not an event kind
+                "garbage",
+            ],
+        )
+    )
     assert result == {"accepted": 1, "rejected": 3}
     (_, event), *_ = [e for e in asyncio.run(app.state.read_events()) if e[1]["kind"] == "execute"]
     assert event["student"] == "student1" and event["course"] == "intro-python" and "code" not in event
@@ -270,12 +286,21 @@ def test_hidden_tests_are_found_as_nbgrader_finds_them(tmp_path, hidden_block):
 
     test_source = "assert f(0) == 32\n" + hidden_block
     cells = [
-        {"cell_type": "code", "source": "def f(c):\n    ### BEGIN SOLUTION\n    return c * 9 / 5 + 32\n"
-         "    ### END SOLUTION\n", "metadata": {"nbgrader": {"solution": True, "grade_id": "a", "grade": False}},
-         "outputs": [], "execution_count": None},
-        {"cell_type": "code", "source": test_source, "outputs": [], "execution_count": None,
-         "metadata": {"nbgrader": {"grade": True, "solution": False, "grade_id": "t", "points": 1}}},
-    ]  # fmt: skip
+        {
+            "cell_type": "code",
+            "source": "def f(c):\n    ### BEGIN SOLUTION\n    return c * 9 / 5 + 32\n    ### END SOLUTION\n",
+            "metadata": {"nbgrader": {"solution": True, "grade_id": "a", "grade": False}},
+            "outputs": [],
+            "execution_count": None,
+        },
+        {
+            "cell_type": "code",
+            "source": test_source,
+            "outputs": [],
+            "execution_count": None,
+            "metadata": {"nbgrader": {"grade": True, "solution": False, "grade_id": "t", "points": 1}},
+        },
+    ]
     path = tmp_path / "nb.ipynb"
     path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     (exercise,) = exercises_in(path, "c", "a1")

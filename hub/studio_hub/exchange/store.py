@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..service.handlers import RequestError
+
 # Course, assignment and student ids: what nbgrader's exchange allows minus its separator "+" and anything a path
 # could misread.
 ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}")
@@ -38,12 +40,8 @@ TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f UTC"
 VERSION_GRACE_SECONDS = 120
 
 
-class ExchangeError(Exception):
+class ExchangeError(RequestError):
     """A request the exchange refuses; ``status`` is the HTTP status the service answers with."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
 
 
 def check_id(kind: str, value: str) -> str:
@@ -80,8 +78,9 @@ class ExchangeStore:
 
     # --- releases -------------------------------------------------------------------------------------------------
 
-    def release(self, course: str, assignment: str, files: dict[str, bytes], *, by: str,
-                duedate: datetime | None = None) -> dict:  # fmt: skip
+    def release(
+        self, course: str, assignment: str, files: dict[str, bytes], *, by: str, duedate: datetime | None = None
+    ) -> dict:
         """Publish ``files`` as the assignment's current release, replacing any earlier one at once."""
         c = self._course(course)
         check_id("assignment", assignment)
@@ -120,8 +119,11 @@ class ExchangeStore:
         for course in sorted(courses):
             released = self.root / check_id("course", course) / "released"
             if released.is_dir():
-                out += [self._release_info(course, p.name) for p in sorted(released.iterdir())
-                        if not p.name.startswith(".") and self._release_dir(course, p.name)]  # fmt: skip
+                out += [
+                    self._release_info(course, p.name)
+                    for p in sorted(released.iterdir())
+                    if not p.name.startswith(".") and self._release_dir(course, p.name)
+                ]
         return out
 
     def released_files(self, course: str, assignment: str) -> dict[str, bytes]:
@@ -143,13 +145,19 @@ class ExchangeStore:
         folder = c / "submissions" / assignment / student
         folder.mkdir(parents=True, exist_ok=True)
         if sum(1 for p in folder.iterdir() if not p.name.startswith(".")) >= self.limits.max_submissions:
-            raise ExchangeError(f"{self.limits.max_submissions} submissions of {assignment} are kept already: ask "
-                                "your instructor to make room", 429)  # fmt: skip
+            raise ExchangeError(
+                f"{self.limits.max_submissions} submissions of {assignment} are kept already: ask "
+                "your instructor to make room",
+                429,
+            )
         used = sum(p.stat().st_size for p in (c / "submissions").glob(f"*/{student}/**/*") if p.is_file())
         if used + sum(len(data) for data in files.values()) > self.limits.max_student_bytes:
-            raise ExchangeError(f"your submissions in {course} take {_size(used)}; with this one they would pass "
-                                f"the {_size(self.limits.max_student_bytes)} each student may keep: ask your "
-                                "instructor to make room", 413)  # fmt: skip
+            raise ExchangeError(
+                f"your submissions in {course} take {_size(used)}; with this one they would pass "
+                f"the {_size(self.limits.max_student_bytes)} each student may keep: ask your "
+                "instructor to make room",
+                413,
+            )
         now = _now()
         duedate = datetime.fromisoformat(release["duedate"]) if release["duedate"] else None
         meta = {"timestamp": now.strftime(TIMESTAMP_FORMAT), "late": bool(duedate and now > duedate)}
@@ -175,8 +183,11 @@ class ExchangeStore:
             for s in sorted(a.iterdir()):
                 if student not in (None, s.name):
                     continue
-                out += [self._submission_info(course, a.name, s.name, d.name) for d in sorted(s.iterdir())
-                        if not d.name.startswith(".")]  # fmt: skip
+                out += [
+                    self._submission_info(course, a.name, s.name, d.name)
+                    for d in sorted(s.iterdir())
+                    if not d.name.startswith(".")
+                ]
         return out
 
     def submission(self, course: str, assignment: str, student: str, sub_id: str) -> dict:
@@ -233,8 +244,14 @@ class ExchangeStore:
         return {"course_id": course, "assignment_id": assignment, "notebooks": notebooks, **meta}
 
     def _submission_dir(self, course: str, assignment: str, student: str, sub_id: str) -> Path:
-        path = (self.root / check_id("course", course) / "submissions" / check_id("assignment", assignment)
-                / check_id("student", student) / check_id("submission", sub_id))  # fmt: skip
+        path = (
+            self.root
+            / check_id("course", course)
+            / "submissions"
+            / check_id("assignment", assignment)
+            / check_id("student", student)
+            / check_id("submission", sub_id)
+        )
         if not (path / "meta.json").is_file():
             raise ExchangeError(f"no submission {sub_id} of {course}/{assignment} by {student}", 404)
         return path
@@ -243,11 +260,19 @@ class ExchangeStore:
         path = self._submission_dir(course, assignment, student, sub_id)
         meta = json.loads((path / "meta.json").read_text())
         feedback = self._course(course) / "feedback" / assignment / student / sub_id
-        checksums = {name[:-5]: hashlib.sha256(data).hexdigest()
-                     for name, data in _read_tree(feedback / "files").items()}  # fmt: skip
+        checksums = {
+            name[:-5]: hashlib.sha256(data).hexdigest() for name, data in _read_tree(feedback / "files").items()
+        }
         notebooks = _notebooks(path / "files")
-        return {"course_id": course, "assignment_id": assignment, "student_id": student, "id": sub_id,
-                "notebooks": notebooks, "feedback": checksums, **meta}  # fmt: skip
+        return {
+            "course_id": course,
+            "assignment_id": assignment,
+            "student_id": student,
+            "id": sub_id,
+            "notebooks": notebooks,
+            "feedback": checksums,
+            **meta,
+        }
 
     def _check_files(self, files: dict[str, bytes]) -> None:
         if not files:
@@ -275,8 +300,11 @@ class ExchangeStore:
 def _read_tree(folder: Path) -> dict[str, bytes]:
     if not folder.is_dir():
         return {}
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and not p.is_symlink()}  # fmt: skip
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
 
 
 def _size(n: int) -> str:

@@ -96,11 +96,19 @@ def exercises_in(path: Path, course: str, assignment: str) -> list[Exercise]:
             tests.append(without_hidden_tests(_text(below)).strip())
         hints = cell.get("metadata", {}).get("studio", {}).get("hints", [])
         source = _text(cell)
-        found.append(Exercise(
-            course=course, assignment=assignment, notebook=path.stem, grade_id=meta["grade_id"],
-            task="\n\n".join(task).strip(), starter=starter_of(source), solution=solution_of(source),
-            visible_tests="\n".join(t for t in tests if t), hints=tuple(str(h) for h in hints if str(h).strip()),
-        ))  # fmt: skip
+        found.append(
+            Exercise(
+                course=course,
+                assignment=assignment,
+                notebook=path.stem,
+                grade_id=meta["grade_id"],
+                task="\n\n".join(task).strip(),
+                starter=starter_of(source),
+                solution=solution_of(source),
+                visible_tests="\n".join(t for t in tests if t),
+                hints=tuple(str(h) for h in hints if str(h).strip()),
+            )
+        )
     return found
 
 
@@ -133,8 +141,9 @@ class ExerciseIndex:
         """The courses that have an assignment of this name (a student's notebook does not say its course)."""
         if not SAFE_ID.match(assignment):
             return []
-        return sorted({p.name for r in self.roots if r.is_dir() for p in r.iterdir()
-                       if (p / "source" / assignment).is_dir()})  # fmt: skip
+        return sorted(
+            {p.name for r in self.roots if r.is_dir() for p in r.iterdir() if (p / "source" / assignment).is_dir()}
+        )
 
     def _read(self, path: Path, course: str, assignment: str) -> list[Exercise]:
         try:

@@ -31,9 +31,13 @@ class EventForwarder:
         if not rows:
             return 0
         body = json.dumps({"events": [{**event, "id": event_id} for event_id, event in rows]})
-        await self.client.fetch(self.url, method="PUT", body=body, request_timeout=60,
-                                headers={"Authorization": f"Bearer {self.token}",
-                                         "Content-Type": "application/json"})  # fmt: skip
+        await self.client.fetch(
+            self.url,
+            method="PUT",
+            body=body,
+            request_timeout=60,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
         await self.state.put(CURSOR_KEY, rows[-1][0], YEAR)
         return len(rows)
 

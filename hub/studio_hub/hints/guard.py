@@ -18,8 +18,15 @@ from dataclasses import dataclass
 
 FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:```|$)", re.S)
 INLINE = re.compile(r"`([^`\n]+)`")
-SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER,
-        tokenize.ENCODING}  # fmt: skip
+SKIP = {
+    tokenize.COMMENT,
+    tokenize.NL,
+    tokenize.NEWLINE,
+    tokenize.INDENT,
+    tokenize.DEDENT,
+    tokenize.ENDMARKER,
+    tokenize.ENCODING,
+}
 
 
 @dataclass(frozen=True)

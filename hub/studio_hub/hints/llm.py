@@ -38,8 +38,11 @@ class LLMProvider(HintProvider):
     """Hints from a chat model behind an OpenAI-compatible API (``POST {base_url}/chat/completions``)."""
 
     name = "llm"
-    base_url = Unicode("", config=True, help="The API's base URL, up to /v1. Example: "
-                       "c.LLMProvider.base_url = 'https://llm.example.org/v1'")  # fmt: skip
+    base_url = Unicode(
+        "",
+        config=True,
+        help="The API's base URL, up to /v1. Example: c.LLMProvider.base_url = 'https://llm.example.org/v1'",
+    )
     model = Unicode("", config=True, help="The model's name. Example: c.LLMProvider.model = 'gpt-4o-mini'")
     api_key_file = Unicode(
         "",
@@ -49,8 +52,9 @@ class LLMProvider(HintProvider):
         "Example: c.LLMProvider.api_key_file = '/run/secrets/llm-key'",
     )
     stream = Bool(True, config=True, help="Ask for a streamed answer (server-sent events); default True.")
-    timeout = Float(15.0, config=True, help="Seconds for one whole answer (default 15). "
-                    "Example: c.LLMProvider.timeout = 20")  # fmt: skip
+    timeout = Float(
+        15.0, config=True, help="Seconds for one whole answer (default 15). Example: c.LLMProvider.timeout = 20"
+    )
     connect_timeout = Float(5.0, config=True, help="Seconds to connect (default 5).")
     retries = Int(2, config=True, help="Tries after the first on 429, 5xx or a timeout (default 2).")
     max_retry_wait = Float(4.0, config=True, help="Longest wait before a retry, whatever Retry-After says (s).")
@@ -114,8 +118,13 @@ class LLMProvider(HintProvider):
         if await state.add(f"llm-budget:{course}", 0, self.budget_window) >= self.course_budget:
             raise ProviderError(f"the course {course} has used its model budget for now")
         messages = self.messages(request)
-        body = {"model": self.model, "messages": messages, "max_tokens": self.max_tokens,
-                "temperature": self.temperature, "stream": self.stream}  # fmt: skip
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "stream": self.stream,
+        }
         text, used = await self._complete(body, key)
         if used is None:  # streamed answers may not say: about four characters a token
             used = (sum(len(m["content"]) for m in messages) + len(text)) // 4
@@ -129,11 +138,19 @@ class LLMProvider(HintProvider):
         last = "no answer"
         for attempt in range(self.retries + 1):
             chunks: list[bytes] = []
-            request = HTTPRequest(url, method="POST", body=json.dumps(body), request_timeout=self.timeout,
-                                  connect_timeout=self.connect_timeout,
-                                  headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json",
-                                           "Accept": "text/event-stream" if self.stream else "application/json"},
-                                  streaming_callback=chunks.append if self.stream else None)  # fmt: skip
+            request = HTTPRequest(
+                url,
+                method="POST",
+                body=json.dumps(body),
+                request_timeout=self.timeout,
+                connect_timeout=self.connect_timeout,
+                headers={
+                    "Authorization": f"Bearer {key}",
+                    "Content-Type": "application/json",
+                    "Accept": "text/event-stream" if self.stream else "application/json",
+                },
+                streaming_callback=chunks.append if self.stream else None,
+            )
             wait = min(self.max_retry_wait, 0.5 * 2**attempt)
             try:
                 resp = await AsyncHTTPClient().fetch(request, raise_error=False)

@@ -60,8 +60,9 @@ class LocalState(State):
         self.db = sqlite3.connect(str(path), isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT)")
-        self.db.execute("CREATE TABLE IF NOT EXISTS hint_log (id INTEGER PRIMARY KEY AUTOINCREMENT, course TEXT, "
-                        "body TEXT)")  # fmt: skip
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS hint_log (id INTEGER PRIMARY KEY AUTOINCREMENT, course TEXT, body TEXT)"
+        )
         self.db.execute("CREATE INDEX IF NOT EXISTS hint_log_course ON hint_log (course, id)")
 
     def _live(self, key: str) -> Any:
@@ -111,8 +112,9 @@ class LocalState(State):
             self.db.execute("INSERT INTO hint_log (course, body) VALUES (?, ?)", (course, json.dumps(entry)))
 
     async def hint_log(self, course: str, limit: int = 1000) -> list[dict]:
-        rows = self.db.execute("SELECT body FROM hint_log WHERE course = ? ORDER BY id DESC LIMIT ?",
-                               (course, min(limit, LOG_KEEP)))  # fmt: skip
+        rows = self.db.execute(
+            "SELECT body FROM hint_log WHERE course = ? ORDER BY id DESC LIMIT ?", (course, min(limit, LOG_KEEP))
+        )
         return [json.loads(body) for (body,) in rows]
 
     async def close(self) -> None:

@@ -18,10 +18,46 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # A frame in a cell, as ipykernel ("Cell In[3], line 2") or a bare IPython ("<ipython-input-3-ab12>:2") names it.
 FRAME = re.compile(r"Cell In\s*\[(\d+)\],\s*line\s*(\d+)|<ipython-input-(\d+)-[0-9a-f]*>:(\d+)")
 SHADOWABLE = {
-    "list", "dict", "str", "int", "float", "set", "tuple", "sum", "max", "min", "len", "sorted", "input", "print",
-    "type", "id", "range", "map", "filter", "any", "all", "abs", "round", "open", "iter", "next", "bool", "chr",
-    "ord", "zip", "enumerate", "reversed", "pow", "format", "object", "bytes", "hash", "divmod", "slice",
-}  # fmt: skip
+    "list",
+    "dict",
+    "str",
+    "int",
+    "float",
+    "set",
+    "tuple",
+    "sum",
+    "max",
+    "min",
+    "len",
+    "sorted",
+    "input",
+    "print",
+    "type",
+    "id",
+    "range",
+    "map",
+    "filter",
+    "any",
+    "all",
+    "abs",
+    "round",
+    "open",
+    "iter",
+    "next",
+    "bool",
+    "chr",
+    "ord",
+    "zip",
+    "enumerate",
+    "reversed",
+    "pow",
+    "format",
+    "object",
+    "bytes",
+    "hash",
+    "divmod",
+    "slice",
+}
 MUTATORS = {"append", "remove", "pop", "insert", "clear", "extend", "popitem", "update", "discard", "add"}
 TERMINAL = (ast.Return, ast.Raise, ast.Break, ast.Continue)
 
@@ -132,12 +168,15 @@ def analyse(code: str, solution: str) -> Analysis:
     for name, func in mine.items():
         if _placeholder(func):
             if any(_raises_not_implemented(n) for n in func.body):
-                findings.append(Finding(
-                    "placeholder", f"`{_call_name(name)}` still holds the placeholder `raise NotImplementedError()`.",
-                    f"Line {func.body[-1].lineno} raises `NotImplementedError` on purpose: it marks where your answer "
-                    "goes. Delete that line and write the body of the function in its place.",
-                    func.body[-1].lineno,
-                ))  # fmt: skip
+                findings.append(
+                    Finding(
+                        "placeholder",
+                        f"`{_call_name(name)}` still holds the placeholder `raise NotImplementedError()`.",
+                        f"Line {func.body[-1].lineno} raises `NotImplementedError` on purpose: it marks where your "
+                        "answer goes. Delete that line and write the body of the function in its place.",
+                        func.body[-1].lineno,
+                    )
+                )
             continue
         reference_func = theirs.get(name)
         findings += _return_findings(name, func, reference_func)
@@ -190,18 +229,24 @@ def _return_findings(name: str, func: ast.AST, reference: ast.AST | None) -> lis
     prints = [n for n in _walk_own(func) if isinstance(n, ast.Call) and _name(n.func) == "print"]
     if prints:
         line = prints[0].lineno
-        return [Finding(
-            "print-not-return", f"`{short}` prints its result instead of returning it.",
-            f"`print` on line {line} shows a value on the screen, but the function still gives back `None`, and "
-            f"`None` is what the tests compare. Use `return` to hand the value back to whoever called `{short}`.",
-            line,
-        )]  # fmt: skip
-    return [Finding(
-        "no-return", f"`{short}` never returns a value, so calling it gives `None`.",
-        f"Your `{short}` computes something but has no `return` statement with a value. A function hands its "
-        "result back with `return <value>`; without it, the caller gets `None`.",
-        func.lineno,
-    )]  # fmt: skip
+        return [
+            Finding(
+                "print-not-return",
+                f"`{short}` prints its result instead of returning it.",
+                f"`print` on line {line} shows a value on the screen, but the function still gives back `None`, and "
+                f"`None` is what the tests compare. Use `return` to hand the value back to whoever called `{short}`.",
+                line,
+            )
+        ]
+    return [
+        Finding(
+            "no-return",
+            f"`{short}` never returns a value, so calling it gives `None`.",
+            f"Your `{short}` computes something but has no `return` statement with a value. A function hands its "
+            "result back with `return <value>`; without it, the caller gets `None`.",
+            func.lineno,
+        )
+    ]
 
 
 def _unused_parameters(name: str, func: ast.AST, reference: ast.AST | None) -> list[Finding]:
@@ -217,13 +262,16 @@ def _unused_parameters(name: str, func: ast.AST, reference: ast.AST | None) -> l
         if needed is not None and param not in needed and param in [a.arg for a in reference.args.args]:
             continue  # the reference ignores it too
         short = _call_name(name)
-        out.append(Finding(
-            "unused-parameter", f"`{short}` never uses its parameter `{param}`.",
-            f"Whatever value `{param}` is given, your `{short}` computes the same thing, so it cannot be right for "
-            f"every input. Where in the body should `{param}` appear? (A name you set yourself inside the function, "
-            f"instead of `{param}`, hides the value the caller passed.)",
-            func.lineno,
-        ))  # fmt: skip
+        out.append(
+            Finding(
+                "unused-parameter",
+                f"`{short}` never uses its parameter `{param}`.",
+                f"Whatever value `{param}` is given, your `{short}` computes the same thing, so it cannot be right "
+                f"for every input. Where in the body should `{param}` appear? (A name you set yourself inside the "
+                f"function, instead of `{param}`, hides the value the caller passed.)",
+                func.lineno,
+            )
+        )
     return out
 
 
@@ -244,14 +292,21 @@ def _ranges(func: ast.AST, reference: ast.AST | None) -> list[Finding]:
         stop = call.args[1] if len(call.args) > 1 else call.args[0]
         start = call.args[0] if len(call.args) > 1 else None
         text = _name(call)
-        if isinstance(stop, ast.BinOp) and isinstance(stop.op, ast.Sub) and _name(stop.right) == "1" \
-                and _name(stop.left).startswith("len("):  # fmt: skip
-            out.append(Finding(
-                "off-by-one", f"`{text}` on line {call.lineno} stops one item early.",
-                "`range` already leaves out its end: `range(len(x))` gives 0 … len(x) - 1, every index of `x`. "
-                "With `- 1` as well, the last item is never reached.",
-                call.lineno,
-            ))  # fmt: skip
+        if (
+            isinstance(stop, ast.BinOp)
+            and isinstance(stop.op, ast.Sub)
+            and _name(stop.right) == "1"
+            and _name(stop.left).startswith("len(")
+        ):
+            out.append(
+                Finding(
+                    "off-by-one",
+                    f"`{text}` on line {call.lineno} stops one item early.",
+                    "`range` already leaves out its end: `range(len(x))` gives 0 … len(x) - 1, every index of `x`. "
+                    "With `- 1` as well, the last item is never reached.",
+                    call.lineno,
+                )
+            )
         elif (
             start is not None
             and _name(start) == "1"
@@ -260,19 +315,25 @@ def _ranges(func: ast.AST, reference: ast.AST | None) -> list[Finding]:
                 reference is not None and _name(c.args[0]) == "1" for c in _range_calls(reference) if len(c.args) > 1
             )
         ):
-            out.append(Finding(
-                "off-by-one", f"`{text}` on line {call.lineno} skips the first item.",
-                "Indexes start at 0: the first item of a list `x` is `x[0]`, and a range starting at 1 never "
-                "visits it.",
-                call.lineno,
-            ))  # fmt: skip
+            out.append(
+                Finding(
+                    "off-by-one",
+                    f"`{text}` on line {call.lineno} skips the first item.",
+                    "Indexes start at 0: the first item of a list `x` is `x[0]`, and a range starting at 1 never "
+                    "visits it.",
+                    call.lineno,
+                )
+            )
         elif not _plus_one(stop) and any(_plus_one(s) and _name(s.left) == _name(stop) for s in reference_stops):
-            out.append(Finding(
-                "off-by-one", f"`{text}` on line {call.lineno} stops before `{_name(stop)}`.",
-                f"The end of a range is left out: it counts up to `{_name(stop)} - 1`, so `{_name(stop)}` itself is "
-                "never used. Check with a small value by hand: which numbers does your loop visit?",
-                call.lineno,
-            ))  # fmt: skip
+            out.append(
+                Finding(
+                    "off-by-one",
+                    f"`{text}` on line {call.lineno} stops before `{_name(stop)}`.",
+                    f"The end of a range is left out: it counts up to `{_name(stop)} - 1`, so `{_name(stop)}` itself "
+                    "is never used. Check with a small value by hand: which numbers does your loop visit?",
+                    call.lineno,
+                )
+            )
     return out
 
 
@@ -288,13 +349,16 @@ def _mutating_while_iterating(tree: ast.AST) -> list[Finding]:
                 isinstance(node, ast.Delete) and any(_name(t).startswith(f"{seq}[") for t in node.targets)
             )
             if changed:
-                out.append(Finding(
-                    "mutating-while-iterating", f"Line {node.lineno} changes `{seq}` while the loop goes through it.",
-                    f"The `for` loop on line {loop.lineno} walks through `{seq}` position by position; adding or "
-                    "removing items under it makes it skip items or never end. Build a new list as you go and "
-                    f"leave `{seq}` unchanged (or loop over a copy, `{seq}[:]`).",
-                    node.lineno,
-                ))  # fmt: skip
+                out.append(
+                    Finding(
+                        "mutating-while-iterating",
+                        f"Line {node.lineno} changes `{seq}` while the loop goes through it.",
+                        f"The `for` loop on line {loop.lineno} walks through `{seq}` position by position; adding or "
+                        "removing items under it makes it skip items or never end. Build a new list as you go and "
+                        f"leave `{seq}` unchanged (or loop over a copy, `{seq}[:]`).",
+                        node.lineno,
+                    )
+                )
                 break
     return out
 
@@ -312,13 +376,17 @@ def _shadowed_builtins(tree: ast.AST) -> list[Finding]:
         for name, line in names:
             if name in SHADOWABLE and hasattr(builtins, name) and name not in seen:
                 seen.add(name)
-                out.append(Finding(
-                    "shadowed-builtin", f"The name `{name}` (line {line}) hides Python's built-in `{name}()`.",
-                    f"After `{name}` names one of your values, `{name}(...)` no longer means Python's own function: "
-                    f"calling it fails with \"object is not callable\", here and in later cells. Pick another name, "
-                    f"such as `my_{name}` or `total`, and restart the kernel to get the built-in back.",
-                    line,
-                ))  # fmt: skip
+                out.append(
+                    Finding(
+                        "shadowed-builtin",
+                        f"The name `{name}` (line {line}) hides Python's built-in `{name}()`.",
+                        f"After `{name}` names one of your values, `{name}(...)` no longer means Python's own "
+                        f'function: calling it fails with "object is not callable", here and in later cells. Pick '
+                        f"another name, such as `my_{name}` or `total`, and restart the kernel to get the built-in "
+                        "back.",
+                        line,
+                    )
+                )
     return out
 
 
@@ -333,14 +401,16 @@ def _unreachable(tree: ast.AST) -> list[Finding]:
                 if isinstance(stmt, TERMINAL):
                     after = block[i + 1]
                     word = type(stmt).__name__.lower()
-                    out.append(Finding(
-                        "unreachable", f"Line {after.lineno} can never run: it comes after `{word}` on line "
-                                       f"{stmt.lineno}.",
-                        f"`{word}` leaves the {'function' if word in ('return', 'raise') else 'loop'} at once, so "
-                        f"what follows it in the same block is skipped. Should line {after.lineno} come before it, "
-                        "or be indented differently?",
-                        after.lineno,
-                    ))  # fmt: skip
+                    out.append(
+                        Finding(
+                            "unreachable",
+                            f"Line {after.lineno} can never run: it comes after `{word}` on line {stmt.lineno}.",
+                            f"`{word}` leaves the {'function' if word in ('return', 'raise') else 'loop'} at once, so "
+                            f"what follows it in the same block is skipped. Should line {after.lineno} come before it, "
+                            "or be indented differently?",
+                            after.lineno,
+                        )
+                    )
                     break
     return out
 
@@ -349,77 +419,136 @@ def _unreachable(tree: ast.AST) -> list[Finding]:
 
 ERRORS: dict[str, tuple[str, str]] = {
     # ename: (what it means, what to check)
-    "NameError": ("Python met a name it does not know.",
-                  "Check its spelling (upper and lower case count), that it is defined before it is used, and that "
-                  "the cell defining it has been run since the kernel started."),
-    "TypeError": ("An operation got a value of the wrong type.",
-                  "Look at the types of the values on that line: `type(x)` tells. Text and numbers do not mix "
-                  "without converting (`int(...)`, `str(...)`)."),
-    "ValueError": ("A function got a value of the right type but an unusable content.",
-                   "Print the value just before that line to see what it really is."),
-    "IndexError": ("Your code asked for a position that does not exist.",
-                   "Positions go from 0 to `len(x) - 1`; `x[len(x)]` is one past the end. Which index did your "
-                   "code use when it failed?"),
-    "KeyError": ("Your code looked up a key that is not in the dictionary.",
-                 "Reading `d[key]` needs the key to be there already. Check with `key in d` first, or use "
-                 "`d.get(key, default)`."),
-    "ZeroDivisionError": ("Your code divided by zero.",
-                          "Which value can be 0 there? Decide what should happen in that case and check for it before "
-                          "dividing (or catch the error with `try`/`except`)."),
-    "AttributeError": ("Your code used a method or attribute the value does not have.",
-                       "Check the value's type, and the spelling. A common cause: a method such as `list.sort()` "
-                       "or `list.append()` changes the list and returns `None`, so its result has no attributes."),
-    "RecursionError": ("Your function calls itself without ever stopping.",
-                       "A recursive function needs a case that returns without calling itself, and each call must "
-                       "get closer to that case."),
-    "UnboundLocalError": ("A name is used in the function before it gets a value there.",
-                          "Assigning to a name anywhere in a function makes it local to that function: give it a "
-                          "value before the line that reads it."),
-    "FileNotFoundError": ("The file your code opens does not exist at that path.",
-                          "Print the path you open and compare it with the real file's name and folder."),
-    "RuntimeError": ("Python stopped your code with a runtime error.",
-                     "Read the message below the traceback: it says what went wrong."),
-    "StopIteration": ("`next()` was called on an iterator that has nothing left.",
-                      "Loop with `for` instead, or give `next` a default: `next(it, None)`."),
-    "TimeoutError": ("Your code ran too long and was stopped: most likely a loop that never ends.",
-                     "A `while` loop ends only when its condition turns false: does something inside the loop "
-                     "change the values in that condition?"),
-    "CellTimeoutError": ("Your code ran too long and was stopped: most likely a loop that never ends.",
-                         "A `while` loop ends only when its condition turns false: does something inside the loop "
-                         "change the values in that condition?"),
-    "KeyboardInterrupt": ("Your code was interrupted while it ran, perhaps a loop that never ends.",
-                          "A `while` loop ends only when its condition turns false: does something inside the loop "
-                          "change the values in that condition?"),
-}  # fmt: skip
+    "NameError": (
+        "Python met a name it does not know.",
+        "Check its spelling (upper and lower case count), that it is defined before it is used, and that "
+        "the cell defining it has been run since the kernel started.",
+    ),
+    "TypeError": (
+        "An operation got a value of the wrong type.",
+        "Look at the types of the values on that line: `type(x)` tells. Text and numbers do not mix "
+        "without converting (`int(...)`, `str(...)`).",
+    ),
+    "ValueError": (
+        "A function got a value of the right type but an unusable content.",
+        "Print the value just before that line to see what it really is.",
+    ),
+    "IndexError": (
+        "Your code asked for a position that does not exist.",
+        "Positions go from 0 to `len(x) - 1`; `x[len(x)]` is one past the end. Which index did your "
+        "code use when it failed?",
+    ),
+    "KeyError": (
+        "Your code looked up a key that is not in the dictionary.",
+        "Reading `d[key]` needs the key to be there already. Check with `key in d` first, or use "
+        "`d.get(key, default)`.",
+    ),
+    "ZeroDivisionError": (
+        "Your code divided by zero.",
+        "Which value can be 0 there? Decide what should happen in that case and check for it before "
+        "dividing (or catch the error with `try`/`except`).",
+    ),
+    "AttributeError": (
+        "Your code used a method or attribute the value does not have.",
+        "Check the value's type, and the spelling. A common cause: a method such as `list.sort()` "
+        "or `list.append()` changes the list and returns `None`, so its result has no attributes.",
+    ),
+    "RecursionError": (
+        "Your function calls itself without ever stopping.",
+        "A recursive function needs a case that returns without calling itself, and each call must "
+        "get closer to that case.",
+    ),
+    "UnboundLocalError": (
+        "A name is used in the function before it gets a value there.",
+        "Assigning to a name anywhere in a function makes it local to that function: give it a "
+        "value before the line that reads it.",
+    ),
+    "FileNotFoundError": (
+        "The file your code opens does not exist at that path.",
+        "Print the path you open and compare it with the real file's name and folder.",
+    ),
+    "RuntimeError": (
+        "Python stopped your code with a runtime error.",
+        "Read the message below the traceback: it says what went wrong.",
+    ),
+    "StopIteration": (
+        "`next()` was called on an iterator that has nothing left.",
+        "Loop with `for` instead, or give `next` a default: `next(it, None)`.",
+    ),
+    "TimeoutError": (
+        "Your code ran too long and was stopped: most likely a loop that never ends.",
+        "A `while` loop ends only when its condition turns false: does something inside the loop "
+        "change the values in that condition?",
+    ),
+    "CellTimeoutError": (
+        "Your code ran too long and was stopped: most likely a loop that never ends.",
+        "A `while` loop ends only when its condition turns false: does something inside the loop "
+        "change the values in that condition?",
+    ),
+    "KeyboardInterrupt": (
+        "Your code was interrupted while it ran, perhaps a loop that never ends.",
+        "A `while` loop ends only when its condition turns false: does something inside the loop "
+        "change the values in that condition?",
+    ),
+}
 SPECIFIC: list[tuple[str, str, str]] = [
     # (ename, message pattern, what it means here)
-    ("TypeError", r"unsupported operand type\(s\) for .*: '(\w+)' and '(\w+)'",
-     "Python cannot combine a `{0}` and a `{1}` with that operator. Convert one of them first."),
-    ("TypeError", r"can only concatenate str \(not \"(\w+)\"\) to str",
-     "`+` on text joins text only; the other value is a `{0}`. Convert it with `str(...)`, or use an f-string."),
-    ("TypeError", r"'NoneType' object is not (subscriptable|iterable)",
-     "A value your code used is `None`: often the result of a function that has no `return`, or of a method "
-     "like `.sort()` that changes its list and returns `None`."),
-    ("TypeError", r"'(\w+)' object is not callable",
-     "A `{0}` value was called like a function with `(...)`. Did a variable take the name of a function?"),
-    ("TypeError", r"(\w+)\(\) takes (\d+) positional arguments? but (\d+) (?:was|were) given",
-     "`{0}` was called with {2} arguments but is defined with {1}. Compare the `def` line with the call (methods "
-     "count `self` too)."),
-    ("TypeError", r"(\w+)\(\) missing (\d+) required positional arguments?: (.*)",
-     "`{0}` was called without {2}: every parameter of the `def` line needs a value."),
-    ("TypeError", r"'(\w+)' object is not subscriptable",
-     "`[...]` was used on a `{0}`, which has no items to look up."),
-    ("ValueError", r"invalid literal for int\(\) with base 10: (.*)",
-     "`int()` got the text {0}, which is not a whole number."),
-    ("AttributeError", r"'NoneType' object has no attribute '(\w+)'",
-     "The value before `.{0}` is `None`: often the result of a function with no `return`, or of a method that "
-     "changes its object and returns `None`."),
-    ("AttributeError", r"'(\w+)' object has no attribute '(\w+)'",
-     "A `{0}` has no `.{1}`. Check the spelling, and that the value is of the type you expect."),
-    ("NameError", r"name '(\w+)' is not defined",
-     "`{0}` is used before anything gave it a value."),
+    (
+        "TypeError",
+        r"unsupported operand type\(s\) for .*: '(\w+)' and '(\w+)'",
+        "Python cannot combine a `{0}` and a `{1}` with that operator. Convert one of them first.",
+    ),
+    (
+        "TypeError",
+        r"can only concatenate str \(not \"(\w+)\"\) to str",
+        "`+` on text joins text only; the other value is a `{0}`. Convert it with `str(...)`, or use an f-string.",
+    ),
+    (
+        "TypeError",
+        r"'NoneType' object is not (subscriptable|iterable)",
+        "A value your code used is `None`: often the result of a function that has no `return`, or of a method "
+        "like `.sort()` that changes its list and returns `None`.",
+    ),
+    (
+        "TypeError",
+        r"'(\w+)' object is not callable",
+        "A `{0}` value was called like a function with `(...)`. Did a variable take the name of a function?",
+    ),
+    (
+        "TypeError",
+        r"(\w+)\(\) takes (\d+) positional arguments? but (\d+) (?:was|were) given",
+        "`{0}` was called with {2} arguments but is defined with {1}. Compare the `def` line with the call (methods "
+        "count `self` too).",
+    ),
+    (
+        "TypeError",
+        r"(\w+)\(\) missing (\d+) required positional arguments?: (.*)",
+        "`{0}` was called without {2}: every parameter of the `def` line needs a value.",
+    ),
+    (
+        "TypeError",
+        r"'(\w+)' object is not subscriptable",
+        "`[...]` was used on a `{0}`, which has no items to look up.",
+    ),
+    (
+        "ValueError",
+        r"invalid literal for int\(\) with base 10: (.*)",
+        "`int()` got the text {0}, which is not a whole number.",
+    ),
+    (
+        "AttributeError",
+        r"'NoneType' object has no attribute '(\w+)'",
+        "The value before `.{0}` is `None`: often the result of a function with no `return`, or of a method that "
+        "changes its object and returns `None`.",
+    ),
+    (
+        "AttributeError",
+        r"'(\w+)' object has no attribute '(\w+)'",
+        "A `{0}` has no `.{1}`. Check the spelling, and that the value is of the type you expect.",
+    ),
+    ("NameError", r"name '(\w+)' is not defined", "`{0}` is used before anything gave it a value."),
     ("KeyError", r"(.+)", "The key {0} is not in the dictionary at that moment."),
-]  # fmt: skip
+]
 
 
 def error_lines(attempt: Attempt) -> tuple[int | None, int | None]:
@@ -491,9 +620,12 @@ def explain_assertion(attempt: Attempt) -> Finding | None:
             detail += " Work that one example out by hand, then follow your code line by line with it."
         return Finding("assertion", f"The visible test `{line}` fails.", detail)
     if isinstance(test, ast.Compare) and isinstance(test.left, ast.Call) and _name(test.left.func) == "abs":
-        return Finding("assertion", f"The visible test `{line}` fails.",
-                       f"It checks that `{_name(test.left.args[0]) if test.left.args else '...'}` is very close to "
-                       f"zero: your result is not the expected number.{got}")  # fmt: skip
+        return Finding(
+            "assertion",
+            f"The visible test `{line}` fails.",
+            f"It checks that `{_name(test.left.args[0]) if test.left.args else '...'}` is very close to "
+            f"zero: your result is not the expected number.{got}",
+        )
     return Finding("assertion", f"The visible test `{line}` fails.", f"That condition is false for your code.{got}")
 
 
@@ -523,13 +655,16 @@ def hint(attempt: Attempt, solution: str, rung: int) -> str:
     """Rung 1 names the most useful problem; rung 2 says where and what to look at, and the next problem."""
     found = findings(attempt, solution)
     if not found:
-        text = ("Your answer runs without an error and passes the visible tests you ran. The graded tests try more "
-                "cases.")  # fmt: skip
+        text = (
+            "Your answer runs without an error and passes the visible tests you ran. The graded tests try more cases."
+        )
         if rung <= 1:
             return text
-        return (f"{text} Think of edge cases (0, negative numbers, an empty list or text, the largest values, the "
-                "exact boundaries the task names), call your function on each in a new cell, and compare with what "
-                "the task asks for.")  # fmt: skip
+        return (
+            f"{text} Think of edge cases (0, negative numbers, an empty list or text, the largest values, the "
+            "exact boundaries the task names), call your function on each in a new cell, and compare with what "
+            "the task asks for."
+        )
     first = found[0]
     if rung <= 1:
         return first.title

@@ -1,13 +1,5 @@
-"""The hints service's HTTP API, run by the hub as a managed service (``python -m studio_hub.hints.service``).
-
-Every call carries the caller's JupyterHub token; the hub says who they are and their groups, which give their
-courses (``students-<course>`` and so on, as for the exchange).
-
-    POST api/hint          the next hint for an exercise  {assignment, exercise, code, error?, test?, more?}
-    POST api/events        learning events from a learner's server  {"events": [...]}
-    GET  api/events        the queued events, for the portal (hub admins and trusted services)  ?after=&count=
-    GET  api/log?course=   the hints shown in a course, newest first (its graders and instructors)
-    GET  api/health
+"""The hints service, run by the hub as a managed service (``python -m studio_hub.hints``): next-step hints for
+students' exercises, and the queue of learning events for the portal. Its API: :mod:`.handlers`.
 
 Configuration is traitlets (``--config FILE``, or ``--HintsService.option=value``): see ``HintsService``.
 """
@@ -22,20 +14,13 @@ import re
 import time
 import tomllib
 from pathlib import Path
-from urllib.parse import urlparse
 
-from jupyterhub.services.auth import HubAuth
-from jupyterhub.utils import url_path_join
-from tornado import web
-from tornado.httpserver import HTTPServer
-from traitlets import Bool, Dict, Float, Int, List, TraitError, Type, Unicode, default, validate
-from traitlets.config import Application
+from traitlets import Bool, Float, Int, List, TraitError, Type, Unicode, default, validate
 from traitlets.utils.importstring import import_item
 
 from ..exchange.policy import STUDENT, TEAM, courses_of, roles_in
-from ..exchange.service import json_body, run_service
 from ..exchange.store import ExchangeError
-from ..service_auth import token_owner
+from ..service import RequestError, ServiceApp
 from .exercises import SAFE_ID, Exercise, ExerciseIndex
 from .forward import EventForwarder
 from .guard import Guard
@@ -47,13 +32,20 @@ log = logging.getLogger("studio.hints")
 EVENT_KINDS = {"execute", "hint-asked", "hint-shown", "validate", "submit"}
 LIMITS = {"code": 20_000, "evalue": 2_000, "traceback": 20_000, "test": 20_000, "got": 500}
 HEX = re.compile(r"^[0-9a-f]{8,64}$")
-PROVIDERS = {"ladder": "studio_hub.hints.providers.LadderProvider", "tutor": "studio_hub.hints.providers.TutorProvider",
-             "llm": "studio_hub.hints.llm.LLMProvider"}  # fmt: skip
+PROVIDERS = {
+    "ladder": "studio_hub.hints.providers.LadderProvider",
+    "tutor": "studio_hub.hints.providers.TutorProvider",
+    "llm": "studio_hub.hints.llm.LLMProvider",
+}
 
 
-class HintsService(Application):
+class HintsService(ServiceApp):
     name = "studio-hints"
     description = "Next-step hints for students' exercises, and learning events for the portal."
+    default_port = 8085
+    default_prefix = "/services/hints/"
+    logger = "studio.hints"
+    title = "hints service"
 
     source_dirs = List(
         Unicode(),
@@ -153,13 +145,23 @@ class HintsService(Application):
         "$STUDIO_EVENTS_TOKEN, a token for events only). Empty: events stay in the queue. "
         "Example: c.HintsService.portal_url = 'http://127.0.0.1:8001'",
     )
-    config_file = Unicode("", config=True, help="A Python config file to load.")
+    events_token = Unicode(
+        config=True,
+        help="The portal's token for learning events only (never grades). Default: $STUDIO_EVENTS_TOKEN, which the "
+        "hub sets.",
+    )
 
-    aliases = Dict({
-        "source-dir": "HintsService.source_dirs", "data-dir": "HintsService.data_dir",
-        "provider": "HintsService.provider", "config": "HintsService.config_file",
+    aliases = {
+        **ServiceApp.aliases,
+        "source-dir": "HintsService.source_dirs",
+        "data-dir": "HintsService.data_dir",
+        "provider": "HintsService.provider",
         "portal-url": "HintsService.portal_url",
-    })  # fmt: skip
+    }
+
+    @default("events_token")
+    def _events_token(self) -> str:
+        return os.environ.get("STUDIO_EVENTS_TOKEN", "")
 
     @default("source_dirs")
     def _source_dirs(self) -> list[str]:
@@ -177,8 +179,6 @@ class HintsService(Application):
 
     def initialize(self, argv=None) -> None:
         super().initialize(argv)
-        if self.config_file:
-            self.load_config_file(self.config_file)
         if not self.source_dirs:
             raise TraitError("HintsService.source_dirs is not set (where the courses' source is)")
         self.index = ExerciseIndex(*self.source_dirs)
@@ -189,6 +189,30 @@ class HintsService(Application):
         self.tutor = self.hinter if isinstance(self.hinter, TutorProvider) else TutorProvider(parent=self)
         self.guard = Guard(max_code_lines=self.max_code_lines, max_overlap=self.max_overlap)
 
+    # --- the service ------------------------------------------------------------------------------------------
+
+    def routes(self) -> list[tuple]:
+        from .handlers import ROUTES
+
+        return ROUTES
+
+    def health(self) -> dict:
+        return {"status": "ok", "provider": self.hinter.name}
+
+    async def run(self) -> None:
+        log.info("hints: provider %s, state %s", self.hinter.name, "redis" if self.state_url else "in-process")
+        forwarding = None
+        if self.portal_url and self.events_token:
+            forwarding = asyncio.ensure_future(EventForwarder(self.state, self.portal_url, self.events_token).run())
+        try:
+            await asyncio.Event().wait()
+        finally:
+            if forwarding:
+                forwarding.cancel()
+
+    async def close(self) -> None:
+        await self.state.close()
+
     # --- hints -------------------------------------------------------------------------------------------------
 
     async def next_hint(self, user: dict, exercise: Exercise, attempt: Attempt, more: bool) -> dict:
@@ -197,8 +221,13 @@ class HintsService(Application):
         if await self.state.hit(f"{who}:{exercise.key}", self.rate_window) > self.rate_limit:
             raise RateLimited(self.rate_window)
         progress_key = _progress_key(who, exercise.key)
-        progress = await self.state.get(progress_key) or {"rung": 0, "last": 0.0, "attempts": 0, "code": "",
-                                                          "shown": []}  # fmt: skip
+        progress = await self.state.get(progress_key) or {
+            "rung": 0,
+            "last": 0.0,
+            "attempts": 0,
+            "code": "",
+            "shown": [],
+        }
         code_hash = _hash(attempt.code)
         if progress["rung"] and code_hash != progress["code"]:
             progress["attempts"] += 1
@@ -219,20 +248,41 @@ class HintsService(Application):
         progress["code"] = code_hash
         await self.state.put(progress_key, progress, 30 * 86400)
         latency = (time.perf_counter() - t0) * 1000
-        entry = {"time": time.time(), "student": who, "course": exercise.course, "assignment": exercise.assignment,
-                 "exercise": exercise.grade_id, "rung": rung, "of": of, "provider": provider,
-                 "latency_ms": round(latency, 2), "cached": cached, "withheld": withheld}  # fmt: skip
+        entry = {
+            "time": time.time(),
+            "student": who,
+            "course": exercise.course,
+            "assignment": exercise.assignment,
+            "exercise": exercise.grade_id,
+            "rung": rung,
+            "of": of,
+            "provider": provider,
+            "latency_ms": round(latency, 2),
+            "cached": cached,
+            "withheld": withheld,
+        }
         await self.state.log_hint(exercise.course, entry)
         await self.state.push_events([{"kind": "hint-shown", **entry}])
-        return {"hint": text, "rung": rung, "of": of, "provider": provider, "withheld": bool(withheld),
-                "more": {"available": rung < of, "unlocked": rung < of and self._unlocked(progress),
-                         "after_attempts": self.unlock_attempts, "after_seconds": self.unlock_seconds}}  # fmt: skip
+        return {
+            "hint": text,
+            "rung": rung,
+            "of": of,
+            "provider": provider,
+            "withheld": bool(withheld),
+            "more": {
+                "available": rung < of,
+                "unlocked": rung < of and self._unlocked(progress),
+                "after_attempts": self.unlock_attempts,
+                "after_seconds": self.unlock_seconds,
+            },
+        }
 
     def _unlocked(self, progress: dict) -> bool:
         return progress["attempts"] >= self.unlock_attempts or time.time() - progress["last"] >= self.unlock_seconds
 
-    async def _hint_text(self, exercise: Exercise, attempt: Attempt, rung: int, who: str,
-                         shown: list[str]) -> tuple[str, str, bool, str]:  # fmt: skip
+    async def _hint_text(
+        self, exercise: Exercise, attempt: Attempt, rung: int, who: str, shown: list[str]
+    ) -> tuple[str, str, bool, str]:
         """(text, provider, from the cache, why a hint was withheld or "")."""
         # Everything that shapes the answer: the provider, the whole exercise as the source now has it (task, tests,
         # ladder, solution), the rung, the whole attempt (traceback included) and the hints already shown.
@@ -269,8 +319,7 @@ class HintsService(Application):
             return hints[min(request.rung, len(hints)) - 1]
         text = await self.tutor.hint(HintRequest(**{**request.__dict__, "rung": 1}))
         seen = [request.attempt.code, request.exercise.task, request.exercise.visible_tests]
-        if self.guard.check(text, solution=request.exercise.solution, starter=request.exercise.starter,
-                            seen=seen).ok:  # fmt: skip
+        if self.guard.check(text, solution=request.exercise.solution, starter=request.exercise.starter, seen=seen).ok:
             return text
         return "Read the task again, and try your code by hand on the smallest example in the visible tests."
 
@@ -329,8 +378,11 @@ class HintsService(Application):
         if self.store_code:
             return True
         try:
-            meta = next(tomllib.loads(p.read_text()) for d in self.source_dirs
-                        if (p := Path(d) / course / "course.toml").is_file())  # fmt: skip
+            meta = next(
+                tomllib.loads(p.read_text())
+                for d in self.source_dirs
+                if (p := Path(d) / course / "course.toml").is_file()
+            )
         except (OSError, tomllib.TOMLDecodeError, StopIteration):
             return False
         return bool(meta.get("hints", {}).get("store_code", False))
@@ -363,9 +415,9 @@ class HintsService(Application):
         raise ExchangeError(f"no exercise {grade_id} in {assignment}", 404)
 
 
-class RateLimited(Exception):
+class RateLimited(RequestError):
     def __init__(self, window: float, why: str = "too many hints on this exercise: try it yourself for a while"):
-        super().__init__(why)
+        super().__init__(why, 429, {"Retry-After": str(int(window))})
         self.retry_after = int(window)
 
 
@@ -393,129 +445,14 @@ def attempt_from(data: dict) -> Attempt:
     count = data.get("answer_count")
     got = test.get("got")
     return Attempt(
-        code=text(data.get("code"), LIMITS["code"]), ename=text(error.get("ename"), 100),
-        evalue=text(error.get("evalue"), LIMITS["evalue"]), traceback=lines,
-        answer_count=count if isinstance(count, int) else None, test_source=text(test.get("source"), LIMITS["test"]),
+        code=text(data.get("code"), LIMITS["code"]),
+        ename=text(error.get("ename"), 100),
+        evalue=text(error.get("evalue"), LIMITS["evalue"]),
+        traceback=lines,
+        answer_count=count if isinstance(count, int) else None,
+        test_source=text(test.get("source"), LIMITS["test"]),
         got=got[: LIMITS["got"]] if isinstance(got, str) else None,
-    )  # fmt: skip
+    )
 
 
-# --- HTTP ---------------------------------------------------------------------------------------------------------
-
-
-class ApiHandler(web.RequestHandler):
-    def initialize(self, service: HintsService, hub_auth: HubAuth):
-        self.service = service
-        self.hub_auth = hub_auth
-
-    async def prepare(self):
-        model = await token_owner(self.hub_auth, self.request.headers.get("Authorization", ""), "hints service")
-        if model.get("kind") == "service":
-            self.user = {"name": f"service:{model['name']}", "groups": [], "service": model["name"]}
-            return
-        self.user = model
-
-    def body(self) -> dict:
-        return json_body(self.request.body)
-
-    def write_error(self, status_code: int, **kwargs) -> None:
-        error = kwargs.get("exc_info", (None, None))[1]
-        if isinstance(error, ExchangeError):
-            status_code, message = error.status, str(error)
-            self.set_status(status_code)
-        elif isinstance(error, RateLimited):
-            status_code, message = 429, str(error)
-            self.set_status(429)
-            self.set_header("Retry-After", str(error.retry_after))
-        elif isinstance(error, web.HTTPError) and error.log_message:
-            message = error.log_message % error.args if error.args else error.log_message
-        else:
-            message = self._reason
-        self.finish({"status": status_code, "message": message})
-
-
-class HealthHandler(ApiHandler):
-    async def prepare(self):
-        """The one route anyone may call (the hub's health checks): only this handler skips authentication, whatever
-        another route's path ends with."""
-
-    def get(self):
-        self.finish({"status": "ok", "provider": self.service.hinter.name})
-
-
-class HintHandler(ApiHandler):
-    async def post(self):
-        if self.user.get("service"):
-            raise web.HTTPError(403, "hints are for people")
-        data = self.body()
-        exercise = self.service.exercise_for(self.user, data)
-        result = await self.service.next_hint(self.user, exercise, attempt_from(data), bool(data.get("more")))
-        self.finish(result)
-
-
-class EventsHandler(ApiHandler):
-    async def post(self):
-        if self.user.get("service"):
-            raise web.HTTPError(403, "events are reported by learners' servers")
-        events = self.body().get("events")
-        if not isinstance(events, list):
-            raise web.HTTPError(400, '"events" must be a list')
-        self.finish(await self.service.record_events(self.user, events))
-
-    async def get(self):
-        reader = self.user.get("service") in self.service.event_readers or self.user.get("admin")
-        if not reader:
-            raise web.HTTPError(403, "only hub admins and the portal read the event queue")
-        after = self.get_argument("after", "0")
-        if not re.match(r"^\d+(-\d+)?$", after):
-            raise web.HTTPError(400, "after: an event id")
-        count = min(int(self.get_argument("count", "100") or 100), 1000)
-        rows = await self.service.state.read_events(after, count)
-        self.finish({"events": [{"id": i, **e} for i, e in rows], "last": rows[-1][0] if rows else after})
-
-
-class LogHandler(ApiHandler):
-    async def get(self):
-        course = self.get_argument("course", "")
-        if not SAFE_ID.match(course) or not roles_in(self.user.get("groups", []), course) & TEAM:
-            raise web.HTTPError(403, f"{self.user['name']} is not on the team of {course!r}")
-        limit = min(int(self.get_argument("limit", "1000") or 1000), 10_000)
-        self.finish({"hints": await self.service.state.hint_log(course, limit)})
-
-
-def make_app(service: HintsService, hub_auth: HubAuth, prefix: str) -> web.Application:
-    args = {"service": service, "hub_auth": hub_auth}
-    routes = [("api/health", HealthHandler), ("api/hint", HintHandler), ("api/events", EventsHandler),
-              ("api/log", LogHandler)]  # fmt: skip
-    return web.Application([(url_path_join(prefix, path), handler, args) for path, handler in routes])
-
-
-async def serve(service: HintsService) -> None:
-    hub_auth = HubAuth(cache_max_age=5)
-    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/hints/")
-    url = os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8085")
-    bind = urlparse(url)
-    server = HTTPServer(make_app(service, hub_auth, prefix), max_body_size=1 * 2**20, xheaders=True)
-    server.listen(bind.port or 80, bind.hostname or "")
-    log.info("hints listening on %s%s, provider %s, state %s", url, prefix, service.hinter.name,
-             "redis" if service.state_url else "in-process")  # fmt: skip
-    token = os.environ.get("STUDIO_EVENTS_TOKEN", "")
-    forwarding = None
-    if service.portal_url and token:
-        forwarding = asyncio.ensure_future(EventForwarder(service.state, service.portal_url, token).run())
-    try:
-        await asyncio.Event().wait()
-    finally:
-        if forwarding:
-            forwarding.cancel()
-        await service.state.close()
-
-
-def main(argv: list[str] | None = None) -> None:
-    service = HintsService()
-    service.initialize(argv)
-    run_service(serve(service), log)
-
-
-if __name__ == "__main__":
-    main()
+main = HintsService.launch

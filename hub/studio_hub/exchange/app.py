@@ -1,0 +1,62 @@
+"""The exchange service: nbgrader's exchange over HTTP, run by the hub (``python -m studio_hub.exchange``).
+
+Options are traitlets (``--ExchangeService.option=value``, the short forms below, or ``--config FILE``); the hub
+sets them from its ``Settings`` (``studio_hub.config.update_services``). The API: :mod:`.handlers`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from traitlets import Float, List, Unicode
+
+from ..service import ServiceApp
+from .handlers import ROUTES
+from .notify import Notifier
+from .store import ExchangeStore, Limits
+
+
+class ExchangeService(ServiceApp):
+    name = "exchange"
+    description = "nbgrader's exchange over HTTP: releases, submissions and feedback, by course and role."
+    default_port = 8083
+    default_prefix = "/services/exchange/"
+    logger = "studio.exchange"
+    title = "exchange"
+
+    data_dir = Unicode("", config=True, help="Where releases, submissions and feedback are kept (required).")
+    max_mib = Float(20.0, config=True, help="The largest release, submission or feedback, MiB.")
+    student_mib = Float(200.0, config=True, help="All of one student's submissions in a course together, MiB.")
+    trust_service = List(
+        Unicode(),
+        config=True,
+        help="Hub services that may release, collect and return feedback in every course (the grading service, "
+        "for formgrader).",
+    )
+    notify_url = Unicode("", config=True, help="The grading service, told of every new submission.")
+
+    aliases = {
+        **ServiceApp.aliases,
+        "data-dir": "ExchangeService.data_dir",
+        "max-mib": "ExchangeService.max_mib",
+        "student-mib": "ExchangeService.student_mib",
+        "trust-service": "ExchangeService.trust_service",
+        "notify-url": "ExchangeService.notify_url",
+    }
+
+    def initialize(self, argv: list[str] | None = None) -> None:
+        super().initialize(argv)
+        if not self.data_dir:
+            raise SystemExit("the exchange needs its data folder: --data-dir")
+        self.limits = Limits(max_bytes=int(self.max_mib * 2**20), max_student_bytes=int(self.student_mib * 2**20))
+        self.store = ExchangeStore(Path(self.data_dir), self.limits)
+        # base64 adds a third: bodies up to twice the limit reach the handler, which says what the limit is.
+        self.max_body_mib = 2 * self.max_mib + 1
+        self.notifier = Notifier(self.notify_url, self.api_token) if self.notify_url else None
+        self.logs.info("exchange keeping files in %s", self.data_dir)
+
+    def routes(self) -> list[tuple]:
+        return ROUTES
+
+
+main = ExchangeService.launch
