@@ -9,7 +9,6 @@ import json
 import os
 import signal
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from jupyterhub.services.auth import HubAuth
@@ -19,19 +18,6 @@ from traitlets.config import Config
 from studio_hub import config
 from studio_hub.service import ApiHandler, HealthHandler, RequestError, ServiceApp
 from studio_hub.settings import Settings
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "hub",
-        content_dir=tmp_path / "content",
-        public_url="https://hub.example.org",
-        portal_url="https://learn.example.org",
-        oauth_client_secret="s3cret",
-        crypt_key="ab" * 32,
-        proxy_auth_token="proxy-token",
-    )
 
 
 def hub_command(settings: Settings, name: str) -> list[str]:
