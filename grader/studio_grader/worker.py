@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import builtins
+import gc
 import json
 import os
 import resource
@@ -459,9 +460,16 @@ def _zygote(sock: socket.socket, shell) -> None:
 
 class Server:
     def __init__(self):
+        from . import crossing, judged  # noqa: F401 -- imported once here, not in every job's processes
         from .executor import new_shell
 
-        self.zygote = Zygote(new_shell())  # before any job is read
+        shell = new_shell()
+        # Every job's processes are forked from this state: objects that stay out of the garbage collector's
+        # passes stay shared, where each collection in a job would otherwise copy the pages it visits (a copied
+        # page costs a fault in gVisor's sentry: about 10 ms less per process forked, measured).
+        gc.collect()
+        gc.freeze()
+        self.zygote = Zygote(shell)  # before any job is read
         self.jobs = 0
         self.cpu: dict[int, float] = {}  # CPU seconds of each reaped job process (and what it reaped), by pid
         self.own = {Path(p) / name for p in SCRATCH if Path(p).is_dir() for name in os.listdir(p)}
