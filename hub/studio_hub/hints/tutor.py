@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -154,6 +155,8 @@ def _call_name(name: str) -> str:
 
 
 def analyse(code: str, solution: str) -> Analysis:
+    """What the checks find in ``code``, the solution at hand: FUNCTION_CHECKS on each function the student wrote
+    (beside the solution's of that name), CODE_CHECKS on the whole cell."""
     try:
         tree = ast.parse(code)
     except SyntaxError as e:
@@ -166,26 +169,27 @@ def analyse(code: str, solution: str) -> Analysis:
     findings: list[Finding] = []
     findings += _missing_definitions(tree, reference, mine, theirs)
     for name, func in mine.items():
-        if _placeholder(func):
-            if any(_raises_not_implemented(n) for n in func.body):
-                findings.append(
-                    Finding(
-                        "placeholder",
-                        f"`{_call_name(name)}` still holds the placeholder `raise NotImplementedError()`.",
-                        f"Line {func.body[-1].lineno} raises `NotImplementedError` on purpose: it marks where your "
-                        "answer goes. Delete that line and write the body of the function in its place.",
-                        func.body[-1].lineno,
-                    )
-                )
+        if _placeholder(func):  # nothing written yet: nothing else to say about it
+            findings += _placeholder_findings(name, func)
             continue
-        reference_func = theirs.get(name)
-        findings += _return_findings(name, func, reference_func)
-        findings += _unused_parameters(name, func, reference_func)
-        findings += _ranges(func, reference_func)
-    findings += _mutating_while_iterating(tree)
-    findings += _shadowed_builtins(tree)
-    findings += _unreachable(tree)
+        for check in FUNCTION_CHECKS:
+            findings += check(name, func, theirs.get(name))
+    for check in CODE_CHECKS:
+        findings += check(tree)
     return Analysis(findings, tree)
+
+
+def _placeholder_findings(name: str, func: ast.AST) -> list[Finding]:
+    if not any(_raises_not_implemented(n) for n in func.body):
+        return []
+    finding = Finding(
+        "placeholder",
+        f"`{_call_name(name)}` still holds the placeholder `raise NotImplementedError()`.",
+        f"Line {func.body[-1].lineno} raises `NotImplementedError` on purpose: it marks where your "
+        "answer goes. Delete that line and write the body of the function in its place.",
+        func.body[-1].lineno,
+    )
+    return [finding]
 
 
 def _syntax_finding(e: SyntaxError, code: str) -> Finding:
@@ -283,7 +287,7 @@ def _plus_one(node: ast.AST) -> bool:
     return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and _name(node.right) == "1"
 
 
-def _ranges(func: ast.AST, reference: ast.AST | None) -> list[Finding]:
+def _ranges(name: str, func: ast.AST, reference: ast.AST | None) -> list[Finding]:
     out = []
     reference_stops = [c.args[-1 if len(c.args) > 1 else 0] for c in _range_calls(reference)] if reference else []
     for call in _range_calls(func):
@@ -413,6 +417,17 @@ def _unreachable(tree: ast.AST) -> list[Finding]:
                     )
                     break
     return out
+
+
+# The checks, in the order their findings are listed (as nbgrader lists its preprocessors): each takes a function
+# of the student's (its name, its node, the solution's function of that name or None), or the whole cell's tree,
+# and returns its findings. A new check is a function added here.
+FUNCTION_CHECKS: list[Callable[[str, ast.AST, ast.AST | None], list[Finding]]] = [
+    _return_findings,
+    _unused_parameters,
+    _ranges,
+]
+CODE_CHECKS: list[Callable[[ast.AST], list[Finding]]] = [_mutating_while_iterating, _shadowed_builtins, _unreachable]
 
 
 # --- the exception and the failing test -------------------------------------------------------------------------
