@@ -192,30 +192,40 @@ class Stack:
     def log_dir(self) -> Path:
         return self.var / "log"
 
+    def hub_settings(self):
+        """The hub's settings for this stack: what it gets in its environment is derived from them (Settings is the
+        one place that names the hub's variables)."""
+        from studio_hub.settings import Settings
+
+        return Settings(
+            data_dir=self.hub_dir,
+            content_dir=self.var / "content",
+            grading_dir=self.grading_dir,
+            public_url=self.hub_url,
+            hub_bind_url=f"http://127.0.0.1:{self.hub_api_port}",
+            proxy_api_url=f"http://127.0.0.1:{self.proxy_api_port}",
+            portal_url=self.portal_url,
+            exchange_port=self.exchange_port,
+            grading_port=self.grading_port,
+            hints_port=self.hints_port,
+            # Learners' servers see var/ as empty but for their home and the course content.
+            private_dirs=(str(self.var),),
+        )
+
     def env(self) -> dict[str, str]:
-        env = {
+        return {
             **os.environ,
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            **self.hub_settings().environment(),
+            # The portal's: it takes grades and learning events from the hub's services with the tokens the hub
+            # keeps in its folder.
             "DJANGO_SETTINGS_MODULE": "studio_portal.settings.production",
-            "STUDIO_HUB_URL": self.hub_url,
-            "STUDIO_HUB_BIND_URL": f"http://127.0.0.1:{self.hub_api_port}",
-            "STUDIO_PROXY_API_URL": f"http://127.0.0.1:{self.proxy_api_port}",
-            "STUDIO_EXCHANGE_PORT": str(self.exchange_port),
-            "STUDIO_GRADING_PORT": str(self.grading_port),
-            "STUDIO_HINTS_PORT": str(self.hints_port),
-            # The portal takes grades from the hub's grading service with the token the hub keeps there.
             "STUDIO_GRADES_TOKEN_FILE": str(self.hub_dir / "grades_token"),
             "STUDIO_EVENTS_TOKEN_FILE": str(self.hub_dir / "events_token"),
-            "STUDIO_PORTAL_URL": self.portal_url,
-            "STUDIO_HUB_DATA_DIR": str(self.hub_dir),
-            "STUDIO_CONTENT_DIR": str(self.var / "content"),
             "STUDIO_PORTAL_DATA_DIR": str(self.var / "portal"),
             "STUDIO_PORTAL_ALLOWED_HOSTS": "127.0.0.1,localhost",
-            # Learners' servers see var/ as empty but for their home and the course content.
-            "STUDIO_PRIVATE_DIRS": str(self.var),
             **self.extra_env,
         }
-        return env
 
     def up(self) -> None:
         """Set up what is missing (idempotent) and start both; the hub starts while the portal is being set up."""

@@ -29,7 +29,7 @@ import re
 import secrets
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -147,6 +147,8 @@ class CourseSpace:
     exchange_url: str = ""
     sandboxes: Sandboxes = Sandboxes()
     owner: tuple[int, int] | None = None  # the course account's uid and gid (its formgrader's); None: not root
+    # The grading service's hub token, which the exchange gives submissions to; never written into a course folder.
+    exchange_token: str = field(default="", repr=False, compare=False)
 
     @property
     def folder(self) -> Path:

@@ -154,12 +154,7 @@ def grade(space: CourseSpace, assignment: str, student: str, sub_id: str | None)
             timestamp = (space.folder / "submitted" / student / assignment / "timestamp.txt").read_text().strip()
         else:
             files, timestamp = fetch_submission(
-                space.exchange_url,
-                os.environ.get("JUPYTERHUB_API_TOKEN", ""),
-                space.course,
-                assignment,
-                student,
-                sub_id,
+                space.exchange_url, space.exchange_token, space.course, assignment, student, sub_id
             )
             space.put_submission(assignment, student, files, timestamp)
         notebooks = [p.name for p in (space.folder / "source" / assignment).glob("*.ipynb")]

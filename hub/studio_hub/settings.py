@@ -9,7 +9,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -156,79 +157,104 @@ class Settings:
         return self.data_dir / "homes"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, *, root: Path | None = None) -> Settings:
-        """Read settings from the environment, creating the hub's secret files on first use."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, root: Path | None = None) -> Settings:
+        """Read settings from the environment (``ENVIRONMENT``), creating the hub's secret files on first use."""
         env = os.environ if environ is None else environ
         root = root or Path.cwd()
-        data_dir = secrets.private_dir(Path(env.get("STUDIO_HUB_DATA_DIR", root / "var" / "hub")).resolve())
-        optional = {
-            key: env[name]
-            for key, name in [
-                ("public_url", "STUDIO_HUB_URL"),
-                ("subdomain_host", "STUDIO_SUBDOMAIN_HOST"),
-                ("hub_bind_url", "STUDIO_HUB_BIND_URL"),
-                ("proxy_api_url", "STUDIO_PROXY_API_URL"),
-                ("portal_url", "STUDIO_PORTAL_URL"),
-                ("portal_internal_url", "STUDIO_PORTAL_INTERNAL_URL"),
-                ("oauth_client_id", "STUDIO_HUB_OAUTH_CLIENT_ID"),
-                ("learner_isolation", "STUDIO_LEARNER_ISOLATION"),
-                ("learner_user_prefix", "STUDIO_LEARNER_USER_PREFIX"),
-                ("formgrader_account_prefix", "STUDIO_FORMGRADER_ACCOUNT_PREFIX"),
-                ("learner_home_base", "STUDIO_LEARNER_HOME_BASE"),
-                ("spawner", "STUDIO_SPAWNER"),
-                ("hub_connect_url", "STUDIO_HUB_CONNECT_URL"),
-                ("learner_image", "STUDIO_LEARNER_IMAGE"),
-                ("docker_network", "STUDIO_DOCKER_NETWORK"),
-                ("docker_runtime", "STUDIO_DOCKER_RUNTIME"),
-                ("docker_prefix", "STUDIO_DOCKER_PREFIX"),
-                ("docker_home_size", "STUDIO_HOME_SIZE"),
-                ("hints_provider", "STUDIO_HINTS_PROVIDER"),
-                ("hints_config", "STUDIO_HINTS_CONFIG"),
-            ]
-            if env.get(name)
-        }
-        for key, name in [
-            ("cull_timeout", "STUDIO_CULL_TIMEOUT"),
-            ("cull_every", "STUDIO_CULL_EVERY"),
-            ("docker_warm_pool", "STUDIO_WARM_POOL"),
-            ("exchange_port", "STUDIO_EXCHANGE_PORT"),
-            ("grading_port", "STUDIO_GRADING_PORT"),
-            ("grading_workers", "STUDIO_GRADING_WORKERS"),
-            ("grading_rescan", "STUDIO_GRADING_RESCAN"),
-            ("hints_port", "STUDIO_HINTS_PORT"),
-        ]:
-            if env.get(name):
-                try:
-                    optional[key] = int(env[name])
-                except ValueError:
-                    raise ValueError(f"{name} must be a whole number, not {env[name]!r}") from None
-        for key, name in [
-            ("docker_mount_content", "STUDIO_DOCKER_MOUNT_CONTENT"),
-            ("proxy_external", "STUDIO_PROXY_EXTERNAL"),
-            ("grading", "STUDIO_GRADING"),
-            ("hints", "STUDIO_HINTS"),
-        ]:
-            if env.get(name):
-                optional[key] = _flag(name, env[name])
-        private = tuple(p for p in env.get("STUDIO_PRIVATE_DIRS", "").split(os.pathsep) if p)
-        return cls(
-            data_dir=data_dir,
-            grading_dir=Path(env.get("STUDIO_GRADING_DIR", data_dir.parent / "grading")).resolve(),
-            private_dirs=private,
-            content_dir=Path(env.get("STUDIO_CONTENT_DIR", root / "var" / "content")).resolve(),
-            db_url=env.get("STUDIO_HUB_DB_URL", ""),
-            gradebook_url=env.get("STUDIO_GRADEBOOK_URL", ""),
-            hints_state_url=env.get("STUDIO_HINTS_STATE_URL", ""),
-            grades_token=env.get("STUDIO_GRADES_TOKEN") or secrets.read_or_create(data_dir / "grades_token"),
-            events_token=env.get("STUDIO_EVENTS_TOKEN") or secrets.read_or_create(data_dir / "events_token"),
-            # Secrets come from the environment when the operator sets them (docker-compose's .env), else from
-            # files generated in data_dir on first use (the embedded default).
-            oauth_client_secret=env.get("STUDIO_HUB_OAUTH_CLIENT_SECRET")
-            or secrets.read_or_create(data_dir / "oauth_client_secret"),
-            crypt_key=env.get("JUPYTERHUB_CRYPT_KEY") or secrets.read_or_create(data_dir / "crypt_key"),
-            proxy_auth_token=env.get("CONFIGPROXY_AUTH_TOKEN") or secrets.read_or_create(data_dir / "proxy_auth_token"),
-            **optional,
-        )
+        types = {f.name: f.type for f in fields(cls)}
+        values = {key: _parse(name, env[name], types[key]) for key, name in ENVIRONMENT.items() if env.get(name)}
+        data_dir = secrets.private_dir(Path(values.pop("data_dir", root / "var" / "hub")).resolve())
+        values.setdefault("grading_dir", (data_dir.parent / "grading").resolve())
+        values.setdefault("content_dir", (root / "var" / "content").resolve())
+        # Secrets come from the environment when the operator sets them (docker-compose's .env), else from files
+        # generated in data_dir on first use (the embedded default).
+        for key in SECRET_FILES:
+            if key not in values:
+                values[key] = secrets.read_or_create(data_dir / key)
+        return cls(data_dir=data_dir, **values)
+
+    def environment(self) -> dict[str, str]:
+        """The variables ``from_env`` reads back as these settings, but for the secrets (which the hub reads from its
+        files): what a script starting the hub gives it, and what the portal beside it reads too."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name not in ENVIRONMENT or f.name in SECRET_FILES or value in (None, "", ()):
+                continue
+            if isinstance(value, bool):
+                text = "1" if value else "0"
+            elif isinstance(value, tuple):
+                text = os.pathsep.join(value)
+            else:
+                text = str(value)
+            out[ENVIRONMENT[f.name]] = text
+        return out
+
+
+# Each setting's environment variable.
+ENVIRONMENT = {
+    "data_dir": "STUDIO_HUB_DATA_DIR",
+    "grading_dir": "STUDIO_GRADING_DIR",
+    "content_dir": "STUDIO_CONTENT_DIR",
+    "private_dirs": "STUDIO_PRIVATE_DIRS",
+    "public_url": "STUDIO_HUB_URL",
+    "subdomain_host": "STUDIO_SUBDOMAIN_HOST",
+    "hub_bind_url": "STUDIO_HUB_BIND_URL",
+    "proxy_api_url": "STUDIO_PROXY_API_URL",
+    "portal_url": "STUDIO_PORTAL_URL",
+    "portal_internal_url": "STUDIO_PORTAL_INTERNAL_URL",
+    "oauth_client_id": "STUDIO_HUB_OAUTH_CLIENT_ID",
+    "oauth_client_secret": "STUDIO_HUB_OAUTH_CLIENT_SECRET",
+    "crypt_key": "JUPYTERHUB_CRYPT_KEY",
+    "proxy_auth_token": "CONFIGPROXY_AUTH_TOKEN",
+    "learner_isolation": "STUDIO_LEARNER_ISOLATION",
+    "learner_user_prefix": "STUDIO_LEARNER_USER_PREFIX",
+    "learner_home_base": "STUDIO_LEARNER_HOME_BASE",
+    "spawner": "STUDIO_SPAWNER",
+    "hub_connect_url": "STUDIO_HUB_CONNECT_URL",
+    "learner_image": "STUDIO_LEARNER_IMAGE",
+    "docker_network": "STUDIO_DOCKER_NETWORK",
+    "docker_runtime": "STUDIO_DOCKER_RUNTIME",
+    "docker_prefix": "STUDIO_DOCKER_PREFIX",
+    "docker_mount_content": "STUDIO_DOCKER_MOUNT_CONTENT",
+    "docker_home_size": "STUDIO_HOME_SIZE",
+    "docker_warm_pool": "STUDIO_WARM_POOL",
+    "exchange_port": "STUDIO_EXCHANGE_PORT",
+    "grading": "STUDIO_GRADING",
+    "grading_port": "STUDIO_GRADING_PORT",
+    "grading_workers": "STUDIO_GRADING_WORKERS",
+    "grading_rescan": "STUDIO_GRADING_RESCAN",
+    "formgrader_account_prefix": "STUDIO_FORMGRADER_ACCOUNT_PREFIX",
+    "gradebook_url": "STUDIO_GRADEBOOK_URL",
+    "grades_token": "STUDIO_GRADES_TOKEN",
+    "events_token": "STUDIO_EVENTS_TOKEN",
+    "hints": "STUDIO_HINTS",
+    "hints_port": "STUDIO_HINTS_PORT",
+    "hints_provider": "STUDIO_HINTS_PROVIDER",
+    "hints_state_url": "STUDIO_HINTS_STATE_URL",
+    "hints_config": "STUDIO_HINTS_CONFIG",
+    "db_url": "STUDIO_HUB_DB_URL",
+    "proxy_external": "STUDIO_PROXY_EXTERNAL",
+    "cull_timeout": "STUDIO_CULL_TIMEOUT",
+    "cull_every": "STUDIO_CULL_EVERY",
+}
+# Secrets the hub generates into a file of data_dir (named so) when the environment does not give them.
+SECRET_FILES = ("grades_token", "events_token", "oauth_client_secret", "crypt_key", "proxy_auth_token")
+
+
+def _parse(name: str, value: str, kind: str):
+    if kind == "int":
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+    if kind == "bool":
+        return _flag(name, value)
+    if kind.startswith("Path"):
+        return Path(value).resolve()
+    if kind.startswith("tuple"):
+        return tuple(p for p in value.split(os.pathsep) if p)
+    return value
 
 
 def _with_port(url: str, port: int) -> str:

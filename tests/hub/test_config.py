@@ -87,6 +87,29 @@ def test_from_env_creates_private_secret_files_once(tmp_path: Path):
     assert first.portal_url == "http://127.0.0.1:9"
 
 
+def test_settings_give_the_environment_they_are_read_from(tmp_path: Path):
+    """scripts/embedded.py starts the hub with Settings(...).environment(): read back, the same settings."""
+    from dataclasses import fields, replace
+
+    first = Settings.from_env({"STUDIO_HUB_DATA_DIR": str(tmp_path / "hub")}, root=tmp_path)
+    changed = replace(
+        first,
+        public_url="http://localhost:9000",
+        private_dirs=(str(tmp_path / "a"), str(tmp_path / "b")),
+        grading=False,
+        docker_mount_content=False,
+        exchange_port=9083,
+        grading_workers=3,
+        learner_image="studio-learner:x",
+        gradebook_url="postgresql+psycopg://hub:pw@db/grading",
+    )
+    environment = changed.environment()
+    assert not {"STUDIO_GRADES_TOKEN", "JUPYTERHUB_CRYPT_KEY", "CONFIGPROXY_AUTH_TOKEN"} & set(environment)
+    again = Settings.from_env(environment, root=tmp_path / "elsewhere")
+    differ = [f.name for f in fields(Settings) if getattr(again, f.name) != getattr(changed, f.name)]
+    assert differ == [], differ  # the secrets too: the same files in the same data_dir
+
+
 def test_empty_secret_file_is_an_error_not_an_empty_secret(tmp_path: Path):
     (tmp_path / "hub").mkdir()
     (tmp_path / "hub" / "crypt_key").write_text("")

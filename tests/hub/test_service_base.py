@@ -9,6 +9,7 @@ import json
 import os
 import signal
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from jupyterhub.services.auth import HubAuth
@@ -54,6 +55,63 @@ def test_the_hubs_command_lines_set_each_services_traitlets(settings, tmp_path):
     exchange = ExchangeService()
     exchange.initialize(["--data-dir", str(tmp_path), "--config", str(file), "--student-mib", "70"])
     assert (exchange.max_mib, exchange.student_mib) == (5.0, 70.0)
+
+
+def test_what_the_hub_puts_in_the_environment_reaches_the_services_traitlets(settings, tmp_path):
+    """The hub gives each service its secrets and URLs in the environment (config.py); ServiceApp reads them, by
+    each class's table, and the command line still wins."""
+    from studio_grader.service.app import GradingService
+
+    from studio_hub.hints.app import HintsService
+    from studio_hub.hints.llm import LLMProvider
+
+    settings = replace(settings, gradebook_url="postgresql+psycopg://hub:pw@db/grading", events_token="events-secret")
+    c = config.apply_config(Config(), replace(settings, hints_config=""))
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    hub_env = {"JUPYTERHUB_API_TOKEN": "service-token", "JUPYTERHUB_SERVICE_URL": "http://127.0.0.1:9999"}
+
+    grading = GradingService()
+    environ = {**hub_env, **services["grading"]["environment"]}
+    grading.initialize([*hub_command(settings, "grading"), "--no-warm"], environ)
+    assert grading.grades_token == settings.grades_token and grading.api_token == "service-token"
+    assert grading.gradebook_url == settings.gradebook_url and grading.url == "http://127.0.0.1:9999"
+
+    hints = HintsService()
+    key_file = tmp_path / "llm-key"
+    key_file.write_text("sk-from-file\n")
+    environ = {
+        **hub_env,
+        **services["hints"]["environment"],
+        "STUDIO_LLM_API_KEY_FILE": str(key_file),
+        "STUDIO_LLM_API_KEY": "sk-from-env",
+    }
+    hints.initialize(hub_command(replace(settings, hints_provider="llm"), "hints"), environ)
+    assert hints.events_token == "events-secret"
+    assert isinstance(hints.hinter, LLMProvider)
+    assert (hints.hinter.api_key_file, hints.hinter.api_key) == (str(key_file), "sk-from-env")
+    assert hints.hinter._key() == "sk-from-file"  # the file wins over the variable
+
+    # Nothing in the environment: the defaults; and the command line wins over the environment.
+    grading = GradingService()
+    grading.initialize(["--data-dir", str(tmp_path), "--GradingService.grades_token=from-argv"], hub_env)
+    assert grading.grades_token == "from-argv" and grading.gradebook_url == ""
+
+
+def test_no_service_module_reads_the_environment_itself():
+    """ServiceApp.config_from_environment is the one place: a service's options are traitlets, set from there."""
+    import studio_grader.service
+
+    import studio_hub.exchange
+    import studio_hub.hints
+    import studio_hub.service
+
+    readers = []
+    for package in (studio_hub.service, studio_hub.exchange, studio_hub.hints, studio_grader.service):
+        for path in Path(package.__file__).parent.glob("*.py"):
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if ("os.environ" in line or "getenv(" in line) and "config_from_environment" not in line:
+                    readers.append(f"{path.name}:{number}: {line.strip()}")
+    assert not readers, readers
 
 
 class Tokens(HubAuth):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
-from traitlets import Bool, Enum, Float, Integer, Unicode, default
+from traitlets import Bool, Enum, Float, Integer, Unicode
 
 from studio_hub.service import ServiceApp
 
@@ -57,12 +57,15 @@ class GradingService(ServiceApp):
     data_dir = Unicode("", config=True, help="The courses' grading folders (required).")
     content_dir = Unicode("", config=True, help="The course repository (<course>/source/<assignment>).")
     gradebook_url = Unicode(
+        "",
         config=True,
         help="PostgreSQL for the gradebooks (a schema per course); empty: SQLite per course. Default: "
         "$STUDIO_GRADEBOOK_URL, which the hub sets.",
     )
     exchange_url = Unicode("", config=True, help="The exchange service, asked for ungraded submissions.")
-    workers = Integer((os.cpu_count() or 2) + 1, config=True, help="Submissions graded at once (worker processes).")
+    workers = Integer(
+        0, config=True, help="Submissions graded at once (worker processes); 0: the number of cores plus one."
+    )
     image = Unicode("studio-learner:latest", config=True, help="The grading sandboxes' image.")
     runtime = Unicode("runsc", config=True, help="The grading sandboxes' Docker runtime (gVisor).")
     sandbox_prefix = Unicode("studio-grade", config=True, help="The sandboxes' container names start with it.")
@@ -78,6 +81,7 @@ class GradingService(ServiceApp):
     rescan = Float(60.0, config=True, help="Seconds between looks for ungraded submissions.")
     portal_url = Unicode("", config=True, help="The portal, sent every grade (with grades_token).")
     grades_token = Unicode(
+        "",
         config=True,
         help="The portal's token for grades only. Default: $STUDIO_GRADES_TOKEN, which the hub sets.",
     )
@@ -121,16 +125,14 @@ class GradingService(ServiceApp):
     }
     flags = {"no-warm": ({"GradingService": {"warm": False}}, "Start sandboxes only when a job needs one.")}
 
-    @default("gradebook_url")
-    def _gradebook_url(self) -> str:
-        return os.environ.get("STUDIO_GRADEBOOK_URL", "")
+    environment = {
+        **ServiceApp.environment,
+        "STUDIO_GRADEBOOK_URL": "gradebook_url",
+        "STUDIO_GRADES_TOKEN": "grades_token",
+    }
 
-    @default("grades_token")
-    def _grades_token(self) -> str:
-        return os.environ.get("STUDIO_GRADES_TOKEN", "")
-
-    def initialize(self, argv: list[str] | None = None) -> None:
-        super().initialize(argv)
+    def initialize(self, argv: list[str] | None = None, environ=None) -> None:
+        super().initialize(argv, environ)
         if not self.data_dir:
             raise SystemExit("the grading service needs its folder of course folders: --data-dir")
 
@@ -151,8 +153,9 @@ class GradingService(ServiceApp):
             content_dir=Path(self.content_dir) if self.content_dir else None,
             gradebook=self.gradebook_url,
             exchange_url=self.exchange_url,
+            exchange_token=self.api_token,
             sandboxes=sandboxes,
-            workers=self.workers,
+            workers=self.workers or (os.cpu_count() or 2) + 1,
             job_timeout=self.job_timeout,
             warm=self.warm,
             portal=portal,

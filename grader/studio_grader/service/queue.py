@@ -30,6 +30,7 @@ class Grading:
         content_dir: Path | None,
         gradebook: str,
         exchange_url: str,
+        exchange_token: str = "",
         sandboxes: Sandboxes,
         workers: int,
         job_timeout: float,
@@ -41,6 +42,7 @@ class Grading:
         # Formgraders run under an account per course (root makes them); a service not run by root has none.
         self.account_prefix = account_prefix if os.geteuid() == 0 else ""
         self.exchange_url, self.sandboxes, self.workers = exchange_url, sandboxes, max(1, workers)
+        self.exchange_token = exchange_token
         self.job_timeout = job_timeout
         self.portal = portal
         self.spaces: dict[str, CourseSpace] = {}
@@ -72,7 +74,14 @@ class Grading:
             check_id("course", course)
             owner = ensure_course_account(self.account_prefix, course) if self.account_prefix else None
             space = CourseSpace(
-                self.root, course, self.gradebook, self.content_dir, self.exchange_url, self.sandboxes, owner
+                self.root,
+                course,
+                self.gradebook,
+                self.content_dir,
+                self.exchange_url,
+                self.sandboxes,
+                owner,
+                exchange_token=self.exchange_token,
             )
             space.prepare()
             self.spaces[course] = space

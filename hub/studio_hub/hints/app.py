@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 import re
 import time
 import tomllib
 from pathlib import Path
 
-from traitlets import Bool, Float, Int, List, TraitError, Type, Unicode, default, validate
+from traitlets import Bool, Float, Int, List, TraitError, Type, Unicode, validate
 from traitlets.utils.importstring import import_item
 
 from ..exchange.policy import STUDENT, TEAM, courses_of, roles_in
@@ -51,8 +50,8 @@ class HintsService(ServiceApp):
         Unicode(),
         config=True,
         help="Where the courses' source is (solutions, hint ladders): "
-        "<dir>/<course>/source/<assignment>/*.ipynb, the first that has an assignment wins; default "
-        "$STUDIO_CONTENT_DIR. Example: c.HintsService.source_dirs = ['/srv/hub/data/grading', "
+        "<dir>/<course>/source/<assignment>/*.ipynb, the first that has an assignment wins (required). "
+        "Example: c.HintsService.source_dirs = ['/srv/hub/data/grading', "
         "'/srv/content']",
     )
     data_dir = Unicode(
@@ -146,6 +145,7 @@ class HintsService(ServiceApp):
         "Example: c.HintsService.portal_url = 'http://127.0.0.1:8001'",
     )
     events_token = Unicode(
+        "",
         config=True,
         help="The portal's token for learning events only (never grades). Default: $STUDIO_EVENTS_TOKEN, which the "
         "hub sets.",
@@ -159,17 +159,13 @@ class HintsService(ServiceApp):
         "portal-url": "HintsService.portal_url",
     }
 
-    @default("events_token")
-    def _events_token(self) -> str:
-        return os.environ.get("STUDIO_EVENTS_TOKEN", "")
-
-    @default("source_dirs")
-    def _source_dirs(self) -> list[str]:
-        return [os.environ["STUDIO_CONTENT_DIR"]] if os.environ.get("STUDIO_CONTENT_DIR") else []
-
-    @default("state_url")
-    def _state_url(self) -> str:
-        return os.environ.get("STUDIO_HINTS_STATE_URL", "")
+    environment = {
+        **ServiceApp.environment,
+        "STUDIO_EVENTS_TOKEN": "events_token",
+        "STUDIO_HINTS_STATE_URL": "state_url",
+        "STUDIO_LLM_API_KEY_FILE": "LLMProvider.api_key_file",
+        "STUDIO_LLM_API_KEY": "LLMProvider.api_key",
+    }
 
     @validate("provider")
     def _valid_provider(self, proposal) -> str:
@@ -177,8 +173,8 @@ class HintsService(ServiceApp):
             raise TraitError(f"HintsService.provider must be one of {sorted(PROVIDERS)}, not {proposal.value!r}")
         return proposal.value
 
-    def initialize(self, argv=None) -> None:
-        super().initialize(argv)
+    def initialize(self, argv=None, environ=None) -> None:
+        super().initialize(argv, environ)
         if not self.source_dirs:
             raise TraitError("HintsService.source_dirs is not set (where the courses' source is)")
         self.index = ExerciseIndex(*self.source_dirs)

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
 from pathlib import Path
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-from traitlets import Bool, Float, Int, Unicode, default
+from traitlets import Bool, Float, Int, Unicode
 
 from . import tutor
 from .providers import HintProvider, HintRequest, ProviderError
@@ -48,8 +47,14 @@ class LLMProvider(HintProvider):
         "",
         config=True,
         help="A file holding the API key (never in the learner's image or "
-        "in config). Default: $STUDIO_LLM_API_KEY_FILE; else $STUDIO_LLM_API_KEY is read. "
+        "in config); the hints service sets it from $STUDIO_LLM_API_KEY_FILE. "
         "Example: c.LLMProvider.api_key_file = '/run/secrets/llm-key'",
+    )
+    api_key = Unicode(
+        "",
+        config=True,
+        help="The API key, when there is no api_key_file: the hints service sets it from $STUDIO_LLM_API_KEY, "
+        "never from a config file in the repository.",
     )
     stream = Bool(True, config=True, help="Ask for a streamed answer (server-sent events); default True.")
     timeout = Float(
@@ -69,10 +74,6 @@ class LLMProvider(HintProvider):
     )
     budget_window = Float(86400.0, config=True, help="The budget's window in seconds (default one day).")
 
-    @default("api_key_file")
-    def _default_key_file(self) -> str:
-        return os.environ.get("STUDIO_LLM_API_KEY_FILE", "")
-
     def rungs(self, exercise) -> int:
         return 2 + len(exercise.hints)
 
@@ -82,7 +83,7 @@ class LLMProvider(HintProvider):
                 return Path(self.api_key_file).read_text().strip()
             except OSError as e:
                 raise ProviderError(f"cannot read LLMProvider.api_key_file: {e.strerror}") from None
-        return os.environ.get("STUDIO_LLM_API_KEY", "")
+        return self.api_key
 
     def messages(self, request: HintRequest) -> list[dict]:
         exercise, attempt = request.exercise, request.attempt

@@ -2,9 +2,10 @@
 
 JupyterHub starts each of its managed services with ``JUPYTERHUB_SERVICE_URL`` (where to listen),
 ``JUPYTERHUB_SERVICE_PREFIX`` (its path on the proxy) and ``JUPYTERHUB_API_TOKEN`` in the environment, and stops it
-with SIGINT or SIGTERM. :class:`ServiceApp` reads those three here, and nowhere else; every other option is a
-traitlet with help, set by the hub's command line (``--Class.trait=value``, fed from ``Settings``) or a config file
-(``--config FILE``).
+with SIGINT or SIGTERM. Every option is a traitlet with help, set by the hub's command line (``--Class.trait=value``,
+fed from ``Settings``) or a config file (``--config FILE``); secrets come in the environment, which only
+:meth:`ServiceApp.config_from_environment` reads, by each class's ``environment`` table (the command line and the
+config file win over it).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Mapping
 from urllib.parse import urlparse
 
 from jupyterhub.services.auth import HubAuth
@@ -21,7 +23,7 @@ from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.log import enable_pretty_logging
 from traitlets import Float, Integer, Unicode, default
-from traitlets.config import Application
+from traitlets.config import Application, Config
 
 
 class ServiceApp(Application):
@@ -47,18 +49,20 @@ class ServiceApp(Application):
     )
 
     aliases = {"config": "ServiceApp.config_file"}
+    # Environment variables read as options: name → "trait" (of this app) or "Class.trait". A subclass extends it.
+    environment = {
+        "JUPYTERHUB_SERVICE_URL": "url",
+        "JUPYTERHUB_SERVICE_PREFIX": "prefix",
+        "JUPYTERHUB_API_TOKEN": "api_token",
+    }
 
     @default("url")
     def _url_default(self) -> str:
-        return os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{self.default_port}")
+        return f"http://127.0.0.1:{self.default_port}"
 
     @default("prefix")
     def _prefix_default(self) -> str:
-        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", self.default_prefix)
-
-    @default("api_token")
-    def _api_token_default(self) -> str:
-        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        return self.default_prefix
 
     _hub_auth: HubAuth | None = None
 
@@ -81,7 +85,18 @@ class ServiceApp(Application):
         """What ``GET api/health`` says besides ``"ok": true``."""
         return {}
 
-    def initialize(self, argv: list[str] | None = None) -> None:
+    @classmethod
+    def config_from_environment(cls, environ: Mapping[str, str]) -> Config:
+        """The options ``environ`` sets, by ``environment``: the only place a service reads its environment."""
+        config = Config()
+        for variable, option in cls.environment.items():
+            if variable in environ:
+                section, _, trait = option.rpartition(".")
+                config[section or cls.__name__][trait] = environ[variable]
+        return config
+
+    def initialize(self, argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> None:
+        self.update_config(self.config_from_environment(os.environ if environ is None else environ))
         self.parse_command_line(argv)
         if self.config_file:
             self.load_config_file(self.config_file)
