@@ -10,7 +10,7 @@ import ipaddress
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -175,11 +175,14 @@ class Settings:
 
     def environment(self) -> dict[str, str]:
         """The variables ``from_env`` reads back as these settings, but for the secrets (which the hub reads from its
-        files): what a script starting the hub gives it, and what the portal beside it reads too."""
+        files) and the settings left at their defaults (which an operator's own variables may set): what a script
+        starting the hub adds to its environment, and what the portal beside it reads too."""
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name not in ENVIRONMENT or f.name in SECRET_FILES or value in (None, "", ()):
+                continue
+            if value == (f.default_factory() if f.default_factory is not MISSING else f.default):
                 continue
             if isinstance(value, bool):
                 text = "1" if value else "0"

@@ -105,6 +105,9 @@ def test_settings_give_the_environment_they_are_read_from(tmp_path: Path):
     )
     environment = changed.environment()
     assert not {"STUDIO_GRADES_TOKEN", "JUPYTERHUB_CRYPT_KEY", "CONFIGPROXY_AUTH_TOKEN"} & set(environment)
+    # What is left at its default is not said, so that the operator's own variable (say, a learner account prefix)
+    # reaches the hub through the script that starts it.
+    assert "STUDIO_LEARNER_USER_PREFIX" not in environment and environment["STUDIO_EXCHANGE_PORT"] == "9083"
     again = Settings.from_env(environment, root=tmp_path / "elsewhere")
     differ = [f.name for f in fields(Settings) if getattr(again, f.name) != getattr(changed, f.name)]
     assert differ == [], differ  # the secrets too: the same files in the same data_dir
