@@ -35,14 +35,14 @@ fi
 
 # --- wheelhouse: our three parts, nbgrader (learners' assignment list) and all they need, built on the host --
 wheels=$WORK/wheelhouse
-wh_hash=$( { echo nbgrader; find constraints.txt extensions grader hub portal -type f -not -path '*/__pycache__/*' \
+wh_hash=$( { echo nbgrader; find constraints.txt extensions grader hub portal sandbox wire -type f -not -path '*/__pycache__/*' \
             -not -path '*.egg-info*' -not -path '*/build/*' -print0 | sort -z | xargs -0 sha1sum; } | sha1sum | cut -c1-12)
 if [ "$(cat "$wheels/.stamp" 2>/dev/null)" != "$wh_hash" ]; then
   say "building the wheelhouse"
   rm -rf "$wheels" && mkdir -p "$wheels"
-  "$VENV/bin/pip" wheel -q -w "$wheels" -c constraints.txt ./extensions ./grader ./hub ./portal nbgrader 2>&1 \
+  "$VENV/bin/pip" wheel -q -w "$wheels" -c constraints.txt ./wire ./extensions ./sandbox ./grader ./hub ./portal nbgrader 2>&1 \
     | { grep -v "is ignored: it is neither" || true; } >&2
-  rm -rf extensions/build grader/build hub/build portal/build
+  rm -rf extensions/build grader/build hub/build portal/build sandbox/build wire/build
   echo "$wh_hash" >"$wheels/.stamp"
 fi
 

@@ -74,23 +74,24 @@ if [ "$(cat "$lab_out/.stamp" 2>/dev/null)" != "$lab_stamp" ]; then
     >"$VENV/lib/labbuilder.log" 2>&1 || { cat "$VENV/lib/labbuilder.log" >&2; exit 1; }
   echo "$lab_stamp" >"$lab_out/.stamp"
 fi
-inputs=(constraints.txt hub extensions grader portal scripts/setup.sh)
+inputs=(constraints.txt wire hub extensions sandbox grader portal scripts/setup.sh)
 [ "$PURPOSE" = test ] && inputs+=(tests/requirements.txt)
 stamp=$(find "${inputs[@]}" -type f -not -path '*/__pycache__/*' -not -path '*.egg-info*' -not -path '*/build/*' \
           -print0 | sort -z | xargs -0 sha1sum | sha1sum | cut -c1-40)
 stamp_file=$VENV/.studio-$PURPOSE
 if [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp" ]; then
   say "installing Python packages ($PURPOSE)"
-  reqs=(./hub ./extensions ./grader ./portal)
+  reqs=(./wire ./hub ./extensions ./sandbox ./grader ./portal)
   [ "$PURPOSE" = test ] && reqs+=(-r tests/requirements.txt)
   # Our own parts are reinstalled (not editable) so that learner accounts never need to read this checkout.
   "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" -c constraints.txt \
-      --reinstall-package studio-hub --reinstall-package studio-ext --reinstall-package studio-grader \
+      --reinstall-package studio-hub --reinstall-package studio-ext --reinstall-package studio-grader --reinstall-package studio-sandbox \
+      --reinstall-package studio-wire \
       --reinstall-package studio-portal "${reqs[@]}"
   # jsonschema's optional IRI format checker (pulled in by jupyter_events) builds a parser at import: 1.1 s of
   # every Jupyter server's start. Nothing here validates IRIs; without it jsonschema skips that one format.
   "$VENV/bin/uv" pip uninstall -q --python "$VENV/bin/python" rfc3987-syntax lark
-  rm -rf hub/build extensions/build grader/build portal/build
+  rm -rf wire/build hub/build extensions/build sandbox/build grader/build portal/build
   echo "$stamp" >"$stamp_file"
 fi
 

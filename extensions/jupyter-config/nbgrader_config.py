@@ -17,9 +17,15 @@ for action, cls in [
     setattr(c.ExchangeFactory, action, f"studio_ext.exchange.{cls}")
 
 # Autograding and feedback as the grading service does them: student code only in a gVisor sandbox, metadata put
-# back as the instructor made it, hidden tests kept out of feedback (studio_grader.pipeline says how).
-# studio-grader is installed next to studio-ext (learner image, venv): without it this file fails loudly rather than
-# let nbgrader execute student code in the grader's own process.
-from studio_grader.pipeline import configure  # noqa: E402
-
-configure(c)
+# back as the instructor made it, hidden tests kept out of feedback (studio_grader.pipeline says how). Where
+# studio-grader is not installed (a learner's image: the sandbox side only), both refuse with the reason rather than
+# run as stock nbgrader does, in the process that reads this file.
+try:
+    from studio_grader.pipeline import configure
+except ModuleNotFoundError as e:
+    if e.name != "studio_grader":
+        raise
+    c.Autograde.autograde_preprocessors = ["studio_ext.graded_elsewhere.GradedElsewhere"]
+    c.GenerateFeedback.preprocessors = ["studio_ext.graded_elsewhere.GradedElsewhere"]
+else:
+    configure(c)

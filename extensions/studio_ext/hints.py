@@ -21,7 +21,6 @@ import asyncio
 import hashlib
 import json
 import os
-import re
 import time
 from collections import deque
 from pathlib import PurePosixPath
@@ -29,15 +28,13 @@ from pathlib import PurePosixPath
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import ensure_async, url_path_join
+from studio_wire.events import CODE_LENGTH, FROM_LEARNER, problem
+from studio_wire.traceback import frames
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.ioloop import PeriodicCallback
 from traitlets import Float, Int, Unicode, default
 from traitlets.config import LoggingConfigurable
-
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-FRAME = re.compile(r"Cell In\s*\[(\d+)\],\s*line\s*(\d+)|<ipython-input-(\d+)-[0-9a-f]*>:(\d+)")
-EVENT_KINDS = {"execute", "hint-asked", "hint-shown", "validate", "submit"}
 
 
 def _text(cell: dict) -> str:
@@ -102,11 +99,7 @@ def failing_assertion(body: dict) -> str:
     if (body.get("error") or {}).get("ename") != "AssertionError" or not test.get("source"):
         return ""
     lines = test["source"].splitlines()
-    for line in (x for chunk in body["error"]["traceback"] for x in ANSI.sub("", chunk).splitlines()):
-        m = FRAME.search(line)
-        if not m:
-            continue
-        count, number = (int(m.group(1)), int(m.group(2))) if m.group(1) else (int(m.group(3)), int(m.group(4)))
+    for count, number in frames("\n".join(body["error"]["traceback"])):
         if count == test.get("count") and 0 < number <= len(lines) and lines[number - 1].strip().startswith("assert"):
             return lines[number - 1].strip()
     return ""
@@ -259,22 +252,18 @@ class Hints(LoggingConfigurable):
 
 def event_from(item: dict) -> dict | None:
     """What leaves this server of one event: no code unless the course keeps it (the service decides), a hash."""
-    if not isinstance(item, dict) or item.get("kind") not in EVENT_KINDS:
+    if isinstance(item, dict):  # null or "" is no value (the front end and nbgrader's handlers send both)
+        item = {k: v for k, v in item.items() if v is not None and v != ""}
+    if problem(FROM_LEARNER, item):  # studio_wire.events: the same schema the hints service checks
         return None
     event = {"kind": item["kind"], "time": time.time()}
-    path = item.get("path")
-    if isinstance(path, str) and path.endswith(".ipynb"):
-        event["assignment"], event["notebook"] = where(path)
-    for name in ("exercise", "ename", "course", "assignment"):
-        if isinstance(item.get(name), str) and 0 < len(item[name]) <= 100:
-            event[name] = item[name]
-    for name in ("ok", "rung"):
-        if isinstance(item.get(name), (bool, int)):
-            event[name] = item[name]
-    code = item.get("code")
-    if isinstance(code, str):
-        event["code_hash"] = hashlib.sha256(code.encode("utf-8", "replace")).hexdigest()[:32]
-        event["code"] = code[:20_000]
+    if item.get("path", "").endswith(".ipynb"):
+        assignment, notebook = where(item["path"])
+        event.update({"assignment": assignment} if assignment else {}, notebook=notebook)
+    event.update({k: item[k] for k in ("exercise", "ename", "course", "assignment", "ok", "rung") if k in item})
+    if "code" in item:
+        event["code_hash"] = hashlib.sha256(item["code"].encode("utf-8", "replace")).hexdigest()[:32]
+        event["code"] = item["code"][:CODE_LENGTH]
     return event
 
 
@@ -305,7 +294,9 @@ class HintHandler(HintsHandler):
         if got is not None:
             body.setdefault("test", {})["got"] = got
         # The runs reported so far reach the service first: they count as tries that unlock a more specific hint.
-        self.hints.report([event_from({"kind": "hint-asked", "path": path, "exercise": body["exercise"]})])
+        self.hints.report(
+            [e for e in [event_from({"kind": "hint-asked", "path": path, "exercise": body["exercise"]})] if e]
+        )
         await self.hints.flush()
         status, answer = await self.hints.ask(body)
         self.set_status(status)

@@ -1,5 +1,6 @@
-"""Sandboxed autograding for nbgrader: student code runs only inside gVisor sandboxes.
+"""Sandboxed autograding for nbgrader, from the trusted side: student code runs only inside gVisor sandboxes.
 
-``worker`` and ``executor`` run inside the sandbox; ``sandbox`` starts and talks to sandboxes from the grader's
-side; ``preprocessor`` is nbgrader's Execute step done in a sandbox; ``autograde`` grades a batch in parallel.
+``sandbox`` starts and talks to sandboxes (which run ``studio_sandbox``, a package of their own); ``preprocessor``
+is nbgrader's Execute step done in a sandbox; ``autograde`` grades a batch in parallel; ``service`` is the grading
+service.
 """

@@ -15,16 +15,11 @@ students read the very tests that were meant to stay hidden. ``RedactHiddenTests
 
 from __future__ import annotations
 
-import re
-
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
+from studio_wire.traceback import frames
 from traitlets import Bool, Unicode
-
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-# Where IPython's traceback says a frame is: "Cell In[7], line 3" (in every traceback mode).
-FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)")
 
 
 class RedactHiddenTests(NbGraderPreprocessor):
@@ -69,9 +64,9 @@ class RedactHiddenTests(NbGraderPreprocessor):
         for output in cell.get("outputs", []):
             if output.get("output_type") != "error":
                 continue  # printed output of a test cell is not feedback
-            trace = ANSI.sub("", "\n".join(output.get("traceback", [])))
             # The test cell's own frames (not those of a student's function it called, defined in another cell).
-            failing = [int(line) for count, line in FRAME.findall(trace) if int(count) == cell.get("execution_count")]
+            trace = "\n".join(output.get("traceback", []))
+            failing = [line for count, line in frames(trace) if count == cell.get("execution_count")]
             where = "a hidden test failed" if failing and failing[-1] in hidden_numbers else None
             if where is None and failing and 0 < failing[-1] <= len(lines):
                 where = f"failed: {lines[failing[-1] - 1].strip()}"

@@ -82,7 +82,7 @@ class SandboxedExecute(NbGraderPreprocessor):
         True,
         help="""Test cells run in a judge process of their own in the sandbox, never in the student's interpreter:
         what they touch of the student's work crosses as plain data or as proxies whose calls run on the student's side
-        (studio_grader.crossing; docs/judge.md). False runs every cell in the student's interpreter, as nbgrader
+        (studio_sandbox.crossing; docs/judge.md). False runs every cell in the student's interpreter, as nbgrader
         does. c.SandboxedExecute.judge = True""",
     ).tag(config=True)
     calibrate = Bool(

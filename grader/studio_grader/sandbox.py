@@ -1,4 +1,4 @@
-"""Grading sandboxes from the grader's side: gVisor containers running ``studio_grader.worker``.
+"""Grading sandboxes from the grader's side: gVisor containers running ``studio_sandbox.worker``.
 
 Two modes, chosen per course (``SandboxedExecute.mode``):
 
@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 
 # The longest answer read from a sandbox: one job's result, whose outputs its worker caps at 8 MiB in all
-# (studio_grader.worker.MAX_JOB_OUTPUT), with room for JSON's escapes and the rest of the result.
+# (studio_sandbox.worker.MAX_JOB_OUTPUT), with room for JSON's escapes and the rest of the result.
 MAX_REPLY = 32 * 2**20
 
 
@@ -46,7 +46,7 @@ class SandboxSpec:
 
     def argv(self, name: str, once: bool, command: tuple[str, ...] = ()) -> list[str]:
         """``docker run`` of a sandbox: the grading worker, or ``command`` (another program of the image's)."""
-        command = command or ("python", "-m", "studio_grader.worker", *(["--once"] if once else []))
+        command = command or ("python", "-m", "studio_sandbox.worker", *(["--once"] if once else []))
         return [
             "docker",
             "run",

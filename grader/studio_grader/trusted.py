@@ -5,7 +5,7 @@ A course team is trusted with its course only. nbgrader's ``generate_assignment`
 from the assignment's folder: on the grading service, a course's code would run next to its tokens and every
 course's gradebook. There that step is :class:`SandboxedAutotests`: the notebook and ``autotests.yml`` go, as data,
 to a sandbox like the grading ones, where nbgrader's own InstantiateTests expands them
-(:mod:`studio_grader.autotests`), and only the expanded notebook comes back.
+(:mod:`studio_sandbox.autotests`), and only the expanded notebook comes back.
 
 Everything else generate_assignment does (clearing solutions and hidden tests, checksums, the gradebook) reads the
 notebook as data. A course's upload never holds configuration that is read here: the course's
@@ -85,7 +85,7 @@ def expand_in_sandbox(
     fresh sandbox: ``{"notebook": text}``, or ``{"error": why}``."""
     spec = SandboxSpec(image=image, runtime=runtime, prefix=f"{prefix}-autotests")
     return run_once(
-        spec, ("python", "-m", "studio_grader.autotests"), {"notebook": notebook, "autotests": autotests}, timeout
+        spec, ("python", "-m", "studio_sandbox.autotests"), {"notebook": notebook, "autotests": autotests}, timeout
     )
 
 

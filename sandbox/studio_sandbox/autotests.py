@@ -1,4 +1,4 @@
-"""AUTOTEST directives expanded inside a grading sandbox: ``python -m studio_grader.autotests`` in the container.
+"""AUTOTEST directives expanded inside a grading sandbox: ``python -m studio_sandbox.autotests`` in the container.
 
 nbgrader's ``InstantiateTests`` expands a source notebook's AUTOTEST directives by running its cells in a kernel:
 a course team's code. On the trusted side, :class:`studio_grader.trusted.SandboxedAutotests` takes that step's place

@@ -28,7 +28,7 @@ nearest built-in class (``ValueError`` for ``class MyError(ValueError)``), with 
 data; its class name is kept as data (``student_type``), never run.
 
 The wire is JSON lines (``json`` never builds anything but dicts, lists, str, int, float, bool and None); the
-holder's answers are bounded in size by the socket reader (:class:`studio_grader.worker._Lines`).
+holder's answers are bounded in size by the socket reader (:class:`studio_sandbox.worker._Lines`).
 """
 
 from __future__ import annotations
@@ -323,7 +323,7 @@ class Judge:
         self.callbacks: dict[int, Any] = {}  # the judge's functions given to the student's code, by id
         self.asked = 0  # requests sent: each answer names the one it answers
         # What the student's code printed during a request: printed here (the worker's judge holds it back from the
-        # cell's own output: studio_grader.judged).
+        # cell's own output: studio_sandbox.judged).
         self.printed = lambda text: print(text, end="")
 
     def ask(self, request: dict, given: tuple[tuple, dict] | None = None) -> Any:

@@ -1,6 +1,6 @@
 """What a judged test cell shows: only the trusted side's words (issue 16, item 2).
 
-In judge mode (``studio_grader.worker``) a test cell runs in the judge, and its outputs are what the grader and the
+In judge mode (``studio_sandbox.worker``) a test cell runs in the judge, and its outputs are what the grader and the
 student read in formgrader and feedback. The student's code cannot put text there:
 
 - **What it prints while a test runs** is kept for the test: a test that captures output (``redirect_stdout``,
@@ -53,11 +53,11 @@ def error_output(evalue: BaseException) -> dict:
     if isinstance(evalue, SyntaxError) and str(evalue.filename or "").startswith(CELL_FILE):
         message = str(evalue)  # the test's own source does not compile
         frames = [traceback.FrameSummary(evalue.filename, evalue.lineno or 0, "", line=evalue.text or "")]
-    elif hasattr(evalue, "student_type"):  # crossed from the student's process (studio_grader.crossing)
+    elif hasattr(evalue, "student_type"):  # crossed from the student's process (studio_sandbox.crossing)
         message = STUDENT_RAISED
     elif _raised_by_the_test(evalue):
         message = str(evalue)
-    elif type(evalue).__module__ == "studio_grader.crossing" or ename == "CellTimeoutError":
+    elif type(evalue).__module__ == "studio_sandbox.crossing" or ename == "CellTimeoutError":
         message = str(evalue)  # ours
     else:
         message = NOT_SHOWN

@@ -1,4 +1,4 @@
-"""The grading sandbox's fork-server: ``python -m studio_grader.worker`` as root inside a gVisor container.
+"""The grading sandbox's fork-server: ``python -m studio_sandbox.worker`` as root inside a gVisor container.
 
 It reads jobs (one submission notebook each) as JSON lines on stdin and answers each with one JSON line on
 stdout. IPython is imported and a shell built once, before any job; every job then runs in a child forked
@@ -165,7 +165,7 @@ def _child(sock: socket.socket, shell, uid: int, home: Path, limits: dict, peer:
 def _judge(sock: socket.socket, peer: socket.socket, shell, uid: int, home: Path, limits: dict, workdir: Path) -> None:
     """The judge of one submission: runs its test cells, under a uid of its own, in a process no student code ever
     runs in (forked from the zygote, which holds none). What the tests name of the student's work it asks of the
-    student's process (``studio_grader.crossing``): plain data, or proxies whose calls run there."""
+    student's process (``studio_sandbox.crossing``): plain data, or proxies whose calls run there."""
     from .crossing import Judge
     from .executor import _Stream, run_cell
     from .judged import HeldBack, error_output
@@ -183,7 +183,7 @@ def _judge(sock: socket.socket, peer: socket.socket, shell, uid: int, home: Path
     lines = _Lines(sock)
     judge = Judge(peer)
     # Feedback shows only the trusted side's words: what the student's code prints during a test is held back from
-    # the cell (the test can capture it), and errors are told in ours (studio_grader.judged).
+    # the cell (the test can capture it), and errors are told in ours (studio_sandbox.judged).
     judge.printed = held = HeldBack(_Stream)
     shell._showtraceback = lambda etype, evalue, stb: shell.outputs.items.append(error_output(evalue))
     injected: dict[str, object] = {}  # names the student's process gave, as given
@@ -749,7 +749,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if os.environ.get("STUDIO_GRADER_SANDBOX") != "1" or os.getuid() != 0:
         # It empties /tmp and /dev/shm between jobs and runs code as other uids: only ever inside a sandbox.
-        raise SystemExit("studio_grader.worker runs only as root inside a grading sandbox (STUDIO_GRADER_SANDBOX=1)")
+        raise SystemExit("studio_sandbox.worker runs only as root inside a grading sandbox (STUDIO_GRADER_SANDBOX=1)")
     out = os.fdopen(os.dup(1), "w", buffering=1)
     sys.stdout = sys.stderr  # nothing but results on the channel
     server = Server()

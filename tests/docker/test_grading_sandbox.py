@@ -1,6 +1,6 @@
 """Grading sandboxes under gVisor: outputs as a kernel records them, and hostile submissions contained.
 
-Every job runs in a real runsc container (``studio_grader.worker`` in the learner image). The pooled mode's promise
+Every job runs in a real runsc container (``studio_sandbox.worker`` in the learner image). The pooled mode's promise
 is tested directly: consecutive jobs in one sandbox cannot see or touch each other.
 """
 
@@ -332,3 +332,60 @@ def test_everything_that_crosses_from_the_sandbox_is_bounded(pool):
     assert flood["status"] == "crashed" and "MiB in one message" in flood["reason"], flood
     assert any("output cut" in f for f in flood["flags"])
     assert text(run(pool, "print('next job')")["cells"][0]) == "next job\n"
+
+
+IMAGE_CONTENTS = r"""
+import importlib.util, json
+from nbgrader.apps.baseapp import NbGrader
+from traitlets.utils.importstring import import_item
+
+app = NbGrader()
+app.initialize([])
+steps = list(app.config.Autograde.autograde_preprocessors) + list(app.config.GenerateFeedback.preprocessors)
+try:
+    import_item(steps[0])().preprocess(None, {})
+    refused = ""
+except RuntimeError as e:
+    refused = str(e)
+found = {m: importlib.util.find_spec(m) is not None for m in ("studio_sandbox", "studio_grader", "studio_hub",
+                                                              "studio_portal", "jupyterhub_config", "django")}
+print(json.dumps({"found": found, "steps": steps, "refused": refused}))
+"""
+
+
+def test_the_learner_image_holds_the_sandbox_and_nothing_of_the_trusted_side(learner_image):
+    """What runs in a grading sandbox or a learner's container installs without the trusted side: the image has
+    studio_sandbox (the worker and its judge) and nbgrader for learners, not the grading service, the hub or the
+    portal; and its nbgrader, lacking studio-grader, refuses to autograde rather than run stock nbgrader's steps."""
+    import json
+
+    done = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--runtime",
+            "runsc",
+            "--network",
+            "none",
+            learner_image,
+            "python",
+            "-c",
+            IMAGE_CONTENTS,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["found"] == {
+        "studio_sandbox": True,
+        "studio_grader": False,
+        "studio_hub": False,
+        "studio_portal": False,
+        "jupyterhub_config": False,
+        "django": False,
+    }
+    assert set(got["steps"]) == {"studio_ext.graded_elsewhere.GradedElsewhere"}
+    assert "grading service" in got["refused"]

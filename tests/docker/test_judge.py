@@ -1,6 +1,6 @@
 """Test cells judged outside the student's interpreter (issue 16; the worker's judge mode, not yet the default):
 each test cell runs in a judge process of its own uid in the same gVisor sandbox, and what it touches of the
-student's work crosses as plain data or as proxies (``studio_grader.crossing``). One-cell cheats that fool a test
+student's work crosses as plain data or as proxies (``studio_sandbox.crossing``). One-cell cheats that fool a test
 run in the student's interpreter fail here; honest work passes."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The wire between a submission's process and the judge's (studio_grader.crossing): a real second process holds
+"""The wire between a submission's process and the judge's (studio_sandbox.crossing): a real second process holds
 the student's objects; this one judges, and nothing of the student's runs here."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import textwrap
 import time
 
 import pytest
-from studio_grader import crossing
-from studio_grader.crossing import CrossingError, Judge, Proxy
+from studio_sandbox import crossing
+from studio_sandbox.crossing import CrossingError, Judge, Proxy
 
 STUDENT = textwrap.dedent("""
     class AlwaysEqual:
@@ -259,7 +259,7 @@ def test_library_modules_and_functions_are_the_judges_own(judge):
 def test_the_names_a_test_asks_of_the_students_process():
     """What a test cell reads and does not define first: no built-ins, each once, in order; nothing for a cell
     that does not parse (running it reports that)."""
-    from studio_grader.worker import free_names
+    from studio_sandbox.worker import free_names
 
     shell = type("Shell", (), {"transform_cell": staticmethod(lambda source: source)})()
     source = "import math\nxs = [0]\nassert to_f(0) == 32 and len(stack) == 2\nadd_one(xs)\nassert math.pi > 3"
@@ -292,7 +292,7 @@ def test_a_test_rebinds_the_notebooks_names_there_too(judge):
 def test_a_test_cells_rebinding_of_the_notebooks_names_is_forwarded():
     import ast
 
-    from studio_grader.worker import _Forward
+    from studio_sandbox.worker import _Forward
 
     forward = _Forward()
     forward.names = {"squares"}

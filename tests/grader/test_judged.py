@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from studio_grader.executor import _Stream, new_shell, run_cell
-from studio_grader.judged import NOT_SHOWN, STUDENT_RAISED, HeldBack, error_output
+from studio_sandbox.executor import _Stream, new_shell, run_cell
+from studio_sandbox.judged import NOT_SHOWN, STUDENT_RAISED, HeldBack, error_output
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def shell():
     shell._showtraceback = lambda etype, evalue, stb: shell.outputs.items.append(error_output(evalue))
     run_cell(
         shell,
-        "def from_the_submission(text):\n"  # as studio_grader.crossing raises the student's exception in the judge
+        "def from_the_submission(text):\n"  # as studio_sandbox.crossing raises the student's exception in the judge
         "    error = ValueError(text)\n"
         "    error.student_type = text\n"
         "    raise error\n",
@@ -74,11 +74,11 @@ def test_what_python_or_the_submission_said_is_not(shell, source, ename, message
 
 
 def test_the_failing_line_is_named_as_feedback_finds_it(shell):
-    from studio_grader.feedback import FRAME
+    from studio_wire.traceback import frames
 
     error = the_error(shell, "x = 1\nassert x == 2")
-    ((count, line),) = FRAME.findall("\n".join(error["traceback"]))
-    assert int(count) == shell.execution_count - 1 and line == "2"
+    ((count, line),) = frames("\n".join(error["traceback"]))
+    assert count == shell.execution_count - 1 and line == 2
     assert "assert x == 2" in error["traceback"][1]
 
 

@@ -183,11 +183,12 @@ def test_events_are_queued_for_the_caller_own_courses_only_and_count_attempts():
                 },
                 {"kind": "execute", "course": "data-science", "ok": True},  # not their course
                 {"kind": "shell", "assignment": PS},  # not an event kind
+                {"kind": "execute", "assignment": PS, "exercise": "x" * 101},  # not a name of ours
                 "garbage",
             ],
         )
     )
-    assert result == {"accepted": 1, "rejected": 3}
+    assert result == {"accepted": 1, "rejected": 4}
     (_, event), *_ = [e for e in asyncio.run(app.state.read_events()) if e[1]["kind"] == "execute"]
     assert event["student"] == "student1" and event["course"] == "intro-python" and "code" not in event
     # That run counts as a new try: the next rung is unlocked.

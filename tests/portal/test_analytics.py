@@ -290,3 +290,9 @@ class DashboardCacheTests(CatalogTestCase):
         assert len(second.captured_queries) < len(first.captured_queries) and "<p>1 student ·" in page
         cache.clear()
         assert "<p>2 students ·" in self.client.get("/courses/intro-python/analytics/").content.decode()
+
+
+def test_the_portal_stores_every_kind_of_event_a_learner_reports():
+    from studio_wire.events import KINDS
+
+    assert set(LearningEvent.Kind.values) == {*KINDS, LearningEvent.Kind.GRADED}

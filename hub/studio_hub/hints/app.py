@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import re
 import time
 import tomllib
 from pathlib import Path
 
+from studio_wire.events import FROM_LEARNER, problem
 from traitlets import Bool, Float, Int, List, TraitError, Type, Unicode, validate
 from traitlets.utils.importstring import import_item
 
@@ -28,9 +28,7 @@ from .state import State, make_state
 from .tutor import Attempt
 
 log = logging.getLogger("studio.hints")
-EVENT_KINDS = {"execute", "hint-asked", "hint-shown", "validate", "submit"}
 LIMITS = {"code": 20_000, "evalue": 2_000, "traceback": 20_000, "test": 20_000, "got": 500}
-HEX = re.compile(r"^[0-9a-f]{8,64}$")
 PROVIDERS = {
     "ladder": "studio_hub.hints.providers.LadderProvider",
     "tutor": "studio_hub.hints.providers.TutorProvider",
@@ -345,9 +343,9 @@ class HintsService(ServiceApp):
         return {"accepted": len(accepted), "rejected": rejected + max(0, len(raw) - 500)}
 
     def _event(self, item, student: str, mine: set[str]) -> dict | None:
-        if not isinstance(item, dict) or item.get("kind") not in EVENT_KINDS:
+        if problem(FROM_LEARNER, item):  # studio_wire.events, as the learner's server checked it (or did not)
             return None
-        assignment, course = str(item.get("assignment") or ""), str(item.get("course") or "")
+        assignment, course = item.get("assignment", ""), item.get("course", "")
         if assignment and not SAFE_ID.match(assignment):
             return None
         if not course and assignment:
@@ -357,16 +355,10 @@ class HintsService(ServiceApp):
         event = {"kind": item["kind"], "student": student, "course": course, "time": time.time()}
         if assignment:
             event["assignment"] = assignment
-        for name in ("exercise", "notebook", "ename"):
-            value = item.get(name)
-            if isinstance(value, str) and value and len(value) <= 100:
-                event[name] = value
-        for name in ("ok", "rung"):
-            if isinstance(item.get(name), (bool, int)):
-                event[name] = item[name]
-        if isinstance(item.get("code_hash"), str) and HEX.match(item["code_hash"]):
-            event["code_hash"] = item["code_hash"]
-        if isinstance(item.get("code"), str) and self._keeps_code(course):
+        event.update(
+            {name: item[name] for name in ("exercise", "notebook", "ename", "ok", "rung", "code_hash") if name in item}
+        )
+        if "code" in item and self._keeps_code(course):
             event["code"] = item["code"][: LIMITS["code"]]
         return event
 

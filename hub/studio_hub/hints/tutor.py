@@ -15,9 +15,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-# A frame in a cell, as ipykernel ("Cell In[3], line 2") or a bare IPython ("<ipython-input-3-ab12>:2") names it.
-FRAME = re.compile(r"Cell In\s*\[(\d+)\],\s*line\s*(\d+)|<ipython-input-(\d+)-[0-9a-f]*>:(\d+)")
+from studio_wire.traceback import ANSI, frames
+
 SHADOWABLE = {
     "list",
     "dict",
@@ -569,11 +568,7 @@ SPECIFIC: list[tuple[str, str, str]] = [
 def error_lines(attempt: Attempt) -> tuple[int | None, int | None]:
     """(line in the answer cell, line in the test cell) where the traceback passed, from its frames."""
     answer_line = test_line = None
-    for line in _plain(attempt.traceback):
-        m = FRAME.search(line)
-        if not m:
-            continue
-        count, number = (int(m.group(1)), int(m.group(2))) if m.group(1) else (int(m.group(3)), int(m.group(4)))
+    for count, number in frames("\n".join(str(line) for line in attempt.traceback)):
         if attempt.answer_count is not None and count == attempt.answer_count:
             answer_line = number
         elif test_line is None and attempt.test_source:

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, Max, Min, Q
+from studio_wire.events import TO_PORTAL, problem
 
 from studio_portal.catalog.models import CoursePage
 from studio_portal.gamification.services import progress_changed
@@ -35,15 +36,8 @@ class Outcome:
 
 
 def _checked(e) -> dict:
-    if not isinstance(e, dict):
-        raise EventError("each event must be an object")
-    for name in ("id", "kind", "student", "course"):
-        if not isinstance(e.get(name), str | int) or not str(e[name]) or len(str(e[name])) > 150:
-            raise EventError(f"an event needs {name!r}")
-    if e["kind"] not in Kind.values or e["kind"] == Kind.GRADED:
-        raise EventError(f"unknown event kind {e['kind']!r}")
-    if isinstance(e.get("time"), bool) or not isinstance(e.get("time"), int | float):
-        raise EventError("an event needs 'time' (seconds since the epoch)")
+    if reason := problem(TO_PORTAL, e):  # studio_wire.events: the schema the hints service sends by
+        raise EventError(reason)
     return e
 
 

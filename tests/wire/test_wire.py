@@ -1,0 +1,61 @@
+"""The wire formats every part checks the same way (studio_wire): learning events and cell frames in tracebacks."""
+
+from __future__ import annotations
+
+import pytest
+from studio_wire.events import FROM_LEARNER, KINDS, TO_PORTAL, problem
+from studio_wire.traceback import frames
+
+RUN = {"kind": "execute", "assignment": "ps01", "exercise": "ex1-answer", "ok": False, "ename": "NameError"}
+FORWARDED = {"id": "1700000000000-0", "kind": "execute", "student": "student1", "course": "intro-python", "time": 1.5}
+
+
+def test_an_event_of_each_kind_is_one():
+    for kind in KINDS:
+        assert problem(FROM_LEARNER, {"kind": kind}) is None
+        assert problem(TO_PORTAL, dict(FORWARDED, kind=kind)) is None
+    assert problem(FROM_LEARNER, dict(RUN, code="x = 1", code_hash="ab" * 16, rung=2, path="ps01/ps01.ipynb")) is None
+
+
+@pytest.mark.parametrize(
+    ("event", "says"),
+    [
+        ("garbage", "is not of type 'object'"),
+        ({}, "'kind' is a required property"),
+        ({"kind": "shell"}, "kind: 'shell' is not one of"),
+        ({"kind": "graded"}, "is not one of"),  # the portal's own kind: nobody reports it
+        (dict(RUN, exercise="x" * 101), "exercise: "),
+        (dict(RUN, exercise=""), "exercise: "),
+        (dict(RUN, course=["intro-python"]), "course: "),
+        (dict(RUN, ok="yes"), "ok: "),
+        (dict(RUN, rung=True), "rung: "),  # a boolean is not a number here, as in JSON
+        (dict(RUN, code_hash="not hex"), "code_hash: "),
+        (dict(RUN, code=7), "code: "),
+    ],
+)
+def test_what_a_learner_sends_that_is_not_an_event_is_refused_with_the_reason(event, says):
+    reason = problem(FROM_LEARNER, event)
+    assert reason and says in reason and reason.startswith("a learning event from a learner's server")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"id": ""}, {"student": None}, {"time": "yesterday"}, {"time": True}, {"kind": "graded"}, {"course": "c" * 151}],
+)
+def test_what_the_portal_is_sent_must_name_its_queue_id_student_course_and_time(change):
+    assert problem(TO_PORTAL, dict(FORWARDED, **change))
+    missing = dict(FORWARDED)
+    missing.pop(next(iter(change)))
+    assert problem(TO_PORTAL, missing)
+
+
+def test_frames_are_found_as_ipykernel_and_a_bare_ipython_name_them_coloured_or_not():
+    trace = (
+        "\x1b[0;31mAssertionError\x1b[0m Traceback (most recent call last)\n"
+        "Cell \x1b[0;32mIn[7]\x1b[0m, line 3\n"
+        "File <ipython-input-4-ab12cd>:12, in f(x)\n"
+        "Cell In [9], line 1\n"
+        "  File /usr/lib/python3.11/json/__init__.py:346, in loads\n"
+    )
+    assert frames(trace) == [(7, 3), (4, 12), (9, 1)]
+    assert frames("no frames here") == []
