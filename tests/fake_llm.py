@@ -26,7 +26,7 @@ class _Completions(web.RequestHandler):
         kind, text = self.fake.behaviours.popleft() if self.fake.behaviours else ("ok", "A hint.")
         if kind == "429":
             self.set_status(429)
-            self.set_header("Retry-After", "0")
+            self.set_header("Retry-After", text or "0")
             return self.finish({"error": {"message": "rate limited", "type": "rate_limit_error"}})
         if kind == "500":
             self.set_status(500)

@@ -50,7 +50,6 @@ def make(llm, key_file, **options):
         f"--LLMProvider.base_url={llm.base_url}",
         "--LLMProvider.model=tutor-mini",
         f"--LLMProvider.api_key_file={key_file}",
-        "--LLMProvider.max_retry_wait=0.05",
     ]
     args += [f"--LLMProvider.{k}={v}" for k, v in options.items()]
     app.initialize(args)
@@ -105,6 +104,17 @@ def test_any_failure_falls_back_to_the_tutor(llm, key_file, behaviours):
     llm.queue(*behaviours)
     got = ask(make(llm, key_file, timeout=1, retries=0 if behaviours[0][0] == "hang" else 2))
     assert got["provider"] == "tutor" and "prints its result instead of returning it" in got["hint"]
+
+
+def test_a_student_waits_no_longer_than_the_deadline_whatever_retry_after_says(llm, key_file):
+    """The API asks for 30 s before the next try (OpenAI's client would honour it); the student's wait is bounded by
+    LLMProvider.deadline, and the tutor answers."""
+    import time
+
+    llm.queue(("429", "30"), ("ok", "Too late."))
+    t0 = time.monotonic()
+    got = ask(make(llm, key_file, deadline=1))
+    assert got["provider"] == "tutor" and time.monotonic() - t0 < 10 and len(llm.requests) == 1
 
 
 def test_an_answer_pasting_the_solution_is_withheld(llm, key_file):
