@@ -4,8 +4,9 @@
     <root>/<course>/source/<assignment>/    the instructors' version (solutions, hidden tests), from the course
                                             repository or uploaded when an instructor releases
     <root>/<course>/submitted|autograded|feedback/<student>/<assignment>/   as nbgrader keeps them
-    <root>/<course>/status.json             what the service did with each student's latest submission
     <root>/<course>/gradebook/gradebook.db  the SQLite gradebook (the embedded default)
+    <root>/.grading-status.db               what the service did with each submission (studio_grader.service.ledger;
+                                            with PostgreSQL, a table in that database instead)
 
 Graders and formgrader work in the same folder and gradebook, so what the service graded is what they review.
 The gradebook is SQLite in the folder (the embedded default) or, given a PostgreSQL URL, a schema of its own per
@@ -274,20 +275,22 @@ class CourseSpace:
         self.hand_over(f"submitted/{student}/{assignment}")
         return dest
 
-    # --- what the service did ------------------------------------------------------------------------------------
-    def read_status(self) -> dict[str, dict]:
+    # --- what an earlier version of the service did (now in its table: studio_grader.service.ledger) ------------
+    def take_old_status(self) -> dict[str, dict]:
+        """The ``status.json`` an earlier version kept here, once: renamed ``status.json.imported`` after."""
         path = self.folder / STATUS_FILE
         try:
-            return json.loads(path.read_text())
+            entries = json.loads(path.read_text())
+            if not isinstance(entries, dict) or not all(isinstance(e, dict) and "/" in k for k, e in entries.items()):
+                raise ValueError("not a status file")
         except FileNotFoundError:
             return {}
         except ValueError:
             # Never lose the service's start over it: everything is graded again, which is harmless.
             path.rename(path.with_suffix(".json.broken"))
             return {}
-
-    def write_status(self, status: dict[str, dict]) -> None:
-        _write_atomic(self.folder / STATUS_FILE, json.dumps(status, indent=1, sort_keys=True))
+        path.rename(path.with_suffix(".json.imported"))
+        return entries
 
 
 EXCHANGE_PLUGINS = [

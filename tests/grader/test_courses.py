@@ -52,14 +52,16 @@ def test_a_submission_lands_where_nbgrader_collect_puts_it(tmp_path):
     assert (dest / "timestamp.txt").read_text() == "2026-11-22 10:00:00.000000 UTC"
 
 
-def test_a_broken_status_file_is_kept_aside_and_everything_is_graded_again(tmp_path):
+def test_an_earlier_versions_status_file_is_taken_once_and_a_broken_one_kept_aside(tmp_path):
     space = CourseSpace(tmp_path, "c1")
     space.prepare()
-    space.write_status({"a1/s1": {"state": "graded"}})
-    assert space.read_status() == {"a1/s1": {"state": "graded"}}
-    (tmp_path / "c1" / "status.json").write_text("{not json")
-    assert space.read_status() == {}
-    assert (tmp_path / "c1" / "status.json.broken").read_text() == "{not json"
+    (tmp_path / "c1" / "status.json").write_text('{"a1/s1": {"state": "graded"}}')
+    assert space.take_old_status() == {"a1/s1": {"state": "graded"}}
+    assert space.take_old_status() == {} and (tmp_path / "c1" / "status.json.imported").is_file()
+    for broken in ("{not json", "[]", '{"a1/s1": 3}'):
+        (tmp_path / "c1" / "status.json").write_text(broken)
+        assert space.take_old_status() == {}
+        assert (tmp_path / "c1" / "status.json.broken").read_text() == broken
 
 
 def test_course_folders_kept_in_the_old_place_move_whole_once(tmp_path):
@@ -197,6 +199,12 @@ def test_queue_grades_the_latest_and_one_failure_never_stops_the_rest(tmp_path):
             grading.close()
 
     status, progress = asyncio.run(scenario())
+    # What the service did is in its table, one row per submission: a restarted service knows it.
+    from studio_grader.service.ledger import Ledger, ledger_url
+
+    ledger = Ledger(ledger_url(tmp_path, ""))
+    assert ledger.load("intro-python") == status and ledger.load("other") == {}
+    ledger.close()
     assert set(status) == {f"{PS}/s1", f"{PS}/s2"}
     assert status[f"{PS}/s2"]["submission"] == "sub-2"
     for entry in status.values():
@@ -297,3 +305,67 @@ def test_a_courses_source_never_runs_on_the_trusted_side(tmp_path):
     assert "REFUSED" in runs["a1"].stdout and "in a grading sandbox" in runs["a1"].stdout, runs["a1"]
     assert "GENERATED" in runs["a2"].stdout, runs["a2"]
     assert not canary.exists(), canary.read_text()
+
+
+def test_a_restarted_service_grades_again_what_was_queued_or_grading_and_takes_in_an_old_status_file(tmp_path):
+    """A status.json of an earlier version becomes rows of the service's table, once; whatever was queued or being
+    graded when the service stopped is queued again; finished work is not."""
+    import json
+
+    from studio_grader.courses import Sandboxes
+    from studio_grader.service.queue import Grading
+
+    folder = tmp_path / "intro-python"
+    folder.mkdir()
+    old = {
+        f"{PS}/s1": {"submission": "a", "state": "graded", "score": 3.0},
+        f"{PS}/s2": {"submission": "b", "state": "queued"},
+        f"{PS}/s3": {"submission": "c", "state": "grading"},
+    }
+    (folder / "status.json").write_text(json.dumps(old))
+
+    def start() -> Grading:
+        return Grading(
+            tmp_path,
+            content_dir=COURSE_CONTENT,
+            gradebook="",
+            sandboxes=Sandboxes(),
+            exchange_url="http://127.0.0.1:9/services/exchange/",
+            workers=1,
+            job_timeout=120,
+            warm=False,
+        )
+
+    for _ in range(2):  # the second start reads the table, the file is gone
+        grading = start()
+        try:
+            assert grading.status["intro-python"] == old
+            assert dict(grading.queue) == {("intro-python", PS, "s2"): "b", ("intro-python", PS, "s3"): "c"}
+        finally:
+            grading.close()
+        assert not (folder / "status.json").exists() and (folder / "status.json.imported").is_file()
+
+
+@pytest.mark.integration
+def test_the_services_table_is_in_the_postgresql_database_when_the_gradebooks_are(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("installing or starting PostgreSQL needs root")
+    from studio_grader.service.ledger import Ledger, ledger_url
+
+    url, _ = services.create_database()
+    base = url.replace("postgres://", "postgresql+psycopg://")
+    assert ledger_url(tmp_path, base) == base
+    first = Ledger(base)
+    try:
+        first.put("c1", "ps01", "s1", {"state": "queued", "submission": "a"})
+        first.put("c1", "ps01", "s1", {"state": "graded", "submission": "a", "score": 2.5})  # replaces the row
+        first.put("c2", "ps01", "s1", {"state": "failed", "reason": "x"})
+    finally:
+        first.close()
+    again = Ledger(base)  # the service's next start
+    try:
+        assert again.load("c1") == {"ps01/s1": {"state": "graded", "submission": "a", "score": 2.5}}
+        assert again.load("c2") == {"ps01/s1": {"state": "failed", "reason": "x"}}
+    finally:
+        again.close()
+    assert not list(tmp_path.iterdir())  # no SQLite file beside it

@@ -16,6 +16,7 @@ from .. import jobs
 from ..accounts import ensure_course_account
 from ..courses import CourseSpace, Sandboxes
 from .clients import ExchangeClient, PortalGrades
+from .ledger import Ledger, ledger_url
 
 log = logging.getLogger("studio.grading")
 
@@ -45,6 +46,7 @@ class Grading:
         self.exchange_token = exchange_token
         self.job_timeout = job_timeout
         self.portal = portal
+        self.ledger = Ledger(ledger_url(root, gradebook))
         self.spaces: dict[str, CourseSpace] = {}
         self.status: dict[str, dict[str, dict]] = {}
         self.queue: OrderedDict[tuple[str, str, str], str] = OrderedDict()
@@ -85,7 +87,10 @@ class Grading:
             )
             space.prepare()
             self.spaces[course] = space
-            self.status[course] = space.read_status()
+            self.status[course] = self.ledger.load(course)
+            if not self.status[course]:
+                self.status[course] = space.take_old_status()
+                self.ledger.take_in(course, self.status[course])
             # Whatever was queued or running when the service stopped is graded again.
             for key, entry in self.status[course].items():
                 if entry.get("state") in ("queued", "grading"):
@@ -160,7 +165,7 @@ class Grading:
 
     def _set(self, course: str, assignment: str, student: str, entry: dict) -> None:
         self.status[course][f"{assignment}/{student}"] = entry
-        self.spaces[course].write_status(self.status[course])
+        self.ledger.put(course, assignment, student, entry)
 
     async def catch_up(self, client: ExchangeClient) -> int:
         """Queue every latest submission the service has not graded (it may have been down when it came)."""
@@ -234,6 +239,7 @@ class Grading:
     def close(self) -> None:
         self.pool.terminate()
         self.pool.join()
+        self.ledger.close()
 
 
 def _valid_id(name: str) -> bool:
