@@ -15,8 +15,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -99,18 +97,17 @@ def sync_content(courses: list[Path], dest: Path) -> None:
 
 
 def wait_for_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    from studio_wire import http
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{url} did not start (exit {proc.returncode}); its log {log} ends:\n{tail(log)}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status < 500:
+            with http.client(2) as client:
+                if client.get(url).status_code < 500:
                     return
-        except urllib.error.HTTPError as e:
-            if e.code < 500:
-                return
-        except OSError:
+        except http.Error:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s; its log {log} ends:\n{tail(log)}")

@@ -24,8 +24,8 @@ from datetime import UTC
 from glob import glob
 from pathlib import Path
 
-import requests
 from nbgrader.exchange import abc
+from studio_wire import http
 from traitlets import Bool, Float, Unicode, default
 
 # What a path received from the service may look like before it is written under the student's folder.
@@ -59,16 +59,15 @@ class Exchange(abc.Exchange):
             self.fail("No JupyterHub token: run this from your hub server (or set $JUPYTERHUB_API_TOKEN).")
         url = base.rstrip("/") + "/" + path
         try:
-            resp = requests.request(
-                method, url, headers={"Authorization": f"token {self.token}"}, timeout=self.timeout, **kwargs
-            )
-        except requests.RequestException as e:
+            with http.client(self.timeout) as c:
+                resp = c.request(method, url, headers={"Authorization": f"token {self.token}"}, **kwargs)
+        except http.Error as e:
             self.fail(f"The {service} service cannot be reached ({type(e).__name__}); try again in a minute.")
         if resp.status_code >= 400:
             try:
-                message = resp.json().get("message") or resp.reason
+                message = resp.json().get("message") or resp.reason_phrase
             except ValueError:
-                message = resp.reason
+                message = resp.reason_phrase
             self.fail(f"The {service} refused: {message} (HTTP {resp.status_code})")
         return resp.json() if resp.content else {}
 

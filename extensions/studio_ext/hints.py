@@ -28,10 +28,10 @@ from pathlib import PurePosixPath
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import ensure_async, url_path_join
+from studio_wire import http
 from studio_wire.events import CODE_LENGTH, FROM_LEARNER, problem
 from studio_wire.traceback import frames
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.ioloop import PeriodicCallback
 from traitlets import Float, Int, Unicode, default
 from traitlets.config import LoggingConfigurable
@@ -151,7 +151,7 @@ class Hints(LoggingConfigurable):
         self.buffer: deque[dict] = deque(maxlen=self.buffer_size)
         self.sent = self.dropped = self.failed_sends = 0
         self._sending = False
-        self.client = AsyncHTTPClient()
+        self.client = http.async_client(self.timeout)
 
     def _headers(self) -> dict[str, str]:
         return {
@@ -163,25 +163,23 @@ class Hints(LoggingConfigurable):
         if not self.service_url:
             return 503, {"message": "Hints are not available on this server."}
         try:
-            resp = await self.client.fetch(
+            resp = await self.client.post(
                 url_path_join(self.service_url, "api/hint"),
-                method="POST",
-                body=json.dumps(body),
+                content=json.dumps(body),
                 headers=self._headers(),
-                request_timeout=self.timeout,
-                raise_error=False,
+                timeout=self.timeout,
             )
-        except (TimeoutError, OSError, HTTPClientError) as e:
+        except http.Error as e:
             self.log.warning("studio_ext: the hints service did not answer: %s", e)
             return 503, {"message": "The hints service is not answering right now. Try again in a minute."}
-        if resp.code == 599 or not resp.body:
-            self.log.warning("studio_ext: the hints service did not answer: %s", resp.error)
+        if not resp.content:
+            self.log.warning("studio_ext: the hints service answered HTTP %s with nothing", resp.status_code)
             return 503, {"message": "The hints service is not answering right now. Try again in a minute."}
         try:
-            data = json.loads(resp.body)
+            data = json.loads(resp.content)
         except ValueError:
             return 502, {"message": "The hints service answered with something unreadable."}
-        return resp.code, data if isinstance(data, dict) else {"message": "unexpected answer"}
+        return resp.status_code, data if isinstance(data, dict) else {"message": "unexpected answer"}
 
     async def probe(self, kernel_manager, kernel_id: str | None, expression: str) -> str | None:
         """``repr(expression)`` in the learner's own kernel, if it is idle (their code, their sandbox)."""
@@ -228,16 +226,14 @@ class Hints(LoggingConfigurable):
             while self.buffer:
                 batch = [self.buffer.popleft() for _ in range(min(self.batch_size, len(self.buffer)))]
                 try:
-                    resp = await self.client.fetch(
+                    resp = await self.client.post(
                         url_path_join(self.service_url, "api/events"),
-                        method="POST",
-                        body=json.dumps({"events": batch}),
+                        content=json.dumps({"events": batch}),
                         headers=self._headers(),
-                        request_timeout=10,
-                        raise_error=False,
+                        timeout=10,
                     )
-                    ok = resp.code == 200
-                except (TimeoutError, OSError, HTTPClientError):
+                    ok = resp.status_code == 200
+                except http.Error:
                     ok = False
                 if not ok:
                     self.failed_sends += 1

@@ -7,7 +7,6 @@ is copied again on the next open.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -17,8 +16,8 @@ from urllib.parse import quote
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
+from studio_wire import http
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Unicode, default
 from traitlets.config import LoggingConfigurable
 
@@ -122,15 +121,16 @@ class Lessons(LoggingConfigurable):
             return None
         token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
         try:
-            resp = await AsyncHTTPClient().fetch(
-                url_path_join(self.hub_api_url, "user"),
-                headers={"Authorization": f"token {token}"},
-                request_timeout=10,
-            )
-        except (HTTPClientError, OSError) as e:
+            async with http.async_client(10) as client:
+                resp = (
+                    await client.get(
+                        url_path_join(self.hub_api_url, "user"), headers={"Authorization": f"token {token}"}
+                    )
+                ).raise_for_status()
+        except http.Error as e:
             self.log.error("studio_ext: cannot read groups from the hub: %s", e)
             raise web.HTTPError(503, "The hub did not answer; try again in a moment") from e
-        return set(json.loads(resp.body).get("groups") or [])
+        return set(resp.json().get("groups") or [])
 
     async def check_member(self, course: str) -> None:
         groups = await self.owner_groups()

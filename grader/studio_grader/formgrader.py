@@ -34,8 +34,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from studio_wire import http
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 log = logging.getLogger("studio.grading")
 EXTENSION = "nbgrader.server_extensions.formgrader"
@@ -110,20 +110,21 @@ class Formgraders:
             extra_groups=[],
             umask=0o027,
         )
-        client = AsyncHTTPClient()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.start_timeout
-        while loop.time() < deadline:
-            if fg.proc.poll() is not None:
-                raise RuntimeError(f"formgrader of {course} exited (code {fg.proc.returncode}); see the service log")
-            try:
-                await client.fetch(
-                    fg.url + "formgrader/api/status", headers={"Authorization": f"token {fg.token}"}, request_timeout=5
-                )
-                log.info("formgrader of %s started at %s", course, fg.url)
-                return fg
-            except (HTTPClientError, OSError):
-                await asyncio.sleep(0.3)
+        async with http.async_client(5) as client:
+            while loop.time() < deadline:
+                if fg.proc.poll() is not None:
+                    raise RuntimeError(
+                        f"formgrader of {course} exited (code {fg.proc.returncode}); see the service log"
+                    )
+                try:
+                    status = fg.url + "formgrader/api/status"
+                    (await client.get(status, headers={"Authorization": f"token {fg.token}"})).raise_for_status()
+                    log.info("formgrader of %s started at %s", course, fg.url)
+                    return fg
+                except http.Error:
+                    await asyncio.sleep(0.3)
         fg.proc.kill()
         raise RuntimeError(f"formgrader of {course} did not start within {self.start_timeout:.0f} s")
 

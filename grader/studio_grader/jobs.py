@@ -24,7 +24,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import requests
+from studio_wire import http
 
 from .autograde import _check_metadata_schema_once, _load_config, _share_gradebook_engines
 from .courses import CourseSpace
@@ -131,7 +131,11 @@ def fetch_submission(exchange_url: str, token: str, course: str, assignment: str
     from studio_hub.exchange.store import check_path
 
     url = f"{exchange_url.rstrip('/')}/api/submissions/{course}/{assignment}/{student}/{sub_id}"
-    resp = requests.get(url, headers={"Authorization": f"token {token}"}, timeout=120)
+    try:
+        with http.client(120) as c:
+            resp = c.get(url, headers={"Authorization": f"token {token}"})
+    except http.Error as e:
+        raise GradingError(f"the exchange did not answer: {type(e).__name__}: {e}") from None
     if resp.status_code != 200:
         raise GradingError(f"the exchange did not give the submission ({resp.status_code}): {resp.text[:300]}")
     data = resp.json()

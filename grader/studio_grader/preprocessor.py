@@ -311,22 +311,21 @@ def run_at_service(url: str, course: str, job: dict, timeout: float) -> dict:
 def call_service(url: str, path: str, body: dict, timeout: float) -> dict:
     """POST ``body`` to the grading service's ``path`` as the caller: a course's formgrader with its own token,
     anyone else with their hub token; its JSON answer, or GradingServiceError."""
-    import requests
+    from studio_wire import http
 
     if path.endswith("/"):
         raise GradingServiceError("the grading service needs the course: set c.CourseDirectory.course_id")
     token = os.environ.get("STUDIO_FORMGRADER_TOKEN") or os.environ.get("JUPYTERHUB_API_TOKEN", "")
     try:
-        resp = requests.post(
-            f"{url.rstrip('/')}/{path}", json=body, timeout=timeout, headers={"Authorization": f"token {token}"}
-        )
-    except requests.RequestException as e:
+        with http.client(timeout) as c:
+            resp = c.post(f"{url.rstrip('/')}/{path}", json=body, headers={"Authorization": f"token {token}"})
+    except http.Error as e:
         raise GradingServiceError(f"the grading service cannot be reached ({type(e).__name__})") from None
     if resp.status_code != 200:
         try:
-            message = resp.json().get("message") or resp.reason
+            message = resp.json().get("message") or resp.reason_phrase
         except ValueError:
-            message = resp.reason
+            message = resp.reason_phrase
         raise GradingServiceError(f"the grading service refused: {message} (HTTP {resp.status_code})")
     return resp.json()
 

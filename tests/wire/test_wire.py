@@ -59,3 +59,43 @@ def test_frames_are_found_as_ipykernel_and_a_bare_ipython_name_them_coloured_or_
     )
     assert frames(trace) == [(7, 3), (4, 12), (9, 1)]
     assert frames("no frames here") == []
+
+
+def test_the_http_client_takes_no_proxy_from_the_environment_and_always_has_a_timeout(monkeypatch):
+    """Calls between our parts go where the operator pointed them, whatever HTTP(S)_PROXY a container inherits."""
+    import asyncio
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from studio_wire import http
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/slow":
+                time.sleep(2)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"ok": true}')
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
+    try:
+        with http.client(5) as c:
+            assert c.get(url + "/").json() == {"ok": True}
+            with pytest.raises(http.Error):
+                c.get(url + "/slow", timeout=0.3)
+
+        async def call():
+            async with http.async_client(5) as c:
+                return (await c.get(url + "/")).json()
+
+        assert asyncio.run(call()) == {"ok": True}
+    finally:
+        server.shutdown()

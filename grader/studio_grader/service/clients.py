@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 
-from tornado.httpclient import AsyncHTTPClient
+from studio_wire import http
 
 log = logging.getLogger("studio.grading")
 
@@ -16,13 +16,11 @@ class ExchangeClient:
 
     def __init__(self, url: str, token: str):
         self.url, self.token = url.rstrip("/") + "/", token
-        self.client = AsyncHTTPClient()
+        self.client = http.async_client(60)
 
     async def get(self, path: str) -> dict:
-        resp = await self.client.fetch(
-            self.url + path, headers={"Authorization": f"token {self.token}"}, request_timeout=60
-        )
-        return json.loads(resp.body)
+        resp = await self.client.get(self.url + path, headers={"Authorization": f"token {self.token}"})
+        return resp.raise_for_status().json()
 
 
 class PortalGrades:
@@ -31,7 +29,7 @@ class PortalGrades:
 
     def __init__(self, url: str, token: str):
         self.url, self.token = url.rstrip("/") + "/api/grades/", token
-        self.client = AsyncHTTPClient()
+        self.client = http.async_client(30)
         self.pending: dict[tuple[str, str, str], dict] = {}
         self.sending = False
 
@@ -63,13 +61,12 @@ class PortalGrades:
             while self.pending:
                 batch = list(self.pending.items())
                 try:
-                    await self.client.fetch(
+                    resp = await self.client.put(
                         self.url,
-                        method="PUT",
-                        request_timeout=30,
-                        body=json.dumps({"grades": [g for _, g in batch]}),
+                        content=json.dumps({"grades": [g for _, g in batch]}),
                         headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
                     )
+                    resp.raise_for_status()
                 except Exception as e:  # noqa: BLE001 -- kept, and sent with the next grade
                     log.warning("could not send %d grades to the portal: %s", len(batch), e)
                     return

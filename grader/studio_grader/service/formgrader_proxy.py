@@ -13,8 +13,8 @@ import secrets
 from urllib.parse import quote, urlencode
 
 from jupyterhub.utils import url_path_join
+from studio_wire import http
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from studio_hub.exchange.policy import Action, courses_of, may
 
@@ -79,22 +79,21 @@ class FormgraderExchangeHandler(BaseHandler):
         url = self.grading.exchange_url.rstrip("/") + "/" + quote(rest, safe="/") + (f"?{query}" if query else "")
         body = self.request.body if self.request.method == "PUT" else None
         try:
-            resp = await AsyncHTTPClient().fetch(
-                url,
-                method=self.request.method,
-                body=body,
-                raise_error=False,
-                request_timeout=600,
-                headers={
-                    "Authorization": f"token {self.settings['service_token']}",
-                    "Content-Type": "application/json",
-                },
-            )
-        except (HTTPClientError, OSError) as e:
+            async with http.async_client(600) as client:
+                resp = await client.request(
+                    self.request.method,
+                    url,
+                    content=body,
+                    headers={
+                        "Authorization": f"token {self.settings['service_token']}",
+                        "Content-Type": "application/json",
+                    },
+                )
+        except http.Error as e:
             raise web.HTTPError(502, f"the exchange did not answer: {e}") from None
-        self.set_status(resp.code, resp.reason)
+        self.set_status(resp.status_code, resp.reason_phrase)
         self.set_header("Content-Type", resp.headers.get("Content-Type", "application/json"))
-        self.finish(resp.body or b"")
+        self.finish(resp.content or b"")
 
     get = put = delete = forward
 
@@ -161,27 +160,19 @@ class FormgraderProxy(BaseHandler):
         headers["Authorization"] = f"token {fg.token}"
         body = self.request.body if self.request.method in ("POST", "PUT") else None
         try:
-            resp = await AsyncHTTPClient().fetch(
-                url,
-                method=self.request.method,
-                headers=headers,
-                body=body,
-                follow_redirects=False,
-                raise_error=False,
-                allow_nonstandard_methods=True,
-                request_timeout=600,
-            )
-        except HTTPClientError as e:
+            async with http.async_client(600) as client:  # redirects are formgrader's, for the browser
+                resp = await client.request(self.request.method, url, headers=headers, content=body)
+        except http.Error as e:
             raise web.HTTPError(502, f"formgrader of {course} did not answer: {e}") from None
-        self.set_status(resp.code, resp.reason)
+        self.set_status(resp.status_code, resp.reason_phrase)
         seen = set()
-        for k, v in resp.headers.get_all():
+        for k, v in resp.headers.multi_items():  # the body comes decoded: content-encoding is a hop header here
             if k.lower() in HOP_HEADERS or k.lower() == "content-security-policy":
                 continue
             # Replacing this handler's own defaults (its Content-Type is text/html), repeating what repeats.
             (self.add_header if k.lower() in seen else self.set_header)(k, v)
             seen.add(k.lower())
-        body = resp.body or b""
+        body = resp.content or b""
         if resp.headers.get("Content-Type", "").startswith("text/html"):
             nonce = secrets.token_urlsafe(18)
             body = nonce_scripts(body, nonce)

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 
 import docker.types
 from docker.errors import APIError
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from studio_wire import http
 from traitlets import Float, Int
 from traitlets.config import LoggingConfigurable
 
@@ -204,14 +204,11 @@ class WarmPoolSpawning(LoggingConfigurable):
             self.object_id = warm.id
             argv = (await self.get_command())[1:]
             body = json.dumps({"env": self.get_env(), "argv": argv, "home": self.home_dir})
-            await AsyncHTTPClient().fetch(
-                f"http://{warm.ip}:{self.port}/studio-warm/assign",
-                method="POST",
-                headers={"Authorization": f"token {warm.key}"},
-                body=body,
-                request_timeout=30,
-            )
-        except (OSError, RuntimeError, APIError, HTTPClientError):
+            async with http.async_client(30) as client:
+                assign = f"http://{warm.ip}:{self.port}/studio-warm/assign"
+                resp = await client.post(assign, headers={"Authorization": f"token {warm.key}"}, content=body)
+                resp.raise_for_status()
+        except (OSError, RuntimeError, APIError, http.Error):
             self.log.exception("Warm pool: %s could not be handed to %s; starting a new one", warm.name, self.user.name)
             await self._discard_warm(warm)
             self.object_id, self.warm_slot = "", ""

@@ -17,7 +17,7 @@ class Notifier:
 
     def __init__(self, url: str, token: str):
         self.url, self.token = url.rstrip("/") + "/api/submitted", token
-        self.client = None  # made in the service's event loop, at first use
+        self.client = None  # made at first use
         self.tasks: set[asyncio.Task] = set()
 
     def submitted(self, info: dict) -> None:
@@ -26,18 +26,17 @@ class Notifier:
         task.add_done_callback(self.tasks.discard)
 
     async def _post(self, info: dict) -> None:
-        from tornado.httpclient import AsyncHTTPClient
+        from studio_wire import http
 
-        self.client = self.client or AsyncHTTPClient()
+        self.client = self.client or http.async_client(10)
         body = json.dumps({k: info[k] for k in ("course_id", "assignment_id", "student_id", "id")})
         try:
-            await self.client.fetch(
+            resp = await self.client.post(
                 self.url,
-                method="POST",
-                body=body,
-                request_timeout=10,
+                content=body,
                 headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
             )
+            resp.raise_for_status()
         except Exception as e:  # noqa: BLE001 -- logged; the grading service finds it on its next look
             log.warning(
                 "could not tell the grading service of %s/%s by %s: %s",

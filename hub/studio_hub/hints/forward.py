@@ -9,7 +9,7 @@ import asyncio
 import json
 import logging
 
-from tornado.httpclient import AsyncHTTPClient
+from studio_wire import http
 
 from .state import State
 
@@ -22,7 +22,7 @@ class EventForwarder:
     def __init__(self, state: State, portal_url: str, token: str, *, batch: int = 500, interval: float = 2.0):
         self.state, self.token, self.batch, self.interval = state, token, batch, interval
         self.url = portal_url.rstrip("/") + "/api/events/"
-        self.client = AsyncHTTPClient()
+        self.client = http.async_client(60)
 
     async def send_once(self) -> int:
         """Send the next batch after the cursor; how many events went. Raises if the portal refused them."""
@@ -31,13 +31,12 @@ class EventForwarder:
         if not rows:
             return 0
         body = json.dumps({"events": [{**event, "id": event_id} for event_id, event in rows]})
-        await self.client.fetch(
+        resp = await self.client.put(
             self.url,
-            method="PUT",
-            body=body,
-            request_timeout=60,
+            content=body,
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
         )
+        resp.raise_for_status()
         await self.state.put(CURSOR_KEY, rows[-1][0], YEAR)
         return len(rows)
 
