@@ -24,6 +24,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_locked, is_solution
+from studio_wire.grading import RESULT, problem
 from traitlets import Bool, Enum, Float, Integer, Unicode, default
 
 from .sandbox import SandboxError, SandboxPool, SandboxSpec
@@ -186,13 +187,15 @@ class SandboxedExecute(NbGraderPreprocessor):
         }
 
     def execute(self, job: dict) -> dict:
-        """Run ``job`` in a sandbox (Docker here, or the grading service's); what the sandbox recorded."""
+        """Run ``job`` in a sandbox (Docker here, or the grading service's); what the sandbox recorded, checked
+        against studio_wire.grading.RESULT (its outputs come from a process the student's code ran in)."""
         try:
             if self.chosen_backend() == "service":
-                return run_at_service(
+                result = run_at_service(
                     self.grading_url, self.config.CourseDirectory.course_id, job, timeout=self.job_timeout + 120
                 )
-            return pool_for(self.spec(), self.sandboxes, self.mode).run(job, timeout=self.job_timeout + 60)
+            else:
+                result = pool_for(self.spec(), self.sandboxes, self.mode).run(job, timeout=self.job_timeout + 60)
         except SandboxError as e:
             # Twice in a row (the pool retries once in a new sandbox): the submission takes its sandbox down, e.g.
             # by using all its memory across many processes. It is graded as not having run, and flagged.
@@ -204,6 +207,10 @@ class SandboxedExecute(NbGraderPreprocessor):
                 "reason": f"the notebook's sandbox died while running it (too much memory or too many "
                 f"processes?): {str(e)[:300]}",
             }
+        wrong = problem(RESULT, result)
+        if wrong:  # graded as not having run, and flagged for a person: nothing of it reaches nbgrader
+            return {"status": "crashed", "cells": [], "flags": [wrong], "clean": False, "reason": wrong}
+        return result
 
     def source_notebook(self, resources: dict) -> tuple[bytes, dict] | None:
         """The instructor's version of the notebook being graded (the course's ``source/``): its bytes and, where it

@@ -107,3 +107,16 @@ def test_what_the_submission_prints_is_the_tests_to_read_not_the_cells_to_show(s
     )
     outputs, _, failed = run_cell(shell, source, 5)
     assert not failed and outputs == [] and held.note() == []
+
+
+def test_an_answer_from_the_sandbox_that_is_not_one_is_graded_as_a_crash_and_flagged(monkeypatch):
+    from studio_grader import preprocessor
+
+    class Pool:
+        def run(self, job, timeout):
+            return {"status": "ok", "flags": [], "cells": [{"outputs": [{"output_type": "error", "ename": 7}]}]}
+
+    monkeypatch.setattr(preprocessor, "pool_for", lambda *a: Pool())
+    result = preprocessor.SandboxedExecute(backend="docker").execute({"cells": []})
+    assert result["status"] == "crashed" and result["cells"] == []
+    assert result["flags"] == [result["reason"]] and "a grading sandbox's answer" in result["reason"]

@@ -99,3 +99,57 @@ def test_the_http_client_takes_no_proxy_from_the_environment_and_always_has_a_ti
         assert asyncio.run(call()) == {"ok": True}
     finally:
         server.shutdown()
+
+
+GOOD_RESULT = {
+    "id": "s1",
+    "status": "ok",
+    "reason": "",
+    "clean": True,
+    "seconds": 0.4,
+    "cpu_seconds": 0.2,
+    "flags": [],
+    "cells": [
+        {
+            "outputs": [
+                {"output_type": "stream", "name": "stdout", "text": "hi\n"},
+                {"output_type": "execute_result", "data": {"text/plain": "21"}, "metadata": {}, "execution_count": 1},
+                {"output_type": "display_data", "data": {"application/json": {"a": 1}}, "metadata": {}},
+            ],
+            "execution_count": 1,
+            "seconds": 0.01,
+        },
+        {
+            "outputs": [{"output_type": "error", "ename": "AssertionError", "evalue": "", "traceback": ["..."]}],
+            "execution_count": 2,
+        },
+    ],
+}
+
+
+def test_what_a_sandbox_answers_is_checked_before_nbgrader_sees_it():
+    """The outputs come from a process the student's code ran in: an answer that is not one of ours is refused
+    (the preprocessor then grades the notebook as crashed, and flags it)."""
+    import copy
+
+    from studio_wire.grading import RESULT, problem
+
+    assert problem(RESULT, GOOD_RESULT) is None
+
+    def changed(path: list, value):
+        result = copy.deepcopy(GOOD_RESULT)
+        target = result
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        return problem(RESULT, result)
+
+    assert changed(["status"], "passed")
+    assert changed(["cells"], {"0": {}})
+    assert changed(["flags"], [{"html": "<b>"}])
+    assert changed(["cells", 1, "outputs", 0, "ename"], ["AssertionError"])
+    assert changed(["cells", 1, "outputs", 0, "traceback"], "one string")
+    assert changed(["cells", 0, "outputs", 0, "name"], "stdin")
+    assert changed(["cells", 0, "outputs", 1, "data"], {"text/plain": 21})
+    assert changed(["cells", 0, "outputs", 2, "output_type"], "grade")
+    assert changed(["cells", 0, "execution_count"], "1")

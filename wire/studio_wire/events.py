@@ -5,10 +5,7 @@ whole, with the reason ``problem`` gives; nothing of it is kept."""
 
 from __future__ import annotations
 
-from functools import cache
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
+from .schema import problem  # noqa: F401 -- problem(SCHEMA, value), for the parts that check
 
 # What a learner's server reports. The portal has one more of its own ("graded", from the grading service).
 KINDS = ("execute", "hint-asked", "hint-shown", "validate", "submit")
@@ -55,20 +52,3 @@ TO_PORTAL = {
         "course": {"type": "string", "minLength": 1, "maxLength": 150},
     },
 }
-
-
-@cache
-def _validator(title: str) -> Draft202012Validator:
-    schema = {s["title"]: s for s in (FROM_LEARNER, TO_PORTAL)}[title]
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
-
-
-def problem(schema: dict, value) -> str | None:
-    """What is wrong with ``value`` as an instance of ``schema`` (one of this module's), in a sentence; None: it is
-    one."""
-    error = best_match(_validator(schema["title"]).iter_errors(value))
-    if error is None:
-        return None
-    where = "/".join(str(p) for p in error.absolute_path)
-    return f"{schema['title']}: {where + ': ' if where else ''}{error.message}"[:300]
