@@ -4,7 +4,9 @@ Each worker is a process of its own (started once, with the service), holding a 
 nbgrader API per course; a job there:
 
 1. makes sure the gradebook knows the assignment as its source now is (``nbgrader generate_assignment``, once
-   per source version, under the course's lock);
+   per source version, under the course's lock), and the instructor's solution is measured in the sandbox for
+   each cell's time limit (``SandboxedExecute.calibrate``); the service does this step as soon as an instructor
+   releases the assignment;
 2. takes the submission's files from the exchange (the service's hub token) into ``submitted/`` with nbgrader's
    timestamp;
 3. runs nbgrader's autograde for that student: sanitizing, execution in the sandbox, hidden tests, checksums,
@@ -89,6 +91,8 @@ def source_version(source: Path) -> str:
 
 def ensure_generated(space: CourseSpace, assignment: str, api) -> None:
     """The gradebook holds the assignment's notebooks, grade cells and checksums from its current source."""
+    from .preprocessor import calibrate
+
     source = space.source_dir(assignment)
     if source is None:
         raise GradingError(
@@ -115,6 +119,10 @@ def ensure_generated(space: CourseSpace, assignment: str, api) -> None:
                 f"{causes[0][:1000] if causes else ''} ... {text[-1200:]}"
             )
         stamp.write_text(version)
+        try:  # the solution measured now, before submissions come (else the first submission measures it)
+            calibrate(api.config, assignment)
+        except Exception as e:  # noqa: BLE001 -- the sandbox may be down: grading says so when it needs it
+            print(f"grading worker {os.getpid()}: {assignment}'s solution not measured: {e}", file=sys.stderr)
         space.hand_over(f"source/{assignment}", f"release/{assignment}", "gradebook")
 
 

@@ -15,6 +15,7 @@ gives a test cell with no error its full points.
 from __future__ import annotations
 
 import atexit
+import fcntl
 import hashlib
 import json
 import os
@@ -89,14 +90,21 @@ class SandboxedExecute(NbGraderPreprocessor):
     calibrate = Bool(
         True,
         help="""Each answer and test cell's time limit comes from the instructor's solution: its
-        seconds in the sandbox (measured once per version of the assignment's source, kept in the course's gradebook
-        folder) times time_factor, no less than time_floor, no more than timeout. A loop stops in a fraction of a
+        seconds in the sandbox (measured when the assignment is released, or else at its first submission, once
+        per version of its source, kept in the course's gradebook folder) times time_factor, no less than
+        time_floor, no more than timeout. A loop stops in a fraction of a
         second where the solution takes milliseconds. Other cells, and any the solution could not run, get timeout.
         c.SandboxedExecute.calibrate = True""",
     ).tag(config=True)
     time_factor = Float(
         20.0,
         help="A calibrated cell may take this many times the solution's seconds. c.SandboxedExecute.time_factor = 20.0",
+    ).tag(config=True)
+    calibration_runs = Integer(
+        3,
+        help="""Times the solution is run to measure it, each in a sandbox's fresh process as a
+        submission is; each cell's seconds are its fastest run's (the least disturbed by whatever else the machine
+        was doing). c.SandboxedExecute.calibration_runs = 3""",
     ).tag(config=True)
     time_floor = Float(0.5, help="Seconds a calibrated cell may always take. c.SandboxedExecute.time_floor = 0.5").tag(
         config=True
@@ -233,55 +241,104 @@ class SandboxedExecute(NbGraderPreprocessor):
         """Each answer and test cell's time limit, by nbgrader cell id, from the instructor's solution (the source
         notebook) run in the sandbox as a submission is; measured once per version of the source and kept. Empty
         where there is no source to measure (each cell then gets ``timeout``)."""
-        from nbgrader.coursedir import CourseDirectory
-
         info = resources.get("nbgrader", {})
-        assignment, notebook = info.get("assignment"), info.get("notebook")
         if source is None:
             return {}
-        data, solution = source
-        digest = hashlib.sha256(data).hexdigest()
-        coursedir = CourseDirectory(config=self.config)
-        root = Path(coursedir.root)
-        kept = (root / "gradebook" if (root / "gradebook").is_dir() else root) / f".timing-{assignment}.json"
-        try:
-            timing = json.loads(kept.read_text())
-        except (OSError, ValueError):
-            timing = {}
-        entry = timing.get(notebook) if isinstance(timing, dict) else None
-        if not (isinstance(entry, dict) and entry.get("source") == digest and isinstance(entry.get("seconds"), dict)):
-            entry = {"source": digest, "seconds": self._measure(solution, assignment)}
-            timing = {**(timing if isinstance(timing, dict) else {}), notebook: entry}
-            try:  # kept for the next submission; whoever cannot write it measures again
-                partial = kept.with_name(f"{kept.name}.{os.getpid()}")
-                partial.write_text(json.dumps(timing))
-                partial.replace(kept)
-            except OSError:
-                pass
+        seconds = self.solution_seconds(info.get("assignment"), info.get("notebook"), source)
         return {
             gid: min(float(self.timeout), max(self.time_floor, self.time_factor * float(t)))
-            for gid, t in entry["seconds"].items()
+            for gid, t in seconds.items()
             if isinstance(t, int | float)
         }
 
+    def solution_seconds(self, assignment: str, notebook: str, source: tuple[bytes, dict]) -> dict[str, float]:
+        """Seconds each cell of the notebook's solution took in the sandbox: kept, or measured now (by one process
+        at a time: the others wait for its figures rather than measure beside it)."""
+        from nbgrader.coursedir import CourseDirectory
+
+        data, solution = source
+        digest = hashlib.sha256(data).hexdigest()
+        root = Path(CourseDirectory(config=self.config).root)
+        kept = (root / "gradebook" if (root / "gradebook").is_dir() else root) / f".timing-{assignment}.json"
+
+        def read() -> dict:
+            try:
+                timing = json.loads(kept.read_text())
+            except (OSError, ValueError):
+                return {}
+            return timing if isinstance(timing, dict) else {}
+
+        def current(timing: dict) -> dict | None:
+            entry = timing.get(notebook)
+            ok = isinstance(entry, dict) and entry.get("source") == digest and isinstance(entry.get("seconds"), dict)
+            return entry["seconds"] if ok else None
+
+        seconds = current(read())
+        if seconds is not None:
+            return seconds
+        try:
+            lock = open(kept.with_name(f"{kept.name}.lock"), "a")  # noqa: SIM115 -- held until measured
+        except OSError:  # whoever cannot write beside it measures for itself
+            lock = None
+        try:
+            if lock is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            timing = read()
+            seconds = current(timing)
+            if seconds is None:
+                seconds = self._measure(solution, assignment)
+                timing[notebook] = {"source": digest, "seconds": seconds}
+                try:  # kept for the next submission
+                    partial = kept.with_name(f"{kept.name}.{os.getpid()}")
+                    partial.write_text(json.dumps(timing))
+                    partial.replace(kept)
+                except OSError:
+                    pass
+            return seconds
+        finally:
+            if lock is not None:
+                lock.close()
+
     def _measure(self, nb, assignment: str) -> dict[str, float]:
-        """Seconds each nbgrader cell of the solution took in the sandbox; cells that failed are not measured."""
+        """Seconds each nbgrader cell of the solution took in the sandbox, the fastest of ``calibration_runs``;
+        cells that failed are not measured."""
         code = [cell for cell in nb.cells if cell.cell_type == "code"]
-        result = self.execute(self.job(code, f"calibrate {assignment}", {}))
-        seconds = {}
-        for cell, ran in zip(code, result.get("cells", []), strict=False):
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            failed = any(o.get("output_type") == "error" for o in ran.get("outputs", []))
-            if isinstance(grade_id, str) and isinstance(ran.get("seconds"), int | float) and not failed:
-                seconds[grade_id] = ran["seconds"]
-        if result.get("status") != "ok":
-            self.log.warning(
-                "%s: the solution did not run to its end in the sandbox (%s); its cells after that "
-                "get the full time limit",
-                assignment,
-                result.get("reason"),
-            )
-        return seconds
+        runs: dict[str, list[float]] = {}
+        for _ in range(max(1, self.calibration_runs)):
+            result = self.execute(self.job(code, f"calibrate {assignment}", {}))
+            for cell, ran in zip(code, result.get("cells", []), strict=False):
+                grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+                failed = any(o.get("output_type") == "error" for o in ran.get("outputs", []))
+                if isinstance(grade_id, str) and isinstance(ran.get("seconds"), int | float) and not failed:
+                    runs.setdefault(grade_id, []).append(ran["seconds"])
+            if result.get("status") != "ok":
+                self.log.warning(
+                    "%s: the solution did not run to its end in the sandbox (%s); its cells after that "
+                    "get the full time limit",
+                    assignment,
+                    result.get("reason"),
+                )
+                break
+        return {grade_id: min(seconds) for grade_id, seconds in runs.items()}
+
+
+def calibrate(config, assignment: str) -> dict[str, dict[str, float]]:
+    """At release: each notebook's solution of the assignment measured in the sandbox (unless its figures for this
+    version are kept), so that the first submissions neither wait for it nor are measured against a busy machine.
+    Seconds per cell, by notebook."""
+    from nbgrader.coursedir import CourseDirectory
+
+    execute = SandboxedExecute(config=config)
+    if not execute.calibrate:
+        return {}
+    coursedir = CourseDirectory(config=config)
+    folder = Path(coursedir.format_path(coursedir.source_directory, ".", assignment))
+    measured = {}
+    for path in sorted(folder.glob("*.ipynb")):
+        source = execute.source_notebook({"nbgrader": {"assignment": assignment, "notebook": path.stem}})
+        if source is not None:
+            measured[path.stem] = execute.solution_seconds(assignment, path.stem, source)
+    return measured
 
 
 def in_process_cells(nb) -> set[str]:

@@ -92,6 +92,20 @@ def wait_graded(stack, student: str, sub_id: str, assignment: str = PS, timeout:
         time.sleep(1)
 
 
+def test_a_release_measures_the_solution_before_any_submission(stack, released):  # noqa: F811
+    """instructor1's release brings the source: the service generates it and times the solution in its sandbox
+    then (each cell's limit is a factor of that), not while the first submissions wait."""
+    folder = stack.grading_dir / COURSE
+    deadline = time.monotonic() + 120
+    while (kept := next(folder.rglob(f".timing-{PS}.json"), None)) is None:
+        assert time.monotonic() < deadline, "the solution was not measured at release"
+        time.sleep(0.5)
+    seconds = json.loads(kept.read_text())[PS]["seconds"]
+    assert {"ex1-answer", "ex1-tests", "ex2-answer", "ex2-tests"} <= set(seconds), seconds
+    assert all(0 < s < 5 for s in seconds.values()), seconds
+    assert not list(folder.glob("submitted/*/*")), "no submission yet: it was measured at release"
+
+
 @pytest.fixture(scope="module")
 def graded(stack, released, notebooks):  # noqa: F811 -- the exchange tests' release, by instructor1
     first = submit(stack, "student1", notebooks["wrong"])

@@ -97,6 +97,7 @@ class SourceHandler(BaseHandler):
         if not any(name.endswith(".ipynb") for name in files):
             raise ExchangeError(f"the source of {assignment} has no notebook")
         self.grading.space(course).put_source(assignment, files)
+        self.grading.prepare(course, assignment)
         log.info("%s: the source of %s/%s (%d files)", self.current_user["name"], course, assignment, len(files))
         self.finish({"course_id": course, "assignment_id": assignment, "files": sorted(files)})
 

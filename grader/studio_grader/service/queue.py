@@ -98,6 +98,20 @@ class Grading:
                     self.queue[(course, assignment, student)] = entry["submission"]
         return self.spaces[course]
 
+    def prepare(self, course: str, assignment: str) -> asyncio.Future:
+        """An assignment released: its gradebook entries made and its solution measured in a worker now, before
+        submissions come (the first submission would do it otherwise)."""
+
+        async def run() -> None:
+            try:
+                await self._in_worker(jobs.prepare, (self.space(course), assignment), self.job_timeout)
+            except Exception as e:  # noqa: BLE001 -- its first submission tries again, and says why
+                log.warning("%s/%s: not prepared at release: %s", course, assignment, e)
+            else:
+                log.info("%s/%s: prepared (gradebook, the solution's timing)", course, assignment)
+
+        return asyncio.ensure_future(run())
+
     # --- the queue --------------------------------------------------------------------------------------------------
     def enqueue(self, course: str, assignment: str, student: str, sub_id: str, *, force: bool = False) -> bool:
         for kind, value in (("assignment", assignment), ("student", student), ("submission", sub_id)):
