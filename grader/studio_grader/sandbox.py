@@ -22,6 +22,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from studio_wire.grading import JOB, problem
+
 # The longest answer read from a sandbox: one job's result, whose outputs its worker caps at 8 MiB in all
 # (studio_sandbox.worker.MAX_JOB_OUTPUT), with room for JSON's escapes and the rest of the result.
 MAX_REPLY = 32 * 2**20
@@ -216,6 +218,9 @@ class SandboxPool:
 
     def run(self, job: dict, timeout: float) -> dict:
         """Run one job; a sandbox that fails is replaced and the job is tried once more in a new one."""
+        wrong = problem(JOB, job)
+        if wrong:  # ours to fix: every caller builds its jobs (a grader's arrive checked by the grading service)
+            raise ValueError(wrong)
         for attempt in (1, 2):
             try:
                 sandbox = self.idle.get(timeout=self.spec.start_timeout + timeout)

@@ -53,6 +53,18 @@ def test_outputs_are_what_a_kernel_records(pool):
     assert last["outputs"][0]["data"]["text/plain"] == "20" and last["execution_count"] == 5
 
 
+def test_a_job_starts_as_a_fresh_kernel_would_whatever_the_sandbox_ran_before_it(pool):
+    """The sandbox's zygote runs a few cells of its own before any job (studio_sandbox.worker._warm_up): a job sees
+    none of them, not in its names, its history or its execution count."""
+    first = "print(repr((sorted(k for k in globals() if not k.startswith('__')), In, _)))"
+    r = run(pool, first, "_ih[-1]")
+    assert r["status"] == "ok", r
+    names, history, last = eval(text(r["cells"][0]))  # noqa: S307 -- our own job's printed lists
+    assert not {"_f", "_y"} & set(names) and last == "", names
+    assert history == ["", first], history
+    assert r["cells"][0]["execution_count"] == 1 and r["cells"][1]["execution_count"] == 2
+
+
 def test_a_job_reports_the_cpu_seconds_its_processes_used(pool):
     """What the benchmark prints per submission (and the service keeps): the student's process and its judge, reaped
     by the sandbox's zygote. A job that spins for about 0.6 s of CPU says so; one that sleeps uses almost none."""

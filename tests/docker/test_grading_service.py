@@ -189,6 +189,17 @@ def test_an_assignment_without_source_fails_with_a_reason_and_others_go_on(stack
     assert wait_graded(stack, "student1", submit(stack, "student1", notebooks["wrong"]))["state"] == "graded"
 
 
+def test_malformed_grading_jobs_and_notices_are_refused_with_the_reason(stack, graded):
+    """What a grader's server sends to run in a sandbox is checked against studio_wire.grading.JOB first."""
+    job = {"cells": [{"source": "print(1)", "run_as": "root"}], "timeout": 3}
+    resp = call(stack, "instructor1", "POST", f"api/execute/{COURSE}", json=job)
+    assert resp.status_code == 400 and resp.json()["message"].startswith("a grading job: cells/0"), resp.text
+    resp = call(stack, "instructor1", "POST", f"api/execute/{COURSE}", json={"cells": "print(1)"})
+    assert resp.status_code == 400 and "a grading job: cells" in resp.json()["message"], resp.text
+    resp = call(stack, "instructor1", "PUT", f"api/source/{COURSE}/{PS}", json={"files": {"a.ipynb": 7}})
+    assert resp.status_code == 400 and "an assignment's source: files/a.ipynb" in resp.json()["message"]
+
+
 def test_formgrader_serves_the_course_team_only(stack, graded):
     url = formgrader(stack)
     grader = _visitor(stack, "grader1")

@@ -356,5 +356,15 @@ def test_oversized_and_malformed_submissions_get_clear_errors(stack, released):
     assert not_b64.status_code == 400 and "base64" in not_b64.json()["message"]
     not_json = api(stack, "student1", "POST", f"api/submissions/{COURSE}/{PS}", data=b"{nope")
     assert not_json.status_code == 400 and "not JSON" in not_json.json()["message"]
+    # Each body is checked against its schema (studio_wire.exchange), with where it is wrong.
+    for body, says in (
+        ({"files": ["a.ipynb"]}, "a submission: files: ['a.ipynb'] is not of type 'object'"),
+        ({"files": {"a.ipynb": 1}}, "a submission: files/a.ipynb: 1 is not of type 'string'"),
+        ({**files(a=b"x"), "force": True}, "a submission: Additional properties are not allowed ('force'"),
+    ):
+        resp = api(stack, "student1", "POST", f"api/submissions/{COURSE}/{PS}", json=body)
+        assert resp.status_code == 400 and resp.json()["message"].startswith(says), resp.text
+    resp = api(stack, "instructor1", "PUT", f"api/assignments/{COURSE}/ps-x", json={**files(a=b"x"), "force": "yes"})
+    assert resp.status_code == 400 and resp.json()["message"].startswith("a release: force: 'yes'"), resp.text
     unreleased = api(stack, "student1", "POST", f"api/submissions/{COURSE}/ps99", json=files(a=b"x"))
     assert unreleased.status_code == 404

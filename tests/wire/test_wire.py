@@ -153,3 +153,51 @@ def test_what_a_sandbox_answers_is_checked_before_nbgrader_sees_it():
     assert changed(["cells", 0, "outputs", 1, "data"], {"text/plain": 21})
     assert changed(["cells", 0, "outputs", 2, "output_type"], "grade")
     assert changed(["cells", 0, "execution_count"], "1")
+
+
+def test_the_jobs_the_grader_builds_are_grading_jobs_and_malformed_ones_are_refused_with_the_reason():
+    import nbformat
+    from studio_grader.preprocessor import SandboxedExecute
+    from studio_wire.grading import EXPANSION, JOB, problem
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("def f(): return 1", metadata={"nbgrader": {"solution": True, "grade_id": "a"}}),
+        nbformat.v4.new_code_cell(
+            "assert f() == 1", metadata={"nbgrader": {"grade": True, "points": 1, "grade_id": "t", "locked": True}}
+        ),
+    ]
+    job = SandboxedExecute().job(nb.cells, "sam", {"a": 0.5, "t": 0.7}, {"t"})
+    assert problem(JOB, job) is None, problem(JOB, job)
+    assert job["cells"][1] == {
+        "source": "assert f() == 1",
+        "grade": True,
+        "setup": False,
+        "timeout": 0.7,
+        "in_process": True,
+        "grade_id": "t",
+    }
+    assert "'cells' is a required property" in problem(JOB, {"timeout": 3})
+    assert "cells/0" in problem(JOB, {"cells": [{"source": 3}]})
+    assert "cells/0" in problem(JOB, {"cells": [{"source": "1", "run_as": "root"}]})  # no field of its own
+    assert "timeout" in problem(JOB, {"cells": [], "timeout": -1})
+    assert "limits" in problem(JOB, {"cells": [], "limits": {"memory_mib": "all"}})
+    assert problem(EXPANSION, {"notebook": "{}", "autotests": None}) is None
+    assert problem(EXPANSION, {"notebook": {"cells": []}})
+
+
+def test_exchange_bodies_are_checked_against_their_schemas():
+    from studio_wire.exchange import FEEDBACK, RELEASE, SOURCE, SUBMISSION, SUBMITTED, problem
+
+    files = {"files": {"ps1.ipynb": "e30="}}
+    for schema in (RELEASE, SUBMISSION, FEEDBACK, SOURCE):
+        assert problem(schema, files) is None
+        assert "'files' is a required property" in problem(schema, {})
+        assert "files/ps1.ipynb" in problem(schema, {"files": {"ps1.ipynb": 1}})
+    assert problem(RELEASE, {**files, "duedate": "2030-01-01T00:00:00+00:00", "force": True}) is None
+    assert problem(RELEASE, {**files, "force": "yes"})
+    assert problem(SUBMISSION, {**files, "force": True})  # a learner's submission replaces nothing
+    notice = {"course_id": "c", "assignment_id": "a", "student_id": "s", "id": "1"}
+    assert problem(SUBMITTED, notice) is None
+    assert problem(SUBMITTED, {**notice, "id": 1})
+    assert problem(SUBMITTED, {k: v for k, v in notice.items() if k != "student_id"})

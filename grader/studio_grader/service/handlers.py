@@ -30,6 +30,8 @@ import hmac
 import logging
 
 from jupyterhub.services.auth import HubOAuthenticated
+from studio_wire import exchange as wire
+from studio_wire.grading import EXPANSION, JOB
 from tornado import web
 
 from studio_hub.exchange.policy import Action, courses_of, may
@@ -83,7 +85,7 @@ class SubmittedHandler(BaseHandler):
         user = self.current_user
         if not user or user.get("kind") != "service" or user.get("name") != EXCHANGE_SERVICE:
             raise web.HTTPError(403, "only the exchange service tells of submissions")
-        info = _json_body(self)
+        info = _json_body(self, wire.SUBMITTED)
         queued = self.grading.enqueue(info["course_id"], info["assignment_id"], info["student_id"], info["id"])
         self.set_status(202)
         self.finish({"queued": queued})
@@ -93,7 +95,7 @@ class SourceHandler(BaseHandler):
     def put(self, course: str, assignment: str):
         self.require(Action.RELEASE, course)
         check_id("assignment", assignment)
-        files = _files(_json_body(self))
+        files = _files(_json_body(self, wire.SOURCE))
         if not any(name.endswith(".ipynb") for name in files):
             raise ExchangeError(f"the source of {assignment} has no notebook")
         self.grading.space(course).put_source(assignment, files)
@@ -150,30 +152,26 @@ class ExecuteHandler(BaseHandler):
         if caller is None:
             self.require(Action.COLLECT, course)
             caller = self.current_user["name"]
-        job = _json_body(self)
-        cells = job.get("cells")
-        if not isinstance(cells, list) or not all(
-            isinstance(c, dict) and isinstance(c.get("source"), str) for c in cells
-        ):
-            raise ExchangeError('"cells" must be a list of {"source": text, "grade": true|false}')
-        limits = job.get("limits") if isinstance(job.get("limits"), dict) else {}
+        job = _json_body(self, JOB)  # studio_wire.grading: the shape every grading job has
+        cells, limits = job["cells"], job.get("limits", {})
+        # Within what this service allows, whatever the caller asked.
         timeout = _bounded(job.get("timeout"), 30, 1, 300)
         job_timeout = _bounded(job.get("job_timeout"), 300, 1, int(self.grading.job_timeout))
         clean = {
-            "id": str(job.get("id") or "")[:100] or None,
+            "id": job.get("id"),
             "cells": [
                 {
                     "source": c["source"],
-                    "grade": bool(c.get("grade")),
-                    "setup": bool(c.get("setup")),
-                    "timeout": _seconds(c.get("timeout"), timeout),
-                    "in_process": c.get("in_process") is True,
+                    "grade": c.get("grade", False),
+                    "setup": c.get("setup", False),
+                    "timeout": min(max(c.get("timeout", timeout), 0.1), timeout),
+                    "in_process": c.get("in_process", False),
                 }
                 for c in cells
             ],
             "timeout": timeout,
             "job_timeout": job_timeout,
-            "judge": job.get("judge") is True,
+            "judge": job.get("judge", False),
             "limits": {
                 "memory_mib": _bounded(limits.get("memory_mib"), 1024, 64, 1024),
                 "cpu_seconds": job_timeout,
@@ -193,9 +191,7 @@ class AutotestsHandler(BaseHandler):
         if caller is None:
             self.require(Action.RELEASE, course)
             caller = self.current_user["name"]
-        job = _json_body(self)
-        if not isinstance(job.get("notebook"), str) or not isinstance(job.get("autotests"), str | None):
-            raise ExchangeError('send {"notebook": the notebook as text, "autotests": autotests.yml as text or null}')
+        job = _json_body(self, EXPANSION)
         from .. import trusted  # nbgrader's: only where graders run it (the demo's environment has none)
 
         log.info("%s: expands the AUTOTEST directives of a notebook of %s in a sandbox", caller, course)
@@ -206,18 +202,9 @@ class AutotestsHandler(BaseHandler):
         self.finish(answer)
 
 
-def _seconds(value, limit: int) -> float:
-    """A cell's own time limit (calibrated), at most the job's ``limit``."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return float(limit)
-    return float(min(max(value, 0.1), limit))
-
-
-def _bounded(value, fallback: int, low: int, high: int) -> int:
-    """A number the caller chose, within what the service allows."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return fallback
-    return int(min(max(value, low), high))
+def _bounded(value: float | None, fallback: int, low: int, high: int) -> int:
+    """A number the caller chose (or ``fallback``), within what the service allows."""
+    return int(min(max(fallback if value is None else value, low), high))
 
 
 def _row(course: str, key: str, entry: dict) -> dict:
@@ -225,8 +212,8 @@ def _row(course: str, key: str, entry: dict) -> dict:
     return {"course": course, "assignment": assignment, "student": student, **entry}
 
 
-def _json_body(handler: web.RequestHandler) -> dict:
-    return json_body(handler.request.body)
+def _json_body(handler: web.RequestHandler, schema: dict) -> dict:
+    return json_body(handler.request.body, schema)
 
 
 def _files(data: dict) -> dict[str, bytes]:

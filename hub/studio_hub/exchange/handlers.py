@@ -1,7 +1,8 @@
 """The exchange's HTTP API (the service: :mod:`.app`, ``python -m studio_hub.exchange``).
 
 Every call carries the caller's JupyterHub token (``Authorization: token ...``); the hub says who it belongs to and
-in which groups they are, and :mod:`.policy` decides. Files travel as JSON, ``{"files": {path: base64}}``.
+in which groups they are, and :mod:`.policy` decides. Files travel as JSON, ``{"files": {path: base64}}``; each body
+is checked against its schema in ``studio_wire.exchange``.
 
     GET    api/assignments[?course=]                      released assignments of the caller's courses
     GET    api/assignments/<course>/<assignment>           fetch (the files)
@@ -21,6 +22,7 @@ from __future__ import annotations
 import base64
 from datetime import datetime
 
+from studio_wire import exchange as wire
 from tornado import web
 
 from ..service import ApiHandler, HealthHandler, decode_files
@@ -87,7 +89,7 @@ class AssignmentHandler(ExchangeHandler):
 
     def put(self, course: str, assignment: str):
         self.require(Action.RELEASE, course)
-        data = self.body()
+        data = self.body(wire.RELEASE)
         files = self.files(data)
         exists = any(r["assignment_id"] == assignment for r in self.store.releases([course]))
         if exists and not data.get("force"):
@@ -114,7 +116,7 @@ class AssignmentHandler(ExchangeHandler):
 class SubmitHandler(ExchangeHandler):
     def post(self, course: str, assignment: str):
         self.require(Action.SUBMIT, course)
-        info = self.store.submit(course, assignment, self.user["name"], self.files(self.body()))
+        info = self.store.submit(course, assignment, self.user["name"], self.files(self.body(wire.SUBMISSION)))
         self.log_action("submitted %s/%s as %s%s", course, assignment, info["id"], " (late)" if info["late"] else "")
         if self.notify:
             self.notify.submitted(info)
@@ -179,7 +181,7 @@ class FeedbackHandler(SubmissionHandler):
 
     def put(self, course: str, assignment: str, student: str, sub_id: str):
         self.require(Action.RELEASE_FEEDBACK, course)
-        info = self.store.put_feedback(course, assignment, student, sub_id, self.files(self.body()))
+        info = self.store.put_feedback(course, assignment, student, sub_id, self.files(self.body(wire.FEEDBACK)))
         self.log_action("released feedback on %s/%s for %s (%s)", course, assignment, student, sub_id)
         self.finish(info)
 

@@ -8,6 +8,7 @@ import binascii
 import json
 
 from jupyterhub.services.auth import HubAuth
+from studio_wire.schema import problem
 from tornado import web
 
 
@@ -21,14 +22,18 @@ class RequestError(Exception):
         self.headers = headers or {}
 
 
-def json_body(body: bytes) -> dict:
-    """A request's JSON object, or RequestError (400) saying what is wrong with it."""
+def json_body(body: bytes, schema: dict | None = None) -> dict:
+    """A request's JSON object (matching ``schema``, one of studio_wire's, if given), or RequestError (400) saying
+    what is wrong with it."""
     try:
         data = json.loads(body or b"{}")
     except ValueError:
         raise RequestError("the body is not JSON") from None
     if not isinstance(data, dict):
         raise RequestError("the body must be a JSON object")
+    wrong = problem(schema, data) if schema is not None else None
+    if wrong:
+        raise RequestError(wrong)
     return data
 
 
@@ -109,8 +114,10 @@ class ApiHandler(JSONErrors, web.RequestHandler):
         else:
             self.user = model
 
-    def body(self) -> dict:
-        return json_body(self.request.body)
+    def body(self, schema: dict | None = None) -> dict:
+        """The request's JSON object; with ``schema`` (one of studio_wire's), one that matches it, or RequestError
+        (400) saying where it does not."""
+        return json_body(self.request.body, schema)
 
 
 class HealthHandler(ApiHandler):
