@@ -5,13 +5,14 @@ cell's code, its latest error, the visible test below it and how it failed, and,
 what the failing assertion's left side gave) and forwards it with the server's hub token. It holds no keys, no
 solutions, no hidden tests: those stay with the service.
 
-Events (cell runs, hints asked, validations, submissions) are buffered here and sent in batches off the request
-path: reporting never waits for the service, and when the service is down the buffer keeps the latest
+Events (cell runs, hints asked, validations, submissions) wait in this server's outbox (studio_wire.outbox: a SQLite
+file in the learner's Jupyter data folder, so a restarted server still sends them) and are sent in batches off the
+request path: reporting never waits for the service, and when the service is down the outbox keeps the latest
 ``buffer_size`` and counts what it dropped.
 
     POST studio/hints/hint     {path, cell_id, more?, kernel_id?, notebook?}   the next hint (the service's answer)
     POST studio/hints/events   {events: [{kind, path?, cell_id?, ok?, ename?, code?}]}   202, buffered
-    GET  studio/hints/status   {buffered, sent, dropped, failed_sends}
+    GET  studio/hints/status   {buffered, sent, dropped, refused, failed_sends}
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ import hashlib
 import json
 import os
 import time
-from collections import deque
 from pathlib import PurePosixPath
 
+from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import ensure_async, url_path_join
 from studio_wire import http
 from studio_wire.events import CODE_LENGTH, FROM_LEARNER, problem
+from studio_wire.outbox import Outbox, check
 from studio_wire.traceback import frames
 from tornado import web
 from tornado.ioloop import PeriodicCallback
@@ -139,19 +141,42 @@ class Hints(LoggingConfigurable):
         help="Events kept while the service is away; older ones are dropped and "
         "counted (default 2000). Example: c.Hints.buffer_size = 500",
     )
-    flush_interval = Float(2.0, config=True, help="Seconds between sends of buffered events (default 2).")
+    flush_interval = Float(
+        2.0,
+        config=True,
+        help="Seconds between sends of waiting events; and the first wait before trying again after a failed "
+        "send (default 2).",
+    )
     batch_size = Int(200, config=True, help="Events per send at most (default 200).")
 
     @default("service_url")
     def _default_service_url(self) -> str:
         return os.environ.get("STUDIO_HINTS_URL", "")
 
+    outbox_path = Unicode(
+        config=True,
+        help="""Where events wait to be sent (a SQLite file). Default: studio/events-<user>.sqlite in Jupyter's
+        data folder. Example: c.Hints.outbox_path = "/home/jovyan/.local/share/jupyter/studio/events.sqlite"
+        """,
+    )
+
+    @default("outbox_path")
+    def _default_outbox_path(self) -> str:
+        user = os.environ.get("JUPYTERHUB_USER") or "local"
+        return os.path.join(jupyter_data_dir(), "studio", f"events-{user}.sqlite")
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.buffer: deque[dict] = deque(maxlen=self.buffer_size)
-        self.sent = self.dropped = self.failed_sends = 0
-        self._sending = False
         self.client = http.async_client(self.timeout)
+        self.outbox = Outbox(
+            self.outbox_path,
+            self._deliver,
+            name="learning events",
+            batch=self.batch_size,
+            first_wait=self.flush_interval,
+            max_wait=60.0,
+            max_kept=self.buffer_size,
+        )
 
     def _headers(self) -> dict[str, str]:
         return {
@@ -209,41 +234,26 @@ class Hints(LoggingConfigurable):
             client.stop_channels()
 
     def report(self, events: list[dict]) -> int:
-        """Buffer events for the next send; never waits. Returns how many were taken."""
-        taken = 0
-        for event in events[: self.buffer_size]:
-            if len(self.buffer) == self.buffer.maxlen:
-                self.dropped += 1  # the oldest goes
-            self.buffer.append(event)
-            taken += 1
-        return taken
+        """Put events into the outbox for the sender; never waits for the service. Returns how many were taken."""
+        taken = events[: self.buffer_size]
+        if taken:
+            self.outbox.put_many(taken)
+        return len(taken)
 
-    async def flush(self) -> None:
-        if self._sending or not self.buffer or not self.service_url:
-            return
-        self._sending = True
-        try:
-            while self.buffer:
-                batch = [self.buffer.popleft() for _ in range(min(self.batch_size, len(self.buffer)))]
-                try:
-                    resp = await self.client.post(
-                        url_path_join(self.service_url, "api/events"),
-                        content=json.dumps({"events": batch}),
-                        headers=self._headers(),
-                        timeout=10,
-                    )
-                    ok = resp.status_code == 200
-                except http.Error:
-                    ok = False
-                if not ok:
-                    self.failed_sends += 1
-                    room = self.buffer.maxlen - len(self.buffer)
-                    self.dropped += max(0, len(batch) - room)
-                    self.buffer.extendleft(reversed(batch[len(batch) - room :] if room < len(batch) else batch))
-                    return  # the next tick tries again
-                self.sent += len(batch)
-        finally:
-            self._sending = False
+    async def flush(self) -> bool:
+        """Send what waits now (before a hint is asked: the runs so far count as tries)."""
+        return await self.outbox.flush() if self.service_url else False
+
+    async def _deliver(self, events: list[dict]) -> None:
+        if not self.service_url:
+            raise RuntimeError("no hints service on this server")
+        resp = await self.client.post(
+            url_path_join(self.service_url, "api/events"),
+            content=json.dumps({"events": events}),
+            headers=self._headers(),
+            timeout=10,
+        )
+        check(resp)
 
 
 def event_from(item: dict) -> dict | None:
@@ -317,14 +327,15 @@ class StatusHandler(HintsHandler):
     @web.authenticated
     @authorized("read")
     def get(self):
-        h = self.hints
+        stats = self.hints.outbox.stats()
         self.finish(
             {
-                "buffered": len(h.buffer),
-                "sent": h.sent,
-                "dropped": h.dropped,
-                "failed_sends": h.failed_sends,
-                "service": bool(h.service_url),
+                "buffered": stats["pending"],
+                "sent": stats["sent"],
+                "dropped": stats["dropped"],
+                "refused": stats["refused"],
+                "failed_sends": stats["failed_deliveries"],
+                "service": bool(self.hints.service_url),
             }
         )
 
@@ -341,5 +352,5 @@ def setup(serverapp) -> Hints:
             (url_path_join(base, "studio/hints/status"), StatusHandler),
         ],
     )
-    PeriodicCallback(hints.flush, hints.flush_interval * 1000).start()
+    PeriodicCallback(hints.outbox.tick, hints.flush_interval * 1000).start()  # the outbox's sender, on a timer
     return hints

@@ -200,7 +200,7 @@ async def test_events_never_wait_for_a_dead_service_and_the_buffer_is_bounded(
 ):
     hints = jp_serverapp.web_app.settings["studio_hints"]
     hints.service_url = f"http://127.0.0.1:{free_port()}/services/hints/"
-    hints.buffer = type(hints.buffer)(maxlen=50)
+    hints.outbox.max_kept = 50
     t0 = time.monotonic()
     for _ in range(3):
         events = [{"kind": "execute", "ok": True}] * 40

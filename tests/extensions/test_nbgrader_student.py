@@ -56,7 +56,7 @@ async def test_a_validation_from_jupyterlab_is_a_learning_event(jp_fetch, jp_ser
         "assignments", "validate", method="POST", body="", params={"path": "ps01-values-and-names/ps01.ipynb"}
     )
     assert json.loads(resp.body)["success"] is True
-    (event,) = [e for e in jp_serverapp.web_app.settings["studio_hints"].buffer if e["kind"] == "validate"]
+    (event,) = [e for e in jp_serverapp.web_app.settings["studio_hints"].outbox.peek() if e["kind"] == "validate"]
     assert (event["assignment"], event["notebook"], event["ok"]) == ("ps01-values-and-names", "ps01", True)
     # A submission is one too, failed or not (here: no exchange to submit to).
     resp = await jp_fetch(
@@ -67,5 +67,5 @@ async def test_a_validation_from_jupyterlab_is_a_learning_event(jp_fetch, jp_ser
         params={"assignment_id": "ps01-values-and-names", "course_id": "intro-python"},
     )
     assert json.loads(resp.body)["success"] is False
-    (event,) = [e for e in jp_serverapp.web_app.settings["studio_hints"].buffer if e["kind"] == "submit"]
+    (event,) = [e for e in jp_serverapp.web_app.settings["studio_hints"].outbox.peek() if e["kind"] == "submit"]
     assert (event["assignment"], event["course"], event["ok"]) == ("ps01-values-and-names", "intro-python", False)

@@ -140,7 +140,9 @@ class GradingService(ServiceApp):
         folders = Path(self.data_dir)
         course_folders(folders, Path(self.moved_from) if self.moved_from else None)
         jobs.own_bin_first()  # for the formgraders, which open gradebooks too
-        portal = PortalGrades(self.portal_url, self.grades_token) if self.portal_url and self.grades_token else None
+        portal = None
+        if self.portal_url and self.grades_token:
+            portal = PortalGrades(self.portal_url, self.grades_token, folders / ".outbox" / "portal.sqlite")
         sandboxes = Sandboxes(
             image=self.image,
             runtime=self.runtime,
@@ -195,7 +197,11 @@ class GradingService(ServiceApp):
     async def run(self) -> None:
         log.info("grading: %d workers, courses in %s", self.grading.workers, self.data_dir)
         exchange = ExchangeClient(self.exchange_url, self.api_token)
-        self.grading.send_all()
+        if self.grading.portal is not None:
+            sending = asyncio.ensure_future(self.grading.portal.outbox.run())
+            sending.add_done_callback(
+                lambda t: t.cancelled() or log.error("the portal's sender ended: %r", t.exception())
+            )
         while True:
             if self.exchange_url:
                 queued = await self.grading.catch_up(exchange)
@@ -211,6 +217,8 @@ class GradingService(ServiceApp):
     async def close(self) -> None:
         self.formgraders.stop()
         self.grading.close()
+        if self.grading.portal is not None:
+            self.grading.portal.outbox.close()
 
 
 def course_folders(folders: Path, moved_from: Path | None) -> None:

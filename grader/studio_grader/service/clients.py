@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
+from pathlib import Path
 
 from studio_wire import http
+from studio_wire.outbox import Outbox, check
 
 log = logging.getLogger("studio.grading")
 
@@ -24,20 +25,21 @@ class ExchangeClient:
 
 
 class PortalGrades:
-    """Sends each student's grade to the portal (``PUT <portal>/api/grades/``, a service token), off the
-    request path; what could not be sent is sent again with the next one."""
+    """Sends each student's grade to the portal (``PUT <portal>/api/grades/``, a service token), off the request
+    path, through the service's durable outbox (studio_wire.outbox): one message per student's assignment, the
+    latest replacing one still waiting; a portal that is down or refuses gets each grade when it is back, none
+    lost across restarts. The portal keeps a grade once whatever arrives twice."""
 
-    def __init__(self, url: str, token: str):
+    def __init__(self, url: str, token: str, outbox: Path | str):
         self.url, self.token = url.rstrip("/") + "/api/grades/", token
         self.client = http.async_client(30)
-        self.pending: dict[tuple[str, str, str], dict] = {}
-        self.sending = False
+        self.outbox = Outbox(outbox, self._deliver, name="grades for the portal", batch=200)
 
     def send(self, course: str, assignment: str, student: str, entry: dict) -> None:
         # Flagged (tampering, a time-out, a crash): "needs review", its points not final until a grader clears the
         # flag in formgrader (refresh_scores sends it again then).
         review = entry.get("state") == "graded" and bool(entry.get("flagged"))
-        self.pending[(course, assignment, student)] = {
+        grade = {
             "course": course,
             "assignment": assignment,
             "student": student,
@@ -52,26 +54,12 @@ class PortalGrades:
             "graded_at": entry.get("graded_at"),
             "reason": (entry.get("reason") or "")[:500],
         }
-        if not self.sending:
-            asyncio.ensure_future(self._flush())
+        self.outbox.put(grade, key=f"{course}/{assignment}/{student}")
 
-    async def _flush(self) -> None:
-        self.sending = True
-        try:
-            while self.pending:
-                batch = list(self.pending.items())
-                try:
-                    resp = await self.client.put(
-                        self.url,
-                        content=json.dumps({"grades": [g for _, g in batch]}),
-                        headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
-                    )
-                    resp.raise_for_status()
-                except Exception as e:  # noqa: BLE001 -- kept, and sent with the next grade
-                    log.warning("could not send %d grades to the portal: %s", len(batch), e)
-                    return
-                for key, grade in batch:
-                    if self.pending.get(key) is grade:
-                        del self.pending[key]
-        finally:
-            self.sending = False
+    async def _deliver(self, grades: list[dict]) -> None:
+        resp = await self.client.put(
+            self.url,
+            content=json.dumps({"grades": grades}),
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        check(resp)

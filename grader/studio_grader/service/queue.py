@@ -218,15 +218,6 @@ class Grading:
                 changed += 1
         return changed
 
-    def send_all(self) -> None:
-        """Every grade to the portal (at start: it may have missed some while either was down; it keeps each once)."""
-        if self.portal is None:
-            return
-        for course, entries in self.status.items():
-            for key, entry in entries.items():
-                if entry.get("state") in ("graded", "failed"):
-                    self.portal.send(course, *key.split("/"), entry)
-
     async def execute(self, job: dict) -> dict:
         """One notebook's cells in a worker's sandbox (a grader's own autograde), next to the queue's jobs."""
         return await self._in_worker(jobs.execute, (job,), job["job_timeout"] + 120)
@@ -248,7 +239,11 @@ class Grading:
         entries = [e for c, st in self.status.items() if course in (None, c) for e in st.values()]
         states = {s: sum(1 for e in entries if e.get("state") == s) for s in ("queued", "grading", "graded", "failed")}
         recent = [t for t in self.finished if t > time.time() - 60]
-        return {**states, "total": len(entries), "per_minute": len(recent), "workers": self.workers}
+        progress = {**states, "total": len(entries), "per_minute": len(recent), "workers": self.workers}
+        if course is None and self.portal is not None:
+            stats = self.portal.outbox.stats()  # grades waiting for the portal, and refused ones (the log says why)
+            progress["to_portal"] = {k: stats[k] for k in ("pending", "refused")}
+        return progress
 
     def close(self) -> None:
         self.pool.terminate()

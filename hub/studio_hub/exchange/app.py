@@ -52,8 +52,22 @@ class ExchangeService(ServiceApp):
         self.store = ExchangeStore(Path(self.data_dir), self.limits)
         # base64 adds a third: bodies up to twice the limit reach the handler, which says what the limit is.
         self.max_body_mib = 2 * self.max_mib + 1
-        self.notifier = Notifier(self.notify_url, self.api_token) if self.notify_url else None
+        self.notifier = None
+        if self.notify_url:
+            self.notifier = Notifier(
+                self.notify_url, self.api_token, Path(self.data_dir) / ".outbox" / "grading.sqlite"
+            )
         self.logs.info("exchange keeping files in %s", self.data_dir)
+
+    async def run(self) -> None:
+        if self.notifier:
+            await self.notifier.outbox.run()
+        else:
+            await super().run()
+
+    async def close(self) -> None:
+        if self.notifier:
+            self.notifier.outbox.close()
 
     def routes(self) -> list[tuple]:
         return ROUTES

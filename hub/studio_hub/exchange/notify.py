@@ -1,47 +1,34 @@
-"""Telling the grading service of each new submission."""
+"""Telling the grading service of each new submission, through a durable outbox (studio_wire.outbox)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
+from pathlib import Path
 
-log = logging.getLogger("studio.exchange")
+from studio_wire import http
+from studio_wire.outbox import Outbox, check
 
 
 class Notifier:
-    """Tells the grading service of each new submission (POST ``<url>api/submitted``, this service's hub token).
+    """Tells the grading service of each new submission (POST ``<url>api/submitted``, this service's hub token), off
+    the request path. A notice waits in the exchange's outbox until the grading service took it (one per student's
+    assignment: the latest submission is the one graded), so a grading service that is down or restarting gets it
+    when it is back; it also looks for ungraded submissions on its own every minute."""
 
-    Best effort and off the request path: a grading service that is down misses nothing, because it also looks for
-    ungraded submissions on its own every minute."""
-
-    def __init__(self, url: str, token: str):
+    def __init__(self, url: str, token: str, outbox: Path | str):
         self.url, self.token = url.rstrip("/") + "/api/submitted", token
-        self.client = None  # made at first use
-        self.tasks: set[asyncio.Task] = set()
+        self.client = http.async_client(10)
+        self.outbox = Outbox(outbox, self._deliver, name="notices for the grading service", batch=50)
 
     def submitted(self, info: dict) -> None:
-        task = asyncio.ensure_future(self._post(info))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        notice = {k: info[k] for k in ("course_id", "assignment_id", "student_id", "id")}
+        self.outbox.put(notice, key=f"{info['course_id']}/{info['assignment_id']}/{info['student_id']}")
 
-    async def _post(self, info: dict) -> None:
-        from studio_wire import http
-
-        self.client = self.client or http.async_client(10)
-        body = json.dumps({k: info[k] for k in ("course_id", "assignment_id", "student_id", "id")})
-        try:
+    async def _deliver(self, notices: list[dict]) -> None:
+        for notice in notices:  # the grading service takes them one by one; a notice taken twice is queued once
             resp = await self.client.post(
                 self.url,
-                content=body,
+                content=json.dumps(notice),
                 headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
             )
-            resp.raise_for_status()
-        except Exception as e:  # noqa: BLE001 -- logged; the grading service finds it on its next look
-            log.warning(
-                "could not tell the grading service of %s/%s by %s: %s",
-                info["course_id"],
-                info["assignment_id"],
-                info["student_id"],
-                e,
-            )
+            check(resp)

@@ -1,7 +1,8 @@
 """Sends the learning-event queue to the portal's analytics: ``PUT <portal>/api/events/`` with the hub services'
-token, in order, from a cursor kept in the service's state. The portal stores each event once by its queue id, so
-a batch sent twice (a crash between sending and moving the cursor, two services sharing one Redis stream, a
-cursor lost with the in-process state) counts once."""
+token, in order, from a cursor kept in the service's state. The queue (a Redis stream, or the local state's table)
+is this sender's outbox; it waits after failures as studio_wire.outbox's senders do. The portal stores each event
+once by its queue id, so a batch sent twice (a crash between sending and moving the cursor, two services sharing
+one Redis stream, a cursor lost with the in-process state) counts once."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import logging
 
 from studio_wire import http
+from studio_wire.outbox import Backoff
 
 from .state import State
 
@@ -41,13 +43,14 @@ class EventForwarder:
         return len(rows)
 
     async def run(self) -> None:
-        delay = self.interval
+        backoff = Backoff(self.interval, 60.0)  # studio_wire.outbox's, as every sender's
         while True:
             try:
                 sent = await self.send_once()
+                backoff.reset()
                 delay = self.interval
             except Exception as e:  # noqa: BLE001 -- the portal is down or refused: the events wait in the queue
-                log.warning("could not send learning events to the portal (%s); trying again in %.0f s", e, delay)
-                sent, delay = 0, min(delay * 2, 60.0)
+                sent, delay = 0, backoff.failed()
+                log.warning("could not send learning events to the portal (%s); trying again in %.1f s", e, delay)
             if sent < self.batch:
                 await asyncio.sleep(delay)

@@ -1,7 +1,8 @@
 """The email outbox: notifications marked ``pending`` are mailed by one background thread per portal process,
 never by the request that caused them. Rows are claimed with SELECT … FOR UPDATE SKIP LOCKED, so several
 gunicorn workers (or ``manage.py send_notifications``) never send one twice; a failed send is retried on the next
-wake-up, at most MAX_ATTEMPTS times. A process that dies leaves its pending rows for the next one."""
+wake-up after a wait that doubles with each failure in a row (studio_wire.outbox.Backoff, every sender's), at most
+MAX_ATTEMPTS times for one notification. A process that dies leaves its pending rows for the next one."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import threading
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import close_old_connections, connection, transaction
+from studio_wire.outbox import Backoff
 
 from .models import Notification
 
@@ -42,18 +44,29 @@ def stop() -> None:
 
 
 def _run() -> None:
+    backoff = Backoff(first=5.0, most=IDLE_SECONDS * 10)  # studio_wire.outbox's, as every sender's
+    retry_in = None  # after a failure: only the backoff's wait ends (a new notification does not)
     while True:
-        _wake.wait(timeout=IDLE_SECONDS)
+        if retry_in is None:
+            _wake.wait(timeout=IDLE_SECONDS)
+        else:
+            _stop.wait(timeout=retry_in)
         _wake.clear()
         if _stop.is_set():
             return
+        retry_in = None
         try:
             while True:
                 tried, failed = send_pending()
-                if not tried or failed:
-                    break  # nothing left, or the mail server is unwell: wait before trying again
+                if failed:  # the mail server is unwell: wait longer each time before trying again
+                    retry_in = backoff.failed()
+                    break
+                backoff.reset()
+                if not tried:
+                    break
         except Exception:
             log.exception("outbox: sending notifications failed")
+            retry_in = backoff.failed()
         finally:
             connection.close()
             close_old_connections()
