@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from studio_hub.hints.forward import CURSOR_KEY, EventForwarder
+from studio_hub.hints.forward import CURSOR_KEY, REFUSED_KEY, EventForwarder
 from studio_hub.hints.state import LocalState
 
 
@@ -19,13 +19,15 @@ class Portal(BaseHTTPRequestHandler):
 
     received: list[dict] = []
     down = False
+    refuse = None  # a batch holding an event with this "n" is refused whole (400), as the portal does a bad one
 
     def do_PUT(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         ok = self.headers.get("Authorization") == "Bearer tok" and not Portal.down
-        if ok:
+        bad = ok and any(e.get("n") == Portal.refuse for e in body["events"])
+        if ok and not bad:
             Portal.received.extend(body["events"])
-        self.send_response(200 if ok else 403 if not Portal.down else 503)
+        self.send_response(400 if bad else 200 if ok else 403 if not Portal.down else 503)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
         self.wfile.write(json.dumps({"stored": len(body["events"]) if ok else 0}).encode())
@@ -36,7 +38,7 @@ class Portal(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def portal():
-    Portal.received, Portal.down = [], False
+    Portal.received, Portal.down, Portal.refuse = [], False, None
     server = ThreadingHTTPServer(("127.0.0.1", 0), Portal)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -63,5 +65,20 @@ def test_events_go_in_order_from_the_cursor_and_wait_while_the_portal_is_down(po
         with pytest.raises(Exception, match="403"):
             await refused.send_once()
         assert await state.get(CURSOR_KEY) == "8"
+
+    asyncio.run(scenario())
+
+
+def test_an_event_the_portal_refuses_is_set_aside_and_the_rest_of_its_batch_arrives(portal, tmp_path):
+    async def scenario():
+        state = LocalState(tmp_path / "hints.sqlite")
+        await state.push_events([{"kind": "execute", "student": "s1", "course": "c", "n": n} for n in range(5)])
+        Portal.refuse = 2
+        forwarder = EventForwarder(state, portal, "tok", batch=10)
+        assert await forwarder.send_once() == 5
+        assert [e["n"] for e in Portal.received] == [0, 1, 3, 4]
+        assert await state.get(CURSOR_KEY) == "5" and await forwarder.send_once() == 0
+        (aside,) = await state.get(REFUSED_KEY)
+        assert aside["id"] == "3" and aside["event"]["n"] == 2 and aside["reason"].startswith("HTTP 400")
 
     asyncio.run(scenario())

@@ -6,7 +6,7 @@ for the hints service) is ``put`` into an outbox: a table in a SQLite file of th
 gives them to ``deliver``; what was delivered is deleted. A delivery that fails leaves its batch where it was, and the
 sender waits before the next try (``Backoff``: twice as long each time, from ``first_wait`` up to ``max_wait``,
 jittered so that senders do not all come back at once after an outage). A receiver that refuses a message for good
-(``Refused``: an HTTP 4xx other than 408 and 429) would stop every message behind it: that message is set aside with
+(``Refused``: an HTTP 400, 409, 410, 413, 415 or 422) would stop every message behind it: that message is set aside with
 the receiver's reason, counted in ``stats()`` for a person to see, and the rest go on.
 
 A message may arrive twice (the sender stopped between delivering and deleting): receivers keep each once, by its key
@@ -38,13 +38,18 @@ class Refused(Exception):
     """The receiver refused what it was given for good: sending it again would not help."""
 
 
+# What a receiver answers about a message itself (malformed, conflicting, too large): sending it again would not help.
+# Any other answer (401/403/404: the sender is misconfigured, which a person fixes; 408, 429, 5xx) is tried again.
+REFUSALS = frozenset({400, 409, 410, 413, 415, 422})
+
+
 def check(resp) -> None:
-    """An HTTP answer (httpx): nothing for 2xx; ``Refused`` for a 4xx other than 408 and 429 (with the receiver's
-    words); an exception to try again after for anything else."""
+    """An HTTP answer (httpx): nothing for 2xx; ``Refused`` (with the receiver's words) for one of ``REFUSALS``; an
+    exception to try again after for anything else."""
     if 200 <= resp.status_code < 300:
         return
     words = f"HTTP {resp.status_code}: {resp.text[:300]}"
-    if 400 <= resp.status_code < 500 and resp.status_code not in (408, 429):
+    if resp.status_code in REFUSALS:
         raise Refused(words)
     raise RuntimeError(words)
 

@@ -11,12 +11,13 @@ import json
 import logging
 
 from studio_wire import http
-from studio_wire.outbox import Backoff
+from studio_wire.outbox import Backoff, Refused, check
 
 from .state import State
 
 log = logging.getLogger(__name__)
 CURSOR_KEY = "portal-events-cursor"
+REFUSED_KEY = "portal-events-refused"
 YEAR = 365 * 86400
 
 
@@ -27,20 +28,41 @@ class EventForwarder:
         self.client = http.async_client(60)
 
     async def send_once(self) -> int:
-        """Send the next batch after the cursor; how many events went. Raises if the portal refused them."""
+        """Send the next batch after the cursor; how many events it moved past (sent, or refused for good and set
+        aside). Raises if the portal did not take them (down, or this service misconfigured): the cursor stays."""
         cursor = await self.state.get(CURSOR_KEY) or "0"
         rows = await self.state.read_events(cursor, self.batch)
         if not rows:
             return 0
-        body = json.dumps({"events": [{**event, "id": event_id} for event_id, event in rows]})
-        resp = await self.client.put(
-            self.url,
-            content=body,
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
-        )
-        resp.raise_for_status()
+        try:
+            await self._put(rows)
+        except Refused as e:
+            if len(rows) == 1:
+                await self._set_aside(rows[0], str(e))
+            else:  # the portal refuses a batch whole: each alone, so that only what it refuses is set aside
+                for row in rows:
+                    try:
+                        await self._put([row])
+                    except Refused as one:
+                        await self._set_aside(row, str(one))
         await self.state.put(CURSOR_KEY, rows[-1][0], YEAR)
         return len(rows)
+
+    async def _put(self, rows: list[tuple[str, dict]]) -> None:
+        resp = await self.client.put(
+            self.url,
+            content=json.dumps({"events": [{**event, "id": event_id} for event_id, event in rows]}),
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        check(resp)
+
+    async def _set_aside(self, row: tuple[str, dict], reason: str) -> None:
+        """An event the portal refuses for good stays in the queue (api/events) and is named, with the reason, in
+        the state's ``portal-events-refused`` (the latest hundred), as studio_wire.outbox sets such messages aside."""
+        event_id, event = row
+        log.error("the portal refused learning event %s for good: %s", event_id, reason[:300])
+        refused = await self.state.get(REFUSED_KEY) or []
+        await self.state.put(REFUSED_KEY, [*refused, {"id": event_id, "event": event, "reason": reason}][-100:], YEAR)
 
     async def run(self) -> None:
         backoff = Backoff(self.interval, 60.0)  # studio_wire.outbox's, as every sender's
