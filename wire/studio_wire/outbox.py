@@ -12,7 +12,6 @@ the receiver's reason, counted in ``stats()`` for a person to see, and the rest 
 A message may arrive twice (the sender stopped between delivering and deleting): receivers keep each once, by its key
 or id. ``key``: a message put with the key of one still waiting replaces it (a student's latest grade, not each one).
 ``max_kept``: beyond it the oldest are dropped and counted (a learner's events while the hints service is away).
-``linger``: seconds a woken sender waits for more before it sends (many small messages in fewer requests).
 
 Our own, in a table and a loop: the maintained libraries that keep durable queues (huey, procrastinate, persist-queue)
 each need a worker process or a database server that the embedded default and a learner's container do not have.
@@ -81,10 +80,8 @@ class Outbox:
         first_wait: float = 1.0,
         max_wait: float = 60.0,
         max_kept: int = 1_000_000,
-        linger: float = 0.0,
     ):
         self.deliver, self.name, self.batch, self.max_kept = deliver, name, max(1, batch), max_kept
-        self.linger = linger
         self.backoff = Backoff(first_wait, max_wait)
         self.sent = self.dropped = self.failed = 0
         self.last_error = ""
@@ -201,10 +198,9 @@ class Outbox:
         except Refused as e:
             if len(rows) == 1:
                 self._set_aside(rows[0], str(e))
-                return 1
-            # One of them is refused: each alone, so that only that one is set aside.
-            for row in rows:
-                await self._one(row)
+            else:  # one of them is refused: each alone, so that only that one is set aside
+                for row in rows:
+                    await self._one(row)
             return len(rows)
         self._done([seq for seq, _, _ in rows])
         return len(rows)
@@ -236,6 +232,11 @@ class Outbox:
             )
         log.error("%s: the receiver refused a message for good, set aside: %s", self.name, reason[:300])
 
+    def _wait_after_failure(self) -> float:
+        wait = self.backoff.failed()
+        log.warning("%s: %d message(s) wait (%s); again in %.1f s", self.name, self.pending(), self.last_error, wait)
+        return wait
+
     async def tick(self) -> None:
         """The sender for a part that drives it by a timer (a Jupyter server's PeriodicCallback) instead of ``run``:
         deliver what waits, unless the backoff after a failure is not over yet."""
@@ -245,32 +246,20 @@ class Outbox:
             while await self.send_once():
                 pass
         except Exception:  # noqa: BLE001 -- the receiver is down or unwell: the messages wait
-            wait = self.backoff.failed()
-            self._retry_at = time.monotonic() + wait
-            log.warning(
-                "%s: %d message(s) wait (%s); trying again in %.1f s", self.name, self.pending(), self.last_error, wait
-            )
+            self._retry_at = time.monotonic() + self._wait_after_failure()
         else:
             self.backoff.reset()
 
     async def run(self, idle: float = 60.0) -> None:
-        """Send until cancelled: when woken (after ``linger``), every ``idle`` seconds otherwise; after a failure,
-        only when the backoff's wait is over."""
+        """Send until cancelled: when woken, every ``idle`` seconds otherwise; after a failure, only when the
+        backoff's wait is over."""
         self._wake = asyncio.Event()
         while True:
             self._wake.clear()
             try:
                 moved = await self.send_once()
             except Exception:  # noqa: BLE001 -- the receiver is down or unwell: the messages wait
-                wait = self.backoff.failed()
-                log.warning(
-                    "%s: %d message(s) wait (%s); trying again in %.1f s",
-                    self.name,
-                    self.pending(),
-                    self.last_error,
-                    wait,
-                )
-                await asyncio.sleep(wait)
+                await asyncio.sleep(self._wait_after_failure())
                 continue
             self.backoff.reset()
             if moved:
@@ -279,9 +268,7 @@ class Outbox:
             try:
                 await asyncio.wait_for(self._wake.wait(), idle)
             except TimeoutError:
-                continue
-            if self.linger:  # what comes meanwhile goes in the same batch
-                await asyncio.sleep(self.linger)
+                pass
 
     def close(self) -> None:
         self.db.close()
