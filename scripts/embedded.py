@@ -364,6 +364,7 @@ DEMO_PASS_THROUGH = (
     "STUDIO_DOCKER_PREFIX",
     "STUDIO_CULL_TIMEOUT",
     "STUDIO_CULL_EVERY",
+    "STUDIO_GRADING_SANDBOX",
 )
 
 
@@ -407,6 +408,22 @@ def demo() -> int:
         print("[demo] stopped.", flush=True)
 
 
+def grading_isolation(stack: Stack) -> str:
+    """What isolates graded submissions, as the grading service chooses it (the same function, the same settings)."""
+    from studio_grader.sandbox import SandboxError, choose_engine, describe_engine
+
+    settings = stack.hub_settings()
+    image = stack.extra_env.get("STUDIO_LEARNER_IMAGE", settings.learner_image)
+    runtime = stack.extra_env.get("STUDIO_DOCKER_RUNTIME", settings.docker_runtime)
+    engine = stack.extra_env.get("STUDIO_GRADING_SANDBOX", "auto")
+    try:
+        if engine == "auto":
+            engine, _ = choose_engine(image, runtime)
+    except SandboxError as e:
+        return f"OFF: {e}"
+    return describe_engine(engine, image, runtime)
+
+
 def _print_welcome(stack: Stack, *, seconds: float) -> None:
     from studio_hub.spawner import default_sandbox, describe_isolation, shared_warning
 
@@ -417,6 +434,7 @@ def _print_welcome(stack: Stack, *, seconds: float) -> None:
         print(f"[demo] isolation: {describe_isolation(isolation, default_sandbox())}")
     if isolation == "shared" and stack.extra_env.get("STUDIO_SPAWNER") != "docker":
         print(f"\n\033[1;33mWARNING:\033[0m {shared_warning(default_sandbox())}\n")
+    print(f"[demo] grading: {grading_isolation(stack)}")
     accounts = "\n".join(f"{user}  password: {password}" for user, password in stack.passwords.items())
     print(
         f"""

@@ -12,7 +12,7 @@ CHP_VERSION=5.3.0
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # --- system packages ------------------------------------------------------------------------------------
-apt_pkgs=(python3-venv bubblewrap)
+apt_pkgs=(python3-venv bubblewrap libseccomp2)
 command -v npm >/dev/null || apt_pkgs+=(npm)
 # Tests reach learners' origins (<name>.localhost) from Python too: nss-myhostname resolves *.localhost here.
 [ "$PURPOSE" = test ] && apt_pkgs+=(chromium fonts-dejavu-core libnss-myhostname)

@@ -47,6 +47,8 @@ def running_stack(name: str, extra_env: dict[str, str] | None = None, after_stop
             "STUDIO_FORMGRADER_ACCOUNT_PREFIX": f"f{run}-",
             "STUDIO_GRADING_WORKERS": "1",
             "STUDIO_LOGIN_RATE": "600/m",
+            # Grading sandboxes as the embedded default has them (Docker's where a test asks for them).
+            "STUDIO_GRADING_SANDBOX": "bwrap",
             **(extra_env or {}),
         },
         **ports,

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from .sandbox import SandboxSpec
+
 STATUS_FILE = "status.json"
 # The folders of a course that its formgrader writes (nbgrader's, and the SQLite gradebook's: SQLite writes its
 # journal next to the database).
@@ -134,9 +136,16 @@ class Sandboxes:
 
     image: str = "studio-learner:latest"
     runtime: str = "runsc"
+    engine: str = "docker"  # "bwrap": bubblewrap on this machine, no Docker (studio_grader.sandbox)
     mode: str = "pooled"
     timeout: int = 30
     prefix: str = "studio-grade"  # the sandboxes' container names start with it
+
+    def spec(self, purpose: str) -> SandboxSpec:
+        """A one-off sandbox's (``purpose``: its names' suffix)."""
+        return SandboxSpec(
+            image=self.image, runtime=self.runtime, engine=self.engine, prefix=f"{self.prefix}-{purpose}"
+        )
 
 
 @dataclass(frozen=True)
@@ -180,12 +189,13 @@ class CourseSpace:
             "from studio_grader import pipeline, trusted",
             "pipeline.configure(c)",
             # Nothing of the course's runs here: AUTOTEST directives are expanded in a grading sandbox.
-            f"trusted.configure(c, image={s.image!r}, runtime={s.runtime!r}, prefix={s.prefix!r})",
+            f"trusted.configure(c, image={s.image!r}, runtime={s.runtime!r}, prefix={s.prefix!r}, engine={s.engine!r})",
             f"c.CourseDirectory.root = {str(self.folder)!r}",
             f"c.CourseDirectory.course_id = {self.course!r}",
             f"c.CourseDirectory.db_url = {self.db_url!r}",
             f"c.SandboxedExecute.image = {s.image!r}",
             f"c.SandboxedExecute.runtime = {s.runtime!r}",
+            f"c.SandboxedExecute.engine = {s.engine!r}",
             f"c.SandboxedExecute.mode = {s.mode!r}",
             f"c.SandboxedExecute.timeout = {s.timeout!r}",
             f"c.SandboxedExecute.prefix = {s.prefix!r}",

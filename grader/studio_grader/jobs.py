@@ -31,6 +31,7 @@ from studio_wire import http
 from .autograde import _check_metadata_schema_once, _load_config, _share_gradebook_engines
 from .courses import CourseSpace
 from .readable import unreadable
+from .sandbox import engine_problem
 
 _APIS: dict[str, tuple[float, object]] = {}  # course folder → (config mtime, NbGraderAPI)
 _SANDBOXES: dict = {}  # this worker's SandboxedExecute settings (image, runtime, mode)
@@ -42,16 +43,17 @@ def own_bin_first() -> None:
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
-def init_worker(warm: dict | None = None) -> None:
-    """Once per worker process: nbgrader's costly set-up, and a grading sandbox started before any job needs it."""
+def init_worker(settings: dict | None = None, warm: bool = True) -> None:
+    """Once per worker process: nbgrader's costly set-up, and (``warm``) a grading sandbox of ``settings``
+    (SandboxedExecute's: image, runtime, engine, mode) started before any job needs it."""
     own_bin_first()
     _share_gradebook_engines()
     _check_metadata_schema_once()
-    _SANDBOXES.update(warm or {})
-    if warm:
+    _SANDBOXES.update(settings or {})
+    if settings and warm and not engine_problem(settings.get("engine", "docker")):
         from .preprocessor import SandboxedExecute, pool_for
 
-        execute = SandboxedExecute(**warm)  # as the courses' configs set it (CourseSpace.prepare)
+        execute = SandboxedExecute(**settings)  # as the courses' configs set it (CourseSpace.prepare)
         try:
             pool_for(execute.spec(), execute.sandboxes, execute.mode)
         except Exception as e:  # noqa: BLE001 -- jobs say why when they need the sandbox; the worker stays
@@ -160,6 +162,10 @@ def grade(space: CourseSpace, assignment: str, student: str, sub_id: str | None)
     start = len(REPORTS)
     out = {"course": space.course, "assignment": assignment, "student": student, "submission": sub_id}
     try:
+        if why := engine_problem(_SANDBOXES.get("engine", "docker")):
+            # Not the student's fault, and not a score: the submission stays in the exchange, to be graded (regrade)
+            # where a sandbox can run.
+            raise GradingError(f"not graded: no grading sandbox can run here ({why})")
         api = _api(space.folder)
         ensure_generated(space, assignment, api)
         if sub_id is None:

@@ -1,4 +1,5 @@
-"""Grading sandboxes from the grader's side: gVisor containers running ``studio_sandbox.worker``.
+"""Grading sandboxes from the grader's side: gVisor containers running ``studio_sandbox.worker``, or, on a machine
+without Docker (the embedded default), bubblewrap around the same worker (``SandboxSpec.engine``).
 
 Two modes, chosen per course (``SandboxedExecute.mode``):
 
@@ -9,24 +10,44 @@ Two modes, chosen per course (``SandboxedExecute.mode``):
   (``warm``) so the start-up cost overlaps with grading.
 
 Either way: no network, read-only image, limits on memory, processes and CPU, nothing of the host mounted.
+
+The bubblewrap engine (``engine="bwrap"``, root only) runs the worker from this machine's own environment in
+namespaces of its own: no network at all (a network namespace with nothing in it), its own process list, IPC and
+host name, a read-only view of the system and of the virtualenv and nothing else of the machine (no homes, no
+checkout, no course folders), a private /tmp and /dev/shm of bounded size, the capabilities the fork-server needs
+and no others. Each sandbox's jobs get uids from a block of their own (``uid_block``), so no two sandboxes' jobs
+ever share a uid (a uid's process limit and signals are per uid on a real kernel), and every job's process runs
+under a seccomp filter (``studio_sandbox.confine``). What it does not give that gVisor gives: the jobs' system calls
+reach this machine's kernel (the filter narrows which), and memory is bounded per process (RLIMIT_AS times the
+process limit), not for the sandbox as a whole.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import queue
 import secrets
 import select
+import shutil
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from studio_wire.grading import JOB, problem
 
 # The longest answer read from a sandbox: one job's result, whose outputs its worker caps at 8 MiB in all
 # (studio_sandbox.worker.MAX_JOB_OUTPUT), with room for JSON's escapes and the rest of the result.
 MAX_REPLY = 32 * 2**20
+ENGINES = ("docker", "bwrap")
+# The bubblewrap engine's uid blocks: sandbox n's jobs run as FIRST_BLOCK_UID + n * BLOCK_UIDS onwards, far above any
+# account's (learners' and course accounts are ordinary ones); a sandbox whose block is used up is replaced.
+FIRST_BLOCK_UID, BLOCK_UIDS, BLOCKS = 10_000_000, 20_000, 4096
+UID_LOCKS = Path("/run/learning-studio/grading-uids")
 
 
 class SandboxError(RuntimeError):
@@ -45,10 +66,15 @@ class SandboxSpec:
     prefix: str = "studio-grade"
     start_timeout: float = 60.0
     extra_args: tuple[str, ...] = field(default=())
+    # "docker": a container of `image` in `runtime` (gVisor); "bwrap": bubblewrap on this machine (no Docker; root)
+    engine: str = "docker"
 
-    def argv(self, name: str, once: bool, command: tuple[str, ...] = ()) -> list[str]:
-        """``docker run`` of a sandbox: the grading worker, or ``command`` (another program of the image's)."""
+    def argv(self, name: str, once: bool, command: tuple[str, ...] = (), first_uid: int = 0) -> list[str]:
+        """The command that runs a sandbox: the grading worker, or ``command`` (another program of the image's; its
+        "python" is the sandbox's). ``first_uid``: the bubblewrap engine's block of uids for its jobs."""
         command = command or ("python", "-m", "studio_sandbox.worker", *(["--once"] if once else []))
+        if self.engine == "bwrap":
+            return self._bwrap(command, first_uid)
         return [
             "docker",
             "run",
@@ -104,6 +130,179 @@ class SandboxSpec:
             *command,
         ]
 
+    def _bwrap(self, command: tuple[str, ...], first_uid: int) -> list[str]:
+        venv = Path(sys.prefix).resolve()  # this environment: its Python and packages are the sandbox's
+        if command[0] == "python":
+            command = (str(venv / "bin" / "python"), *command[1:])
+        system = []
+        for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32"):  # symlinks into /usr on Debian 12, kept as such
+            if os.path.islink(top):
+                system += ["--symlink", os.readlink(top), top]
+            elif os.path.isdir(top):
+                system += ["--ro-bind", top, top]
+        return [
+            "bwrap",
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--hostname",
+            "sandbox",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            *system,
+            "--ro-bind",
+            "/etc",
+            "/etc",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--size",
+            str(self.tmpfs_mib * 2**20),
+            "--tmpfs",
+            "/tmp",
+            "--size",
+            str(64 * 2**20),
+            "--tmpfs",
+            "/dev/shm",
+            "--chmod",
+            "1777",
+            "/tmp",
+            "--chmod",
+            "1777",
+            "/dev/shm",
+            # After /tmp's tmpfs, which would hide a virtualenv under /tmp (a checkout there). The folders bubblewrap
+            # makes on the way to it are 0700: the jobs' uids must pass through them.
+            "--ro-bind",
+            str(venv),
+            str(venv),
+            *[arg for parent in _made_for(venv) for arg in ("--chmod", "0755", str(parent))],
+            "--chdir",
+            "/tmp",
+            "--clearenv",
+            "--setenv",
+            "PATH",
+            f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+            "--setenv",
+            "HOME",
+            "/tmp",
+            "--setenv",
+            "LANG",
+            "C.UTF-8",
+            "--setenv",
+            "STUDIO_GRADER_SANDBOX",
+            "1",
+            "--setenv",
+            "STUDIO_SANDBOX_FIRST_UID",
+            str(first_uid or FIRST_BLOCK_UID),
+            "--setenv",
+            "STUDIO_SANDBOX_UIDS",
+            str(BLOCK_UIDS),
+            "--setenv",
+            "STUDIO_SANDBOX_SECCOMP",
+            "1",
+            "--cap-drop",
+            "ALL",
+            *[arg for cap in _WORKER_CAPS for arg in ("--cap-add", f"CAP_{cap}")],
+            "--",
+            *command,
+        ]
+
+
+def _made_for(path: Path) -> list[Path]:
+    """The folders above ``path`` that bubblewrap makes to bind it (not those of the system or the scratch folders it
+    binds or mounts itself)."""
+    bound = (Path("/usr"), Path("/etc"))  # read-only, as they are
+    mounted = (Path("/"), Path("/tmp"), Path("/dev"), Path("/proc"))
+    return [p for p in path.parents if p not in mounted and not any(p.is_relative_to(b) for b in bound)]
+
+
+# What the fork-server needs (switch each job to its uid, kill a job's processes, clear what a job left); the jobs
+# themselves have none of it.
+_WORKER_CAPS = ("SETUID", "SETGID", "KILL", "CHOWN", "DAC_OVERRIDE", "FOWNER")
+
+
+def engine_problem(engine: str) -> str:
+    """Why sandboxes of ``engine`` cannot run here ("" if they can)."""
+    if engine == "bwrap":
+        if os.geteuid() != 0:
+            return "the bubblewrap grading sandbox runs jobs under uids of their own: it needs root"
+        if not shutil.which("bwrap"):
+            return "bubblewrap is not installed (Debian: apt-get install bubblewrap)"
+        return ""
+    if engine == "docker":
+        return "" if shutil.which("docker") else "Docker is not installed"
+    return f"unknown sandbox engine {engine!r} (one of {', '.join(ENGINES)})"
+
+
+def choose_engine(image: str, runtime: str) -> tuple[str, str]:
+    """What runs grading sandboxes here, asked for "auto": Docker when it answers with ``runtime`` and has ``image``
+    (gVisor containers), else bubblewrap when it can run here; and why Docker was not chosen ("" if it was).
+    Raises SandboxError naming what is missing when neither can run."""
+    why_not = _docker_problem(image, runtime)
+    if not why_not:
+        return "docker", ""
+    if engine_problem("bwrap"):
+        raise SandboxError(f"no grading sandbox can run here: {why_not}; and {engine_problem('bwrap')}")
+    return "bwrap", why_not
+
+
+def _docker_problem(image: str, runtime: str) -> str:
+    if not shutil.which("docker"):
+        return "Docker is not installed"
+    try:
+        info = subprocess.run(
+            ["docker", "info", "--format", "{{json .Runtimes}}"], capture_output=True, text=True, timeout=20
+        )
+        if info.returncode:
+            return f"Docker does not answer ({info.stderr.strip()[:200]})"
+        if runtime not in json.loads(info.stdout or "{}"):
+            return f"Docker has no {runtime!r} runtime (gVisor)"
+        found = subprocess.run(["docker", "image", "inspect", image], capture_output=True, timeout=20)
+    except (OSError, ValueError, subprocess.TimeoutExpired) as e:
+        return f"Docker does not answer ({e})"
+    return "" if found.returncode == 0 else f"Docker has no image {image!r} (images/build.sh learner builds it)"
+
+
+def describe_engine(engine: str, image: str = "", runtime: str = "runsc") -> str:
+    """One line for start-up messages: what isolates the code graded."""
+    if engine == "docker":
+        return f"each submission in a gVisor ({runtime}) container of {image}: no network, read-only image"
+    return (
+        "each submission in bubblewrap on this machine (no Docker): uids of its own, no network, read-only system, "
+        "private /tmp, limits, a seccomp filter"
+    )
+
+
+class UidBlock:
+    """A block of uids no other running sandbox on this machine uses: a lock held for the sandbox's life (a process
+    that dies lets go of its locks)."""
+
+    def __init__(self):
+        UID_LOCKS.mkdir(mode=0o700, parents=True, exist_ok=True)
+        start = secrets.randbelow(BLOCKS)  # where to start looking: rarely a lock another process holds
+        for i in range(BLOCKS):
+            n = (start + i) % BLOCKS
+            fd = os.open(UID_LOCKS / str(n), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self.fd, self.first = fd, FIRST_BLOCK_UID + n * BLOCK_UIDS
+            return
+        raise SandboxError(f"all {BLOCKS} grading sandboxes' uid blocks are in use")
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
 
 class Sandbox:
     """One running sandbox; ``run(job)`` sends a job and waits for its result."""
@@ -111,8 +310,11 @@ class Sandbox:
     def __init__(self, spec: SandboxSpec, *, once: bool = False):
         self.spec, self.once = spec, once
         self.name = f"{spec.prefix}-{secrets.token_hex(5)}"
+        if problem := engine_problem(spec.engine):
+            raise SandboxError(f"no grading sandbox can run here: {problem}")
+        self.uids = UidBlock() if spec.engine == "bwrap" else None
         self.proc = subprocess.Popen(
-            spec.argv(self.name, once),
+            spec.argv(self.name, once, first_uid=self.uids.first if self.uids else 0),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -186,9 +388,10 @@ class Sandbox:
         self._close_pipes()
 
     def kill(self) -> None:
-        subprocess.run(["docker", "rm", "-f", self.name], capture_output=True)
+        if self.spec.engine == "docker":
+            subprocess.run(["docker", "rm", "-f", self.name], capture_output=True)
         if self.proc.poll() is None:
-            self.proc.kill()
+            self.proc.kill()  # bubblewrap: everything in its process namespace goes with it
         self.proc.wait()
         self._close_pipes()
 
@@ -198,6 +401,8 @@ class Sandbox:
                 pipe.close()
             except OSError:
                 pass
+        if self.uids is not None and self.proc.poll() is not None:
+            self.uids.release()
 
 
 class SandboxPool:
@@ -234,8 +439,9 @@ class SandboxPool:
                 if attempt == 2 or not isinstance(e, SandboxError):
                     raise
                 continue
-            if self.mode == "strict" or not result.get("clean", False):
-                # Strict: never reused. Pooled: a sandbox that could not prove the job gone is not reused either.
+            if self.mode == "strict" or not result.get("clean", False) or result.pop("retire", False):
+                # Strict: never reused. Pooled: a sandbox that could not prove the job gone is not reused either, nor
+                # one whose block of uids is used up.
                 threading.Thread(target=sandbox.kill if self.mode == "pooled" else sandbox.close, daemon=True).start()
                 sandbox = self._new()  # the next submission's, starting while this result is used
             self._give_back(sandbox)

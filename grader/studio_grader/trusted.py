@@ -25,7 +25,7 @@ import nbformat
 from nbgrader.preprocessors import InstantiateTests
 from traitlets import Enum, Float, Unicode, default
 
-from .sandbox import MAX_REPLY, SandboxSpec
+from .sandbox import ENGINES, MAX_REPLY, SandboxSpec, UidBlock, engine_problem
 
 
 class SandboxedAutotests(InstantiateTests):
@@ -33,6 +33,7 @@ class SandboxedAutotests(InstantiateTests):
 
     image = Unicode("studio-learner:latest", help="The sandbox's image (the grading sandboxes' own)").tag(config=True)
     runtime = Unicode("runsc", help="The sandbox's Docker runtime").tag(config=True)
+    engine = Enum(ENGINES, "docker", help="Docker (gVisor), or bubblewrap on this machine").tag(config=True)
     prefix = Unicode("studio-grade", help="Container names start with it").tag(config=True)
     timeout = Float(300.0, help="Seconds the expansion of one notebook may take").tag(config=True)
     backend = Enum(
@@ -66,7 +67,10 @@ class SandboxedAutotests(InstantiateTests):
                 self.timeout + 60,
             )
         else:
-            answer = expand_in_sandbox(notebook, autotests, self.image, self.runtime, self.prefix, self.timeout)
+            spec = SandboxSpec(
+                image=self.image, runtime=self.runtime, engine=self.engine, prefix=f"{self.prefix}-autotests"
+            )
+            answer = expand_in_sandbox(notebook, autotests, spec, self.timeout)
         if not isinstance(answer.get("notebook"), str):
             raise ValueError(
                 f"expanding the AUTOTEST directives of {where} (in a grading sandbox) failed: "
@@ -78,12 +82,9 @@ class SandboxedAutotests(InstantiateTests):
         return expanded, resources
 
 
-def expand_in_sandbox(
-    notebook: str, autotests: str | None, image: str, runtime: str, prefix: str, timeout: float
-) -> dict:
+def expand_in_sandbox(notebook: str, autotests: str | None, spec: SandboxSpec, timeout: float) -> dict:
     """nbgrader's InstantiateTests on ``notebook`` (text) with ``autotests`` (autotests.yml's text, or None), in a
     fresh sandbox: ``{"notebook": text}``, or ``{"error": why}``."""
-    spec = SandboxSpec(image=image, runtime=runtime, prefix=f"{prefix}-autotests")
     return run_once(
         spec, ("python", "-m", "studio_sandbox.autotests"), {"notebook": notebook, "autotests": autotests}, timeout
     )
@@ -93,14 +94,23 @@ def run_once(spec: SandboxSpec, command: tuple[str, ...], job: dict, timeout: fl
     """Run ``command`` in a fresh sandbox with ``job`` (JSON) on its input; its one-line JSON answer, read no further
     than MAX_REPLY (its error output: the last 4 kB kept). The sandbox is removed however it ends."""
     name = f"{spec.prefix}-{secrets.token_hex(5)}"
+    if problem := engine_problem(spec.engine):
+        return {"error": f"no grading sandbox can run here: {problem}"}
+    uids = UidBlock() if spec.engine == "bwrap" else None
     proc = subprocess.Popen(
-        spec.argv(name, True, command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        spec.argv(name, True, command, first_uid=uids.first if uids else 0),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     stopped, err = threading.Event(), bytearray()
 
     def stop() -> None:
         stopped.set()
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        if spec.engine == "docker":
+            subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        else:
+            proc.kill()  # bubblewrap: everything in its process namespace goes with it
 
     def drain() -> None:  # read all of it (the sandbox never blocks on a full pipe), keep the end
         for chunk in iter(lambda: proc.stderr.read(8192), b""):
@@ -126,6 +136,8 @@ def run_once(spec: SandboxSpec, command: tuple[str, ...], job: dict, timeout: fl
             proc.kill()
             proc.wait()
         drainer.join(5)
+        if uids is not None:
+            uids.release()
     if len(out) > MAX_REPLY:
         return {"error": f"the sandbox answered with more than {MAX_REPLY // 2**20} MiB"}
     try:
@@ -155,8 +167,9 @@ GENERATE_ASSIGNMENT = [
 ]
 
 
-def configure(c, image: str, runtime: str, prefix: str) -> None:
+def configure(c, image: str, runtime: str, prefix: str, engine: str = "docker") -> None:
     """What a course folder on the trusted side adds to :func:`studio_grader.pipeline.configure`: the sandboxes
     AUTOTEST directives are expanded in."""
     c.GenerateAssignment.preprocessors = list(GENERATE_ASSIGNMENT)
     c.SandboxedAutotests.image, c.SandboxedAutotests.runtime, c.SandboxedAutotests.prefix = image, runtime, prefix
+    c.SandboxedAutotests.engine = engine

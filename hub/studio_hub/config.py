@@ -185,6 +185,8 @@ def update_services(c: Config, s: Settings) -> None:
             s.learner_image,
             "--runtime",
             s.docker_runtime,
+            "--engine",
+            s.grading_sandbox,
             "--portal-url",
             s.portal_backend_url,
             "--rescan",

@@ -66,6 +66,9 @@ class Settings:
     grading: bool = True
     grading_port: int = 8084
     grading_workers: int = 0  # submissions graded at once; 0: the number of cores plus one
+    # What runs grading sandboxes: "docker" (gVisor containers of learner_image), "bwrap" (bubblewrap on this machine,
+    # no Docker; a root hub), "auto": Docker when it has the runtime and the image, else bubblewrap.
+    grading_sandbox: str = "auto"
     grading_rescan: int = 60  # seconds between the service's own looks for ungraded work and changed scores
     # Each course's formgrader runs under a Unix account of the course's own, named so (then a digest of the id).
     formgrader_account_prefix: str = "studio-fg-"
@@ -226,6 +229,7 @@ ENVIRONMENT = {
     "grading": "STUDIO_GRADING",
     "grading_port": "STUDIO_GRADING_PORT",
     "grading_workers": "STUDIO_GRADING_WORKERS",
+    "grading_sandbox": "STUDIO_GRADING_SANDBOX",
     "grading_rescan": "STUDIO_GRADING_RESCAN",
     "formgrader_account_prefix": "STUDIO_FORMGRADER_ACCOUNT_PREFIX",
     "gradebook_url": "STUDIO_GRADEBOOK_URL",

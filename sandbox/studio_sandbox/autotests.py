@@ -16,7 +16,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-UID = 65534  # nobody: the course's code runs without root or capabilities, even inside the sandbox
+from . import confine
+
+# nobody: the course's code runs without root or capabilities, even inside the sandbox; on the bubblewrap engine, the
+# first uid of the sandbox's own block (no other process on the machine has it).
+UID = int(os.environ.get("STUDIO_SANDBOX_FIRST_UID") or 65534)
 MAX_JOB = 64 * 2**20
 
 
@@ -58,6 +62,8 @@ def expand(notebook: str, autotests: str | None) -> str:
         os.setgroups([])
         os.setgid(UID)
         os.setuid(UID)
+        if confine.wanted():
+            confine.restrict()
     os.environ.update(HOME=str(work), JUPYTER_RUNTIME_DIR=str(work / ".runtime"), IPYTHONDIR=str(work / ".ipython"))
     os.chdir(work)
     nb = nbformat.read(work / "source.ipynb", as_version=4)

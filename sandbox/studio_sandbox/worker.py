@@ -32,7 +32,13 @@ import sys
 import time
 from pathlib import Path
 
-FIRST_UID = 200_000
+from . import confine
+
+# Jobs' uids: from FIRST_UID on, two a job (the student's, the judge's). In a container they are the container's own;
+# the bubblewrap engine gives each sandbox a block of the machine's (STUDIO_SANDBOX_FIRST_UID, STUDIO_SANDBOX_UIDS
+# of them), and a sandbox whose block is used up says so with its last result ("retire") and is replaced.
+FIRST_UID = int(os.environ.get("STUDIO_SANDBOX_FIRST_UID") or 200_000)
+UIDS = int(os.environ.get("STUDIO_SANDBOX_UIDS") or 0)  # 0: no end
 GRACE = 5.0  # seconds past a cell's own limit before the parent kills the job
 SCRATCH = ("/tmp", "/dev/shm")
 MiB = 2**20
@@ -102,6 +108,8 @@ def _become_job(uid: int, home: Path, limits: dict, groups: tuple[int, ...] = ()
     os.setgroups(list(groups))
     os.setgid(uid)
     os.setuid(uid)  # from here on: no capabilities, no way back
+    if confine.wanted():  # no kernel of gVisor's between the job and the machine's: fewer system calls
+        confine.restrict()
     os.chdir(workdir or home)
     os.environ.update(HOME=str(home), TMPDIR=str(workdir or home), USER="student", LOGNAME="student")
     # Read by the image's preloaded fork guard at every fork() (gVisor does not enforce RLIMIT_NPROC).
@@ -474,6 +482,9 @@ def _warm_up(shell) -> None:
 class Server:
     def __init__(self):
         from . import crossing, judged  # noqa: F401 -- imported once here, not in every job's processes
+
+        if confine.wanted():
+            import pyseccomp  # noqa: F401 -- loaded once here (it finds libseccomp), applied in every job
         from .executor import new_shell
 
         shell = new_shell()
@@ -519,6 +530,8 @@ class Server:
             clean=clean,
             cpu_seconds=round(sum(c for c in cpu if c is not None), 4),
         )
+        if UIDS and 2 * self.jobs + 4 > UIDS:  # the next job's uids would leave the block
+            result["retire"] = True
         return result
 
     def _drive(self, sock: socket.socket, pid: int, job: dict, judge: socket.socket | None = None) -> dict:
@@ -777,7 +790,7 @@ def main(argv: list[str] | None = None) -> None:
         except Exception as e:  # noqa: BLE001 -- a broken job is answered, the server goes on
             result = {"id": None, "status": "error", "reason": f"{type(e).__name__}: {e}", "cells": [], "flags": []}
         print(json.dumps(result), file=out, flush=True)
-        if args.once:
+        if args.once or result.get("retire"):
             break
 
 

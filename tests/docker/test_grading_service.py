@@ -1,9 +1,10 @@
-"""The grading service with the real stack: a submission to the exchange is graded in a gVisor sandbox as it
-arrives, its score reaches the portal, the course's graders review it in formgrader (theirs only) and release
-feedback through it, and the student fetches that feedback with nbgrader.
+"""The grading service with the real stack: a submission to the exchange is graded in a sandbox as it arrives, its
+score reaches the portal, the course's graders review it in formgrader (theirs only) and release feedback through
+it, and the student fetches that feedback with nbgrader.
 
-One hub and portal (learners as local processes: the sandboxes are what this is about), the learner image as
-the grading sandbox, one grading worker.
+One hub and portal (learners as local processes: the sandboxes are what this is about), one grading worker; every
+test runs twice: with gVisor containers of the learner image as the grading sandboxes, and with bubblewrap on this
+machine (the embedded default's, without Docker).
 """
 
 from __future__ import annotations
@@ -38,16 +39,19 @@ FORMGRADER = f"/services/grading/formgrader/{COURSE}/formgrader"
 HIDDEN = ["celsius_to_fahrenheit(-40)", "98.6", "seconds_to_hms(86399)"]  # in ps01's hidden tests
 
 
-@pytest.fixture(scope="module")
-def stack(learner_image):
+@pytest.fixture(scope="module", params=["docker", "bwrap"])
+def stack(request):
     # The service looks for changed scores (manual grading) every 3 s here, every minute by default.
-    with running_stack("grading", {"STUDIO_LEARNER_IMAGE": learner_image, "STUDIO_GRADING_RESCAN": "3"}) as s:
+    env = {"STUDIO_GRADING_RESCAN": "3", "STUDIO_GRADING_SANDBOX": request.param}
+    if request.param == "docker":
+        env["STUDIO_LEARNER_IMAGE"] = request.getfixturevalue("learner_image")
+    with running_stack(f"grading-{request.param}", env) as s:
         yield s
 
 
 @pytest.fixture(scope="module")
-def notebooks(tmp_path_factory, learner_image) -> dict[str, bytes]:
-    course = make_course(tmp_path_factory.mktemp("course"), image=learner_image)
+def notebooks(tmp_path_factory) -> dict[str, bytes]:
+    course = make_course(tmp_path_factory.mktemp("course"), image="unused: ps01 has no AUTOTEST to expand")
     return {kind: _bytes(submission(course, kind)) for kind in ("right", "wrong")}
 
 

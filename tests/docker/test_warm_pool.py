@@ -100,3 +100,28 @@ def test_a_learner_gets_a_pooled_container_with_their_own_home_and_the_pool_refi
     assert v.follow(f"{docker_stack.user_url('early')}lab").status_code == 200
     kept = run_in_kernel(v, docker_stack.user_url("early"), "print(open('/home/learner/kept.txt').read())")
     assert kept["stdout"].strip() == "mine", kept
+
+
+def test_stopping_the_hub_removes_the_containers_still_waiting(learner_image):
+    """Ctrl-C on a demo with Docker learners left its pooled gVisor containers running until the next hub started:
+    the hub's stop removes them, and their slot folders."""
+    from tests.docker.conftest import docker_learners_stack
+
+    with docker_learners_stack(learner_image, STUDIO_WARM_POOL="2") as stack:
+        v = Visitor(stack)
+        v.login("student1")
+        assert v.follow(f"{stack.hub_url}/hub/home").status_code == 200  # the hub now fills its pool
+        deadline = time.monotonic() + 240
+        while len(waiting_containers(stack)) < 2:
+            assert time.monotonic() < deadline, "the pool did not fill"
+            time.sleep(1)
+        stack.stop("hub")
+        left = subprocess.run(
+            ["docker", "ps", "-a", "-q", "--filter", f"name={stack.container_prefix}-warm-"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        assert left == [], f"pooled containers left running after the hub stopped: {left}"
+        slots = stack.var / "hub" / "home-images" / "warm"
+        assert not slots.is_dir() or not any(slots.iterdir()), list(slots.iterdir())
+        assert "Warm pool: removed" in (stack.log_dir / "hub.log").read_text()

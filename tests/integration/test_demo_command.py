@@ -103,6 +103,109 @@ def test_demo_starts_prints_urls_stops_on_ctrl_c_and_restarts(tmp_path):
         shutil.rmtree(var, ignore_errors=True)
 
 
+def _without_docker(path: str, shims) -> str:
+    """PATH whose docker command answers as one whose daemon does not run: the demo as on a machine without Docker."""
+    shims.mkdir()
+    docker = shims / "docker"
+    docker.write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
+    docker.chmod(0o755)
+    return f"{shims}{os.pathsep}{path}"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the demo's learner accounts and grading sandboxes need root")
+def test_the_demo_without_docker_runs_the_assignment_loop_with_nbgrader_and_grades_in_bubblewrap(tmp_path):
+    """What `make demo` installs is enough for nbgrader (release, fetch, submit), autograding (in bubblewrap: no
+    Docker here), the grade in the portal, formgrader for grader1, and feedback back to the student."""
+    from embedded import Stack, free_port
+
+    from tests.docker.test_grading_service import formgrader, submit, wait_graded
+    from tests.grading_cases import make_course, submission
+    from tests.integration.test_exchange import COURSE, PS, _visitor, course_folder, in_kernel, nbgrader
+
+    run = secrets.token_hex(3)
+    prefix = f"g{run}-"
+    ports = {name: free_port() for name in ("HUB", "PORTAL", "HUB_API", "PROXY_API", "EXCHANGE", "GRADING", "HINTS")}
+    var = ROOT / "var" / "tests" / f"demo-{run}"
+    env = {
+        **os.environ,
+        "PATH": _without_docker(os.environ["PATH"], tmp_path / "bin"),
+        "STUDIO_DEMO_VAR": str(var),
+        "STUDIO_LEARNER_USER_PREFIX": prefix,
+        "STUDIO_FORMGRADER_ACCOUNT_PREFIX": f"h{run}-",
+        **{f"STUDIO_{k}_PORT": str(v) for k, v in ports.items()},
+    }
+    env.pop("STUDIO_GRADING_SANDBOX", None)
+    stack = Stack(
+        var=var,
+        courses=[],
+        **{f"{k.lower()}_port": v for k, v in ports.items()},
+        extra_env={"STUDIO_LEARNER_USER_PREFIX": prefix},
+    )
+    proc = None
+    try:
+        proc, out, _ = start_demo(env)
+        assert "[demo] grading: each submission in bubblewrap on this machine (no Docker)" in out, out
+        # instructor1 releases ps01 from a course folder of their own, as nbgrader's documentation has it.
+        course_folder(stack, "instructor1", "course")
+        for args in (("generate_assignment", PS), ("release_assignment", PS, "--force")):
+            rc, text = nbgrader(stack, "instructor1", *args, cwd="~/course")
+            assert rc == 0, (args, text[-3000:])
+        # student1 fetches it with nbgrader in their own server, answers it (the solution), submits.
+        rc, text = nbgrader(stack, "student1", "fetch_assignment", PS, "--course", COURSE)
+        assert rc == 0 and f"Fetched {COURSE}/{PS}" in text, text
+        course = make_course(tmp_path / "course", image="unused: ps01 has no AUTOTEST")
+        import nbformat
+
+        answered = nbformat.writes(submission(course, "right"))
+        in_kernel(stack, "student1", f"open('{PS}/{PS}.ipynb', 'w').write({answered!r})")
+        rc, text = nbgrader(stack, "student1", "submit", PS, "--course", COURSE)
+        assert rc == 0, text
+        row = wait_graded(stack, "student1", _latest_submission(stack), timeout=240)
+        assert (row["state"], row["auto_score"], row["max_score"]) == ("graded", 5.0, 7.0), row
+        # The grade in the portal; formgrader for the course's grader; feedback back to the student.
+        page = _visitor(stack, "student1").http.get(f"{stack.portal_url}/courses/{COURSE}/grades/")
+        assert page.status_code == 200 and "5 / 7" in page.text, page.text[-2000:]
+        grader = _visitor(stack, "grader1")
+        manage = grader.follow(formgrader(stack) + "/manage_assignments")
+        assert manage.status_code == 200 and "Manage Assignments" in manage.text, manage.text[-1000:]
+        xsrf = grader.http.cookies.get("_xsrf", path="/services/grading/")
+        for action in ("generate_feedback", "release_feedback"):
+            resp = grader.http.post(
+                f"{formgrader(stack)}/api/assignment/{PS}/student1/{action}", headers={"X-CSRFToken": xsrf}
+            )
+            assert resp.status_code == 200 and resp.json()["success"], (action, resp.text[-2000:])
+        rc, text = nbgrader(stack, "student1", "fetch_feedback", PS, "--course", COURSE)
+        assert rc == 0 and "Fetched feedback: " in text, text
+        # A submission that loops is stopped (its limit is calibrated on the solution), and graded.
+        looping = nbformat.writes(submission(course, "looping")).encode()
+        row = wait_graded(stack, "student2", submit(stack, "student2", looping), timeout=240)
+        assert row["state"] == "graded" and row["auto_score"] == 3.0, row
+        ctrl_c(proc)
+        left = subprocess.run(["pgrep", "-f", "studio_sandbox.worker"], capture_output=True, text=True).stdout
+        assert left == "", f"grading sandboxes left running after Ctrl-C: {left}"
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for entry in pwd.getpwall():
+            if entry.pw_name.startswith((prefix, f"h{run}-")):
+                subprocess.run(["pkill", "-KILL", "-u", entry.pw_name], capture_output=True)
+                subprocess.run(["userdel", "--remove", entry.pw_name], capture_output=True)
+        shutil.rmtree(var, ignore_errors=True)
+
+
+def _latest_submission(stack) -> str:
+    """student1's newest submission of ps01, as the exchange lists it to them."""
+    from tests.integration.test_exchange import COURSE, PS, api
+
+    listed = api(stack, "student1", "GET", "api/submissions", params={"mine": "1", "course": COURSE, "assignment": PS})
+    assert listed.status_code == 200 and listed.json()["submissions"], listed.text
+    return listed.json()["submissions"][-1]["id"]  # oldest first
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create the non-root account that runs the demo")
 def test_demo_started_by_a_non_root_user_shares_one_account_and_warns(tmp_path):
     """The checkout is copied into the account's home (CI's clone may not be readable by it); .venv is shared."""
@@ -145,6 +248,9 @@ def test_demo_started_by_a_non_root_user_shares_one_account_and_warns(tmp_path):
             if "Press Ctrl-C to stop" in line:
                 break
         assert "WARNING:" in out and "share ONE Unix account" in out and "bubblewrap hides their homes" in out, out
+        # No Docker of its own and no root: nothing can run graded code safely here, and the demo says so (the hub
+        # and formgrader stay up; submissions are marked failed with that reason).
+        assert "[demo] grading: OFF: no grading sandbox can run here" in out and "needs root" in out, out
         passwords = dict(re.findall(r"^\s+(\w+)\s+password: (\S+)$", out, re.M))
         hub, portal = f"http://localhost:{ports['HUB']}", f"http://127.0.0.1:{ports['PORTAL']}"
         v = Visitor(type("S", (), {"portal_url": portal, "hub_url": hub, "passwords": passwords})())

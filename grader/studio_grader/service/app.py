@@ -27,6 +27,7 @@ from studio_hub.service import ServiceApp
 from .. import jobs
 from ..courses import Sandboxes
 from ..formgrader import Formgraders
+from ..sandbox import ENGINES, SandboxError, choose_engine, describe_engine, engine_problem
 from .clients import ExchangeClient, PortalGrades
 from .formgrader_proxy import FormgraderExchangeHandler, FormgraderProxy, IndexHandler
 from .handlers import (
@@ -69,6 +70,13 @@ class GradingService(ServiceApp):
     image = Unicode("studio-learner:latest", config=True, help="The grading sandboxes' image.")
     runtime = Unicode("runsc", config=True, help="The grading sandboxes' Docker runtime (gVisor).")
     sandbox_prefix = Unicode("studio-grade", config=True, help="The sandboxes' container names start with it.")
+    engine = Enum(
+        ("auto", *ENGINES),
+        "auto",
+        config=True,
+        help="What runs the grading sandboxes: 'docker' (gVisor containers of image), 'bwrap' (bubblewrap on this "
+        "machine, no Docker; root), or 'auto': Docker when it has the runtime and the image, else bubblewrap.",
+    )
     mode = Enum(
         ("pooled", "strict"),
         "pooled",
@@ -111,6 +119,7 @@ class GradingService(ServiceApp):
                 "workers",
                 "image",
                 "runtime",
+                "engine",
                 "sandbox_prefix",
                 "mode",
                 "cell_timeout",
@@ -143,9 +152,24 @@ class GradingService(ServiceApp):
         portal = None
         if self.portal_url and self.grades_token:
             portal = PortalGrades(self.portal_url, self.grades_token, folders / ".outbox" / "portal.sqlite")
+        engine = self.engine
+        if engine == "auto":
+            try:
+                engine, why = choose_engine(self.image, self.runtime)
+            except SandboxError as e:
+                engine, why = "bwrap", str(e)
+            if why:
+                log.info("grading: no Docker sandbox (%s): bubblewrap on this machine instead", why)
+        if engine_problem(engine):
+            # The service stays up (formgrader, manual grading, the grades it has): every submission it cannot grade
+            # is marked failed with this reason, where graders and the student see it.
+            log.error("grading: submissions cannot be autograded here: %s", engine_problem(engine))
+        else:
+            log.info("grading: %s", describe_engine(engine, self.image, self.runtime))
         sandboxes = Sandboxes(
             image=self.image,
             runtime=self.runtime,
+            engine=engine,
             mode=self.mode,
             timeout=self.cell_timeout,
             prefix=self.sandbox_prefix,

@@ -192,12 +192,12 @@ class AutotestsHandler(BaseHandler):
             self.require(Action.RELEASE, course)
             caller = self.current_user["name"]
         job = _json_body(self, EXPANSION)
-        from .. import trusted  # nbgrader's: only where graders run it (the demo's environment has none)
+        from .. import trusted
 
         log.info("%s: expands the AUTOTEST directives of a notebook of %s in a sandbox", caller, course)
-        s = self.grading.sandboxes
+        spec = self.grading.sandboxes.spec("autotests")
         answer = await asyncio.get_running_loop().run_in_executor(
-            None, trusted.expand_in_sandbox, job["notebook"], job["autotests"], s.image, s.runtime, s.prefix, 300.0
+            None, trusted.expand_in_sandbox, job["notebook"], job["autotests"], spec, 300.0
         )
         self.finish(answer)
 

@@ -52,14 +52,16 @@ class Grading:
         self.queue: OrderedDict[tuple[str, str, str], str] = OrderedDict()
         self.running: dict[tuple[str, str, str], str] = {}
         self.finished: deque[float] = deque()  # when jobs ended, over the last minute
-        warm_args = (
-            {"image": sandboxes.image, "runtime": sandboxes.runtime, "mode": sandboxes.mode, "prefix": sandboxes.prefix}
-            if warm
-            else None
-        )
-        # Spawned (not forked) from this asyncio process; each worker starts its sandbox right away.
+        settings = {
+            "image": sandboxes.image,
+            "runtime": sandboxes.runtime,
+            "engine": sandboxes.engine,
+            "mode": sandboxes.mode,
+            "prefix": sandboxes.prefix,
+        }
+        # Spawned (not forked) from this asyncio process; each worker starts its sandbox right away (warm).
         self.pool = multiprocessing.get_context("spawn").Pool(
-            self.workers, initializer=jobs.init_worker, initargs=(warm_args,)
+            self.workers, initializer=jobs.init_worker, initargs=(settings, warm)
         )
         for course in self.known_courses():
             self.space(course)

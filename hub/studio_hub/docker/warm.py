@@ -7,9 +7,12 @@ waits (``studio_ext.warm``) until the hub mounts a learner's home in it and tell
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 import json
+import logging
 import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -44,6 +47,7 @@ class WarmPool:
         self.ready: dict[str, list[Warm]] = {}
         self.filling: asyncio.Task | None = None
         self.swept = False  # pooled containers of an earlier hub (their keys are lost) removed
+        self.removed_at_exit = False  # the hub removes what still waits when it stops
 
     def claim(self, fingerprint: str) -> Warm | None:
         waiting = self.ready.get(fingerprint) or []
@@ -126,6 +130,10 @@ class WarmPoolSpawning(LoggingConfigurable):
             if not self._pool.swept:
                 await self._sweep_warm()
                 self._pool.swept = True
+            if not self._pool.removed_at_exit:
+                # Nothing of the pool outlives the hub: its keys die with it, so a next hub could only remove them.
+                atexit.register(remove_waiting, self.client, self.prefix, self.warm_slots_dir)
+                self._pool.removed_at_exit = True
         except Exception:
             self.log.exception("Warm pool: cannot prepare %s; learners get a full start", self.warm_slots_dir)
             return
@@ -214,3 +222,21 @@ class WarmPoolSpawning(LoggingConfigurable):
             self.object_id, self.warm_slot = "", ""
             return None
         return warm.ip, self.port
+
+
+def remove_waiting(client, prefix: str, slots_dir: Path) -> list[str]:
+    """Remove the pooled containers still waiting (as the hub stops: at exit, so blocking calls); their names."""
+    removed = []
+    try:
+        for info in client.containers(all=True, filters={"label": WARM_LABEL}):
+            name = info["Names"][0].lstrip("/")
+            if name.startswith(f"{prefix}-warm-"):
+                client.remove_container(info["Id"], force=True)
+                homes.unmount_all(slots_dir / name)
+                shutil.rmtree(slots_dir / name, ignore_errors=True)
+                removed.append(name)
+    except Exception:  # noqa: BLE001 -- the hub is stopping: say what is left, the next hub removes it
+        logging.getLogger("JupyterHub").exception("Warm pool: could not remove every waiting container")
+    if removed:
+        logging.getLogger("JupyterHub").info("Warm pool: removed %s as the hub stopped", ", ".join(removed))
+    return removed
