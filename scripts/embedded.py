@@ -221,6 +221,9 @@ class Stack:
             "STUDIO_EVENTS_TOKEN_FILE": str(self.hub_dir / "events_token"),
             "STUDIO_PORTAL_DATA_DIR": str(self.var / "portal"),
             "STUDIO_PORTAL_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            # Where the portal's "Open in JupyterLab" and formgrader links go (the hub's own settings leave its
+            # default address out of the environment).
+            "STUDIO_HUB_URL": self.hub_url,
             **self.extra_env,
         }
 

@@ -164,7 +164,16 @@ def update_services(c: Config, s: Settings) -> None:
     course), the idle culler (stops idle servers)."""
     python = str(s.bin_dir / "python")
     exchange = [python, "-m", "studio_hub.exchange", "--data-dir", str(s.data_dir / "exchange")]
-    services = [{"name": "exchange", "url": s.exchange_bind_url, "command": exchange, "display": False}]
+    exchange += ["--portal-url", s.portal_backend_url]  # each release and student's work, for the portal's pages
+    services = [
+        {
+            "name": "exchange",
+            "url": s.exchange_bind_url,
+            "command": exchange,
+            "display": False,
+            "environment": {"STUDIO_GRADES_TOKEN": s.grades_token},
+        }
+    ]
     roles = [dict(USER_ROLE, scopes=list(USER_ROLE["scopes"]))]
     if s.grading:
         grading_url = s.grading_bind_url + "/services/grading/"

@@ -14,7 +14,7 @@ from studio_portal.accounts.views import logout_view
 from studio_portal.analytics import views as analytics_views
 from studio_portal.courses.views import enroll
 from studio_portal.gamification import views as gamification_views
-from studio_portal.grades.views import api_grades, course_grades, course_grades_csv
+from studio_portal.grades.views import api_assignments, api_grades, course_grades, course_grades_csv
 from studio_portal.health import healthz
 from studio_portal.notifications import views as notification_views
 from studio_portal.search_views import search
@@ -55,6 +55,7 @@ urlpatterns = [
     path("notifications/", notification_views.notifications, name="notifications"),
     path("notifications/read/", notification_views.mark_read, name="notifications_read"),
     path("api/grades/", _limited(api_grades, "ip", "STUDIO_API_RATE"), name="api_grades"),
+    path("api/assignments/", _limited(api_assignments, "ip", "STUDIO_API_RATE"), name="api_assignments"),
     path("api/events/", _limited(analytics_views.api_events, "ip", "STUDIO_API_RATE"), name="api_events"),
     path("cms/", include(wagtailadmin_urls)),
     path("django-admin/", admin.site.urls),

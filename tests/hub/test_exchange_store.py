@@ -172,3 +172,41 @@ def test_feedback_is_tied_to_one_submission_and_can_be_replaced(store):
         store.put_feedback("intro", "ps1", "kim", first["id"], {"ps1.html": b"x"})
     with pytest.raises(ExchangeError, match="one <notebook>.html"):
         store.put_feedback("intro", "ps1", "sam", first["id"], {"ps1.ipynb": b"x"})
+
+
+def test_records_for_the_portal_say_what_each_student_did_and_are_valid_for_it(store):
+    from studio_wire.exchange import RECORDS, problem
+
+    due = datetime.now(UTC) - timedelta(hours=1)
+    store.release("intro", "ps1", {"ps1.ipynb": NB}, by="inst", duedate=due)
+    assert store.work_record("intro", "ps1", "ann")["fetched_at"] is None
+    assert store.mark_fetched("intro", "ps1", "ann") and not store.mark_fetched("intro", "ps1", "ann")  # first only
+    sub = store.submit("intro", "ps1", "bob", {"ps1.ipynb": NB})
+    store.put_feedback("intro", "ps1", "bob", sub["id"], {"ps1.html": b"<p>ok</p>"})
+    records = store.records()
+    assert records[0] == {
+        "kind": "assignment",
+        "course": "intro",
+        "assignment": "ps1",
+        "released": True,
+        "due": due.isoformat(),
+        "released_at": records[0]["released_at"],
+        "notebooks": ["ps1"],
+    }
+    ann, bob = records[1:]
+    assert (ann["student"], ann["submissions"], ann["fetched_at"] is not None, ann["feedback"]) == ("ann", 0, True, False)
+    assert (bob["student"], bob["submissions"], bob["submission"], bob["late"], bob["feedback"]) == (
+        "bob",
+        1,
+        sub["id"],
+        True,
+        True,
+    )
+    assert problem(RECORDS, {"records": records}) is None
+    store.unrelease("intro", "ps1")
+    assert store.assignment_record("intro", "ps1") == {
+        "kind": "assignment",
+        "course": "intro",
+        "assignment": "ps1",
+        "released": False,
+    }

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -368,3 +369,53 @@ def test_oversized_and_malformed_submissions_get_clear_errors(stack, released):
     assert resp.status_code == 400 and resp.json()["message"].startswith("a release: force: 'yes'"), resp.text
     unreleased = api(stack, "student1", "POST", f"api/submissions/{COURSE}/ps99", json=files(a=b"x"))
     assert unreleased.status_code == 404
+
+
+def _status_in_portal(v, stack, assignment: str = PS, timeout: float = 60, want: str | None = None) -> str:
+    """The status the course page shows ``v``'s student for ``assignment`` (waiting until it is ``want``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        page = v.http.get(f"{stack.portal_url}/{COURSE}/").text
+        found = re.search(f'data-assignment="{re.escape(assignment)}" data-status="([a-z-]+)"', page)
+        status = found.group(1) if found else ""
+        if want is None or status == want or time.monotonic() > deadline:
+            return status
+        time.sleep(0.5)
+
+
+def test_the_portal_lists_released_assignments_opens_them_in_jupyterlab_and_follows_each_students_work(stack, released):
+    """The course page: each released assignment with its status for the student, "Open in JupyterLab" fetching it
+    through the exchange into their home (as nbgrader's fetch does) and opening its notebook; the course team's
+    numbers follow."""
+    password = new_account(stack, "assignee", course=COURSE)
+    v = Visitor(stack)
+    v.login("assignee", password)
+    assert _status_in_portal(v, stack, want="not-fetched") == "not-fetched"
+    page = v.http.get(f"{stack.portal_url}/{COURSE}/").text
+    link = page.split(f'data-assignment="{PS}"')[1].split('href="')[1].split('"')[0].replace("&amp;", "&")
+    assert link == f"{stack.hub_url}/hub/user-redirect/studio/assignments/{COURSE}/{PS}"
+    opened = v.follow(link)
+    assert opened.status_code == 200 and opened.url.endswith(f"/user/assignee/lab/tree/{PS}/{PS}.ipynb"), opened.url
+    copy = Path("/home") / f"{stack.learner_prefix}assignee" / PS / f"{PS}.ipynb"
+    assert copy.is_file() and "BEGIN SOLUTION" not in copy.read_text()
+    assert _status_in_portal(v, stack, want="fetched") == "fetched"
+    # Opened again: their copy (with their work) is kept, not fetched over.
+    copy.write_text(copy.read_text().replace("raise NotImplementedError()", "return 0", 1))
+    mine = copy.read_text()
+    assert v.follow(link).url.endswith(f"/lab/tree/{PS}/{PS}.ipynb") and copy.read_text() == mine
+    # Submitted (as the Assignment List does), graded by the grading service (bubblewrap here), its score shown.
+    _VISITORS[(id(stack), "assignee")] = v  # their server runs: api() calls the exchange with its token
+    body = files(**{f"{PS}.ipynb": mine.encode()})
+    assert api(stack, "assignee", "POST", f"api/submissions/{COURSE}/{PS}", json=body).status_code == 201
+    assert _status_in_portal(v, stack, want="graded", timeout=180) == "graded"
+    assert " / 7" in v.http.get(f"{stack.portal_url}/{COURSE}/").text
+    # The course team's numbers and their formgrader link.
+    teacher = Visitor(stack)
+    teacher.login("instructor1")
+    team = teacher.http.get(f"{stack.portal_url}/{COURSE}/").text
+    row = team.split(f'<tr data-assignment="{PS}">')[1].split("</tr>")[0]
+    assert '<td class="submitted">' in row and "manage_submissions/" + PS in row, row
+    # Someone outside the course cannot have it fetched for them.
+    outsider = _visitor(stack, OUTSIDER)
+    refused = outsider.follow(f"{stack.hub_url}/hub/user-redirect/studio/assignments/{COURSE}/{PS}")
+    assert refused.status_code == 403 and not (Path("/home") / f"{stack.learner_prefix}{OUTSIDER}" / PS).exists()

@@ -46,3 +46,61 @@ SUBMITTED = {
     "additionalProperties": False,
     "properties": {"course_id": _ID, "assignment_id": _ID, "student_id": _ID, "id": _ID},
 }
+
+# What the exchange tells the portal (PUT <portal>/api/assignments/, the grades token): states, not events, so a record
+# sent twice, or a newer one replacing an older in the outbox, leaves the portal right.
+_WHEN = {"type": ["string", "null"], "maxLength": 40, "description": "ISO 8601; null: not yet"}
+ASSIGNMENT_RECORD = {
+    "type": "object",
+    "required": ["kind", "course", "assignment", "released"],
+    "additionalProperties": False,
+    "properties": {
+        "kind": {"const": "assignment"},
+        "course": _ID,
+        "assignment": _ID,
+        "released": {"type": "boolean"},
+        "due": _WHEN,
+        "released_at": _WHEN,
+        "notebooks": {"type": "array", "maxItems": 100, "items": {"type": "string", "maxLength": 200}},
+    },
+}
+WORK_RECORD = {
+    "type": "object",
+    "required": ["kind", "course", "assignment", "student", "submissions"],
+    "additionalProperties": False,
+    "properties": {
+        "kind": {"const": "work"},
+        "course": _ID,
+        "assignment": _ID,
+        "student": _ID,
+        "fetched_at": _WHEN,
+        "submissions": {"type": "integer", "minimum": 0},
+        "submission": {"type": ["string", "null"], "maxLength": 100},
+        "submitted": _WHEN,
+        "late": {"type": "boolean"},
+        "feedback": {"type": "boolean"},
+    },
+}
+RECORDS = {
+    "$schema": _DRAFT,
+    "title": "the exchange's records for the portal",
+    "type": "object",
+    "required": ["records"],
+    "additionalProperties": False,
+    "properties": {
+        "records": {
+            "type": "array",
+            "maxItems": 1000,
+            "items": {
+                "type": "object",
+                "required": ["kind"],
+                "properties": {"kind": {"enum": ["assignment", "work"]}},
+                # By its kind, so that what is wrong is said of the record's own fields.
+                "allOf": [
+                    {"if": {"properties": {"kind": {"const": kind}}}, "then": schema}
+                    for kind, schema in (("assignment", ASSIGNMENT_RECORD), ("work", WORK_RECORD))
+                ],
+            },
+        }
+    },
+}

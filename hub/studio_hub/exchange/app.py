@@ -6,6 +6,7 @@ sets them from its ``Settings`` (``studio_hub.config.update_services``). The API
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from traitlets import Float, List, Unicode
@@ -13,6 +14,7 @@ from traitlets import Float, List, Unicode
 from ..service import ServiceApp
 from .handlers import ROUTES
 from .notify import Notifier
+from .portal import PortalRecords
 from .store import ExchangeStore, Limits
 
 
@@ -34,6 +36,10 @@ class ExchangeService(ServiceApp):
         "for formgrader).",
     )
     notify_url = Unicode("", config=True, help="The grading service, told of every new submission.")
+    portal_url = Unicode("", config=True, help="The portal, told of each release and each student's work on it.")
+    portal_token = Unicode(
+        "", config=True, help="The portal's token for course records (its grades token). Default: $STUDIO_GRADES_TOKEN."
+    )
 
     aliases = {
         **ServiceApp.aliases,
@@ -42,7 +48,9 @@ class ExchangeService(ServiceApp):
         "student-mib": "ExchangeService.student_mib",
         "trust-service": "ExchangeService.trust_service",
         "notify-url": "ExchangeService.notify_url",
+        "portal-url": "ExchangeService.portal_url",
     }
+    environment = {**ServiceApp.environment, "STUDIO_GRADES_TOKEN": "portal_token"}
 
     def initialize(self, argv: list[str] | None = None) -> None:
         super().initialize(argv)
@@ -57,17 +65,24 @@ class ExchangeService(ServiceApp):
             self.notifier = Notifier(
                 self.notify_url, self.api_token, Path(self.data_dir) / ".outbox" / "grading.sqlite"
             )
+        self.portal = None
+        if self.portal_url and self.portal_token:
+            outbox = Path(self.data_dir) / ".outbox" / "portal.sqlite"
+            self.portal = PortalRecords(self.portal_url, self.portal_token, outbox, self.store)
+            self.logs.info("exchange: %d records for the portal", self.portal.catch_up())
         self.logs.info("exchange keeping files in %s", self.data_dir)
 
     async def run(self) -> None:
-        if self.notifier:
-            await self.notifier.outbox.run()
+        senders = [s.outbox.run() for s in (self.notifier, self.portal) if s is not None]
+        if senders:
+            await asyncio.gather(*senders)
         else:
             await super().run()
 
     async def close(self) -> None:
-        if self.notifier:
-            self.notifier.outbox.close()
+        for sender in (self.notifier, self.portal):
+            if sender is not None:
+                sender.outbox.close()
 
     def routes(self) -> list[tuple]:
         return ROUTES

@@ -50,6 +50,10 @@ class ExchangeHandler(ApiHandler):
     def notify(self):
         return self.app.notifier
 
+    @property
+    def portal(self):
+        return self.app.portal
+
     def allowed(self, action: Action, course: str) -> bool:
         if self.user.get("service"):
             return action in SERVICE_ACTIONS
@@ -85,6 +89,8 @@ class AssignmentHandler(ExchangeHandler):
         self.require(Action.FETCH, course)
         files = self.store.released_files(course, assignment)
         self.log_action("fetched %s/%s", course, assignment)
+        if self.store.mark_fetched(course, assignment, self.user["name"]) and self.portal:
+            self.portal.work(course, assignment, self.user["name"])
         self.send_files(files, course_id=course, assignment_id=assignment)
 
     def put(self, course: str, assignment: str):
@@ -103,12 +109,16 @@ class AssignmentHandler(ExchangeHandler):
             raise ExchangeError("duedate needs a time zone (nbgrader's gradebook keeps UTC)")
         info = self.store.release(course, assignment, files, by=self.user["name"], duedate=due)
         self.log_action("released %s/%s (%d files)", course, assignment, len(files))
+        if self.portal:
+            self.portal.assignment(course, assignment)
         self.finish(info)
 
     def delete(self, course: str, assignment: str):
         self.require(Action.RELEASE, course)
         self.store.unrelease(course, assignment)
         self.log_action("removed the release of %s/%s", course, assignment)
+        if self.portal:
+            self.portal.assignment(course, assignment)
         self.set_status(204)
         self.finish()
 
@@ -120,6 +130,8 @@ class SubmitHandler(ExchangeHandler):
         self.log_action("submitted %s/%s as %s%s", course, assignment, info["id"], " (late)" if info["late"] else "")
         if self.notify:
             self.notify.submitted(info)
+        if self.portal:
+            self.portal.work(course, assignment, self.user["name"])
         self.set_status(201)
         self.finish(info)
 
@@ -183,6 +195,8 @@ class FeedbackHandler(SubmissionHandler):
         self.require(Action.RELEASE_FEEDBACK, course)
         info = self.store.put_feedback(course, assignment, student, sub_id, self.files(self.body(wire.FEEDBACK)))
         self.log_action("released feedback on %s/%s for %s (%s)", course, assignment, student, sub_id)
+        if self.portal:
+            self.portal.work(course, assignment, student)
         self.finish(info)
 
 

@@ -132,6 +132,65 @@ class ExchangeStore:
             raise ExchangeError(f"{course}/{assignment} is not released", 404)
         return _read_tree(current / "files")
 
+    def mark_fetched(self, course: str, assignment: str, student: str) -> bool:
+        """Note ``student``'s first fetch of the assignment (a file of its time); True if it is the first."""
+        mark = self._course(course) / "fetched" / check_id("assignment", assignment) / check_id("student", student)
+        if mark.exists():
+            return False
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        mark.write_text(_now().isoformat())
+        return True
+
+    # --- what the portal shows: each assignment's state, and each student's work on it ----------------------------
+
+    def assignment_record(self, course: str, assignment: str) -> dict:
+        """An assignment as the portal lists it: released or not, its due date and notebooks."""
+        record = {"kind": "assignment", "course": course, "assignment": assignment, "released": False}
+        if self._release_dir(course, assignment):
+            info = self._release_info(course, assignment)
+            record.update(
+                released=True, due=info["duedate"], released_at=info["released_at"], notebooks=info["notebooks"]
+            )
+        return record
+
+    def work_record(self, course: str, assignment: str, student: str) -> dict:
+        """One student's work on an assignment: when they fetched it, their latest submission (late or not, and how
+        many), and whether its feedback is released."""
+        c = self.root / check_id("course", course)
+        mark = c / "fetched" / check_id("assignment", assignment) / check_id("student", student)
+        subs = self.submissions(course, assignment=assignment, student=student)
+        latest = subs[-1] if subs else None
+        return {
+            "kind": "work",
+            "course": course,
+            "assignment": assignment,
+            "student": student,
+            "fetched_at": mark.read_text().strip() if mark.is_file() else None,
+            "submissions": len(subs),
+            "submission": latest["id"] if latest else None,
+            "submitted": latest["timestamp"] if latest else None,
+            "late": bool(latest and latest.get("late")),
+            "feedback": bool(latest and latest["feedback"]),
+        }
+
+    def records(self) -> list[dict]:
+        """Everything the portal shows, as it stands: every assignment ever released or worked on, and every
+        student's work (a portal that was away, or new, catches up from these)."""
+        out = []
+        for c in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            assignments = set()
+            for kind in ("released", "submissions", "fetched"):
+                if (c / kind).is_dir():
+                    assignments |= {p.name for p in (c / kind).iterdir() if not p.name.startswith(".")}
+            for a in sorted(assignments):
+                out.append(self.assignment_record(c.name, a))
+                students = set()
+                for kind in ("submissions", "fetched"):
+                    if (c / kind / a).is_dir():
+                        students |= {p.name for p in (c / kind / a).iterdir() if not p.name.startswith(".")}
+                out += [self.work_record(c.name, a, s) for s in sorted(students)]
+        return out
+
     # --- submissions ----------------------------------------------------------------------------------------------
 
     def submit(self, course: str, assignment: str, student: str, files: dict[str, bytes]) -> dict:

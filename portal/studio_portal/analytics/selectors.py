@@ -17,6 +17,7 @@ from studio_portal.courses.models import Enrollment, Role
 from studio_portal.gamification.models import Award
 from studio_portal.gamification.rules import BADGES
 from studio_portal.grades.models import Grade
+from studio_portal.grades.selectors import assignments_of
 from studio_portal.spreadsheet import text_cell
 
 from .models import DailyActivity, ExerciseStat
@@ -61,6 +62,7 @@ class CourseProgress:
     exercises: int = 0
     grades: list[Grade] = field(default_factory=list)
     badges: list = field(default_factory=list)  # gamification's Badge, in the order earned
+    assignments: list = field(default_factory=list)  # grades.selectors.AssignmentRow: each released one's status
 
     @property
     def percent(self) -> int:
@@ -96,6 +98,8 @@ def student_dashboard(*, user, today: date | None = None) -> StudentDashboard:
     stats = ExerciseStat.objects.filter(student=user, course_id__in=ids).values("course_id")
     for row in stats.annotate(hints=Sum("hints"), exercises=Count("id")):
         progress[row["course_id"]].hints, progress[row["course_id"]].exercises = row["hints"], row["exercises"]
+    for p in progress.values():
+        p.assignments = assignments_of(course=p.course, student=user)
     for award in Award.objects.filter(user=user, course_id__in=ids).order_by("awarded", "id"):
         progress[award.course_id].badges.append(BADGES[award.badge])
     days = [

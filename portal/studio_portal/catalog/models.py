@@ -59,8 +59,18 @@ class CoursePage(Page):
         from studio_portal.courses.selectors import course_role
 
         context = super().get_context(request, *args, **kwargs)
+        from studio_portal.courses.models import Role
+        from studio_portal.grades.selectors import assignment_summaries, assignments_of
+
         context["lessons"] = self.lessons()
-        context["role"] = course_role(user=request.user, course=self)
+        context["role"] = role = course_role(user=request.user, course=self)
+        if role == Role.STUDENT:
+            context["assignments"] = rows = assignments_of(course=self, student=request.user)
+            by_slug = {row.assignment.slug: row for row in rows}
+            context["lesson_rows"] = [(lesson, by_slug.get(lesson.assignment)) for lesson in context["lessons"]]
+        elif role in (Role.GRADER, Role.INSTRUCTOR):
+            context["summaries"] = assignment_summaries(course=self)
+            context["formgrader"] = f"{settings.STUDIO_GRADING_URL}formgrader/{self.slug}/formgrader"
         return context
 
 

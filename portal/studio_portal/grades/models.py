@@ -36,3 +36,39 @@ class Grade(models.Model):
 
     def __str__(self) -> str:
         return f"{self.student} {self.course.slug}/{self.assignment}: {self.state} {self.score}/{self.max_score}"
+
+
+class Assignment(models.Model):
+    """An nbgrader assignment of a course, as the exchange last reported it (released or not, its due date)."""
+
+    course = models.ForeignKey("catalog.CoursePage", on_delete=models.CASCADE, related_name="assignments")
+    slug = models.CharField(max_length=100)
+    released = models.BooleanField(default=False)
+    due = models.DateTimeField(null=True, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    notebooks = models.JSONField(default=list)  # its notebooks' names, without .ipynb
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["course", "slug"], name="one_assignment_each")]
+        ordering = ["course", "slug"]
+
+    def __str__(self) -> str:
+        return f"{self.course.slug}/{self.slug}"
+
+
+class Work(models.Model):
+    """One student's work on an assignment, as the exchange last reported it."""
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="work")
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignment_work")
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    submissions = models.PositiveIntegerField(default=0)
+    submission = models.CharField(max_length=100, blank=True)  # the exchange's id of the latest
+    submitted = models.CharField(max_length=40, blank=True)  # its nbgrader timestamp
+    late = models.BooleanField(default=False)  # the latest submission came after the due date
+    feedback = models.BooleanField(default=False)  # feedback on the latest submission is released
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["assignment", "student"], name="one_work_each")]

@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from studio_wire.exchange import RECORDS, problem
 
 from studio_portal.analytics.services import grade_event, learning_events_store
 from studio_portal.catalog.models import CoursePage
 from studio_portal.gamification.services import progress_changed
 
-from .models import Grade, State
+from .models import Assignment, Grade, State, Work
 
 FIELDS = {"course": str, "assignment": str, "student": str, "state": str}
 
@@ -82,3 +83,59 @@ def _checked(g) -> dict:
     ):
         raise GradeError("'review' must be a list of at most 50 reasons (text, 1000 characters each)")
     return g
+
+
+def records_store(*, records: list) -> Outcome:
+    """The exchange's records (studio_wire.exchange.RECORDS): each assignment's state and each student's work on it,
+    stored as they are now (a record sent twice changes nothing); people and courses the portal does not know are
+    skipped, with their names."""
+    if wrong := problem(RECORDS, {"records": records}):
+        raise GradeError(wrong)
+    courses = {c.slug: c for c in CoursePage.objects.filter(slug__in={r["course"] for r in records})}
+    names = {r["student"] for r in records if r["kind"] == "work"}
+    users = {u.username: u for u in get_user_model().objects.filter(username__in=names)}
+    out = Outcome()
+    with transaction.atomic():
+        for r in records:
+            course = courses.get(r["course"])
+            student = users.get(r["student"]) if r["kind"] == "work" else None
+            if course is None or (r["kind"] == "work" and student is None):
+                out.skipped.append("/".join(r[k] for k in ("course", "assignment", "student") if k in r))
+                continue
+            if r["kind"] == "assignment":
+                Assignment.objects.update_or_create(
+                    course=course,
+                    slug=r["assignment"],
+                    defaults={
+                        "released": r["released"],
+                        "due": _when(r.get("due")),
+                        "released_at": _when(r.get("released_at")),
+                        "notebooks": r.get("notebooks") or [],
+                    },
+                )
+            else:
+                assignment, _ = Assignment.objects.get_or_create(course=course, slug=r["assignment"])
+                Work.objects.update_or_create(
+                    assignment=assignment,
+                    student=student,
+                    defaults={
+                        "fetched_at": _when(r.get("fetched_at")),
+                        "submissions": r["submissions"],
+                        "submission": r.get("submission") or "",
+                        "submitted": r.get("submitted") or "",
+                        "late": bool(r.get("late")),
+                        "feedback": bool(r.get("feedback")),
+                    },
+                )
+            out.stored += 1
+    return out
+
+
+def _when(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise GradeError(f"{text!r} is not an ISO date and time") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -15,7 +15,7 @@ from studio_portal.courses.selectors import course_role
 from studio_portal.service_api import json_list, refused
 
 from .selectors import grades_csv, grades_of
-from .services import GradeError, grades_store
+from .services import GradeError, grades_store, records_store
 
 
 @csrf_exempt  # not a browser's: a service's call with its bearer token
@@ -25,6 +25,18 @@ def api_grades(request):
         return refusal
     try:
         outcome = grades_store(grades=json_list(request, "grades"))
+    except (ValueError, GradeError) as e:
+        return JsonResponse({"message": str(e)}, status=400)
+    return JsonResponse({"stored": outcome.stored, "skipped": outcome.skipped})
+
+
+@csrf_exempt  # not a browser's: the exchange's call with the grades token (the course's records)
+@require_http_methods(["PUT"])
+def api_assignments(request):
+    if (refusal := refused(request, "grades")) is not None:
+        return refusal
+    try:
+        outcome = records_store(records=json_list(request, "records"))
     except (ValueError, GradeError) as e:
         return JsonResponse({"message": str(e)}, status=400)
     return JsonResponse({"stored": outcome.stored, "skipped": outcome.skipped})

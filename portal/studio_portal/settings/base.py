@@ -14,6 +14,7 @@ from .env import (
     DATABASE_URL,
     EVENTS_TOKEN,
     GRADES_TOKEN,
+    GRADING_URL,
     HUB_URL,
     PORTAL_URL,
     REDIS_URL,
@@ -32,6 +33,8 @@ PORTAL_URL = PORTAL_URL  # links in emails
 REDIS_URL = REDIS_URL  # production: leaderboards as Redis sorted sets (cache and sessions: settings/production.py)
 # The hub's public address: "Open in JupyterLab" sends learners there.
 STUDIO_HUB_URL = HUB_URL
+# The grading service's pages: the course team's "Open formgrader" links.
+STUDIO_GRADING_URL = GRADING_URL
 # The hub's grading service sends grades with this token (else it is read from $STUDIO_GRADES_TOKEN_FILE).
 GRADES_TOKEN = GRADES_TOKEN
 # The hub's hints service sends learning events with this one (else read from $STUDIO_EVENTS_TOKEN_FILE); it may
@@ -108,7 +111,14 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)
     if DATABASE_URL
-    else {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DIR / "portal.sqlite3"}
+    else {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": DATA_DIR / "portal.sqlite3",
+        # The embedded default's gunicorn workers write at once (grades, assignment records, learning events, pages):
+        # a write transaction takes the lock when it begins and waits up to 20 s for it (a deferred one that
+        # turns into a writer fails at once with "database is locked"); WAL lets pages read meanwhile.
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"},
+    }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -29,6 +29,10 @@ def private_file(path: Path, create) -> str:
 
 DATA_DIR = Path(env("STUDIO_PORTAL_DATA_DIR", str(Path.cwd() / "var" / "portal"))).resolve()
 HUB_URL = env("STUDIO_HUB_URL", "http://127.0.0.1:8000").rstrip("/")
+# The hub's grading service (its pages: each course's formgrader), on an origin of its own under the hub's host
+# (studio_hub.origins: <name>--service.<host>).
+_scheme, _, _host = HUB_URL.partition("://")
+GRADING_URL = env("STUDIO_GRADING_PUBLIC_URL") or f"{_scheme}://grading--service.{_host}/services/grading/"
 DATABASE_URL = env("DATABASE_URL")
 REDIS_URL = env("STUDIO_REDIS_URL")  # production: cache and sessions in Redis; unset: local memory, DB sessions
 ALLOWED_HOSTS = env_list("STUDIO_PORTAL_ALLOWED_HOSTS", "127.0.0.1,localhost")
