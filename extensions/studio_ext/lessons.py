@@ -1,15 +1,22 @@
-"""Open a lesson: copy its notebook from the course's read-only content into the learner's home, once.
+"""Open a lesson: copy its notebook from the course's read-only content into the learner's home, and keep it current.
 
-The rule learners expect (nbgitpuller's, for a single file): the first open copies the course's notebook; every
-later open shows the learner's own copy, edited or not, and never overwrites it. A copy that a learner deleted
-is copied again on the next open.
+The rule learners expect (nbgitpuller's merge, for a single file): the first open copies the course's notebook. When
+the course team changes the lesson later, a learner who never changed their copy gets the new version at the next
+open; one who did keeps theirs, never overwritten, and finds the new version beside it (``<name>.updated.ipynb``),
+told so once on a page with both. A copy that a learner deleted is copied again on the next open. What each learner
+was given is remembered in ``~/.studio/lessons.json`` (a copy's hash against it tells whether it was changed).
 """
 
 from __future__ import annotations
 
+import hashlib
+import html
+import json
 import os
 import re
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
@@ -45,6 +52,90 @@ def lesson_parts(course: str, path: str) -> PurePosixPath:
     return rel
 
 
+@dataclass
+class Synced:
+    """What opening a lesson did to the learner's copy: "copied" (first open, or deleted), "current" (nothing to do),
+    "updated" (an unchanged copy replaced by the course's new version), "kept" (a changed copy kept; ``beside``
+    holds the new version when there is one; ``tell``: the learner has not been told of it yet)."""
+
+    how: str
+    beside: Path | None = None
+    tell: bool = False
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_beside(source: Path, dest: Path, *, replace: bool) -> None:
+    """``source``'s bytes at ``dest``, written beside it and moved into place (never half a notebook)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".studio-", suffix=".ipynb")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would surprise a learner sharing their notebook folder
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            while chunk := src.read(1 << 20):
+                out.write(chunk)
+        if replace:
+            os.replace(tmp, dest)
+        else:
+            os.link(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class Given:
+    """What each lesson copy was given (``~/.studio/lessons.json``): {lesson key: {"given": hash, "offered": hash}}."""
+
+    def __init__(self, home: Path):
+        self.path = home / ".studio" / "lessons.json"
+        try:
+            self.entries = json.loads(self.path.read_text())
+            if not isinstance(self.entries, dict):
+                raise ValueError
+        except (OSError, ValueError):
+            self.entries = {}
+
+    def get(self, key: str, field: str) -> str | None:
+        entry = self.entries.get(key)
+        return entry.get(field) if isinstance(entry, dict) and isinstance(entry.get(field), str) else None
+
+    def set(self, key: str, **fields: str) -> None:
+        entry = self.entries.get(key) if isinstance(self.entries.get(key), dict) else {}
+        self.entries[key] = {**entry, **fields}
+        self.path.parent.mkdir(mode=0o700, exist_ok=True)
+        tmp = self.path.with_name(f".lessons-{os.getpid()}.json")
+        tmp.write_text(json.dumps(self.entries, indent=1, sort_keys=True))
+        os.replace(tmp, self.path)
+
+
+def sync_lesson(source: Path, dest: Path, given: Given, key: str) -> Synced:
+    """Bring the learner's copy ``dest`` of ``source`` up to date by the rule above."""
+    new = _digest(source)
+    if not (dest.exists() or dest.is_symlink()) and copy_once(source, dest):
+        given.set(key, given=new, offered=new)
+        return Synced("copied")
+    if not dest.is_file():
+        return Synced("kept")
+    mine, had = _digest(dest), given.get(key, "given")
+    if mine == new:
+        given.set(key, given=new, offered=new)
+        return Synced("current")
+    if had is not None and mine == had:  # never changed by the learner: the course's new version replaces it
+        _write_beside(source, dest, replace=True)
+        given.set(key, given=new, offered=new)
+        return Synced("updated")
+    beside = dest.with_name(f"{dest.stem}.updated.ipynb")
+    if had == new or given.get(key, "offered") == new:  # nothing newer than what they have, or told already
+        return Synced("kept", beside if beside.is_file() else None)
+    if beside.exists() and _digest(beside) != given.get(key, "offered"):  # their own work there too: a new name
+        beside = dest.with_name(f"{dest.stem}.updated-{time.strftime('%Y%m%d-%H%M%S')}.ipynb")
+    _write_beside(source, beside, replace=True)
+    given.set(key, offered=new)
+    return Synced("kept", beside, tell=True)
+
+
 def copy_once(source: Path, dest: Path) -> bool:
     """Copy ``source`` to ``dest`` unless ``dest`` exists; return whether it copied.
 
@@ -53,19 +144,11 @@ def copy_once(source: Path, dest: Path) -> bool:
     """
     if dest.exists() or dest.is_symlink():
         return False
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".studio-", suffix=".ipynb")
     try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would surprise a learner sharing their notebook folder
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-            while chunk := src.read(1 << 20):
-                out.write(chunk)
-        os.link(tmp, dest)
+        _write_beside(source, dest, replace=False)
         return True
     except FileExistsError:
         return False
-    finally:
-        os.unlink(tmp)
 
 
 class Lessons(LoggingConfigurable):
@@ -161,15 +244,41 @@ class LessonHandler(JupyterHandler):
         home = Path(self.contents_manager.root_dir)
         dest_rel = PurePosixPath(course) / rel
         try:
-            if copy_once(source, home / dest_rel):
-                self.log.info("studio_ext: copied lesson %s into the learner's home", dest_rel)
+            synced = sync_lesson(source, home / dest_rel, Given(home), str(dest_rel))
         except OSError as e:  # a file where a folder should be, a full disk, a read-only folder
             raise web.HTTPError(
                 409,
                 f"Could not put the lesson at {dest_rel} in your files ({e.strerror}). Move or rename what is "
                 "in the way, then open the lesson again.",
             ) from e
-        self.redirect(url_path_join(self.base_url, "lab", "tree", quote(str(dest_rel))))
+        if synced.how in ("copied", "updated"):
+            self.log.info("studio_ext: lesson %s %s in the learner's home", dest_rel, synced.how)
+        mine = url_path_join(self.base_url, "lab", "tree", quote(str(dest_rel)))
+        if not synced.tell:
+            self.redirect(mine)
+            return
+        new = url_path_join(self.base_url, "lab", "tree", quote(str(synced.beside.relative_to(home))))
+        self.finish(
+            UPDATED_PAGE.format(
+                title=html.escape(rel.stem),
+                mine=html.escape(mine),
+                mine_name=html.escape(str(dest_rel)),
+                new=html.escape(new),
+                new_name=html.escape(str(synced.beside.relative_to(home))),
+            )
+        )
+
+
+UPDATED_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>This lesson was updated</title></head>
+<body style="font-family: sans-serif; max-width: 40em; margin: 3em auto; line-height: 1.5">
+<h1>This lesson was updated</h1>
+<p>Your course team changed <strong>{title}</strong> since you opened it. You had changed your copy, so it is kept
+as it is: <a id="mine" href="{mine}">{mine_name}</a>.</p>
+<p>The new version is beside it: <a id="new" href="{new}">{new_name}</a>. Open it to see what changed, and copy
+over what you want to keep.</p>
+</body></html>
+"""
 
 
 def handlers(base_url: str) -> list[tuple[str, type]]:

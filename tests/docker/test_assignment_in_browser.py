@@ -42,22 +42,42 @@ def assignment_list(browser, s, username: str):
 
 
 def test_fetch_submit_grade_review_feedback_in_the_browser(stack, released, notebooks, page):  # noqa: F811
+    assignment_loop_in_browser(page, stack, notebooks["right"])
+
+
+def portal_status(browser, s, student: str) -> str:
+    """The status the course page in the portal shows ``student`` (logged in) for ps01."""
+    browser.goto(f"{s.portal_url}/{COURSE}/")
+    return browser.locator(f'tr[data-assignment="{PS}"]').get_attribute("data-status")
+
+
+def assignment_loop_in_browser(page, stack, answer: bytes, student: str = "student1", from_portal: bool = False):  # noqa: F811
+    """``student`` gets ps01 (from JupyterLab's assignment list, or the portal's "Open in JupyterLab"), submits the
+    ``answer`` (worth 5 points) from the assignment list; it is graded; grader1 releases feedback in formgrader;
+    the student fetches and reads it. The portal's course page follows each step."""
     page.set_default_timeout(90_000)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-
-    # The student fetches the assignment from JupyterLab's assignment list.
-    log_in(page, stack, "student1")
-    panel = assignment_list(page, stack, "student1")
-    released_row = panel.locator("#released_assignments_list .list_item", has_text=PS)
-    released_row.get_by_role("button", name="Fetch").click()
+    log_in(page, stack, student)
+    if from_portal:
+        assert portal_status(page, stack, student) == "not-fetched"
+        page.locator(f'tr[data-assignment="{PS}"]').get_by_role("link", name="Open in JupyterLab").wait_for()
+        href = page.locator(f'tr[data-assignment="{PS}"] a').get_attribute("href")
+        page.goto(href)  # the link opens a tab of its own (target=_blank): the same address here
+        page.wait_for_url(re.compile(rf"/user/{student}/lab/tree/{PS}/{PS}.ipynb"))
+        page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+        page.screenshot(path=str(ARTIFACTS / "assignment-opened-from-portal.png"))
+    panel = assignment_list(page, stack, student)
+    if not from_portal:  # fetched from JupyterLab's assignment list
+        released_row = panel.locator("#released_assignments_list .list_item", has_text=PS)
+        released_row.get_by_role("button", name="Fetch").click()
     fetched_row = panel.locator("#fetched_assignments_list .list_item", has_text=PS)
     fetched_row.get_by_role("button", name="Submit").wait_for()
 
     # They answer (written into the notebook they fetched), then submit from the list.
-    home = Path("/home") / f"{stack.learner_prefix}student1"
+    home = Path("/home") / f"{stack.learner_prefix}{student}"
     work = home / PS / f"{PS}.ipynb"
     assert work.is_file()
-    work.write_bytes(notebooks["right"])
+    work.write_bytes(answer)
     os.chown(work, home.stat().st_uid, home.stat().st_gid)
     fetched_row.get_by_role("button", name="Submit").click()
     panel.locator("#submitted_assignments_list .list_item", has_text=PS).wait_for()
@@ -67,10 +87,18 @@ def test_fetch_submit_grade_review_feedback_in_the_browser(stack, released, note
     from tests.docker.test_grading_service import call
 
     subs = call(
-        stack, "grader1", "GET", "api/submissions", service="EXCHANGE", params={"course": COURSE, "student": "student1"}
+        stack, "grader1", "GET", "api/submissions", service="EXCHANGE", params={"course": COURSE, "student": student}
     ).json()["submissions"]
-    row = wait_graded(stack, "student1", subs[-1]["id"])
+    row = wait_graded(stack, student, subs[-1]["id"])
     assert (row["state"], row["auto_score"]) == ("graded", 5.0), row
+    deadline = time.monotonic() + 60
+    while (status := portal_status(page, stack, student)) != "graded":
+        assert time.monotonic() < deadline, f"the portal shows {status!r}"
+        time.sleep(1)
+    page.screenshot(path=str(ARTIFACTS / "portal-course-assignments.png"), full_page=True)
+    from tests.e2e.test_portal_in_browser import axe
+
+    assert axe(page) == [], "the course page with its assignments fails WCAG 2.1 A/AA checks"
 
     # A grader opens formgrader from the grading service's page and releases the feedback there.
     log_in(page, stack, "grader1")
@@ -81,7 +109,7 @@ def test_fetch_submit_grade_review_feedback_in_the_browser(stack, released, note
     page.goto(
         f"{stack.service_origin('grading')}/services/grading/formgrader/{COURSE}/formgrader/manage_submissions/{PS}"
     )
-    student_row = page.locator("tr", has_text="student1")
+    student_row = page.locator("tr", has_text=student)
     student_row.wait_for()
     # Rendered as formgrader means it: its styles applied (Bootstrap's navigation pills) and its table scripted.
     assert page.locator(".nav-pills").evaluate("e => getComputedStyle(e).listStyleType") == "none"
@@ -97,9 +125,13 @@ def test_fetch_submit_grade_review_feedback_in_the_browser(stack, released, note
         dialog.get_by_role("button").first.click()
         dialog.wait_for(state="hidden")
 
-    # The student fetches the feedback from the assignment list and reads it.
-    log_in(page, stack, "student1")
-    panel = assignment_list(page, stack, "student1")
+    # The student fetches the feedback from the assignment list and reads it; the portal says it is there.
+    log_in(page, stack, student)
+    deadline = time.monotonic() + 60
+    while (status := portal_status(page, stack, student)) != "feedback":
+        assert time.monotonic() < deadline, f"the portal shows {status!r}"
+        time.sleep(1)
+    panel = assignment_list(page, stack, student)
     submitted = panel.locator("#submitted_assignments_list .list_item", has_text=PS)
     submitted.get_by_role("button", name="Fetch Feedback").first.click()
     deadline = time.monotonic() + 60

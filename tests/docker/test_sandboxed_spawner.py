@@ -283,3 +283,23 @@ def test_a_shell_fork_bomb_meets_the_fork_guard_and_the_sandbox_survives(docker_
     assert after["status"] == "ok", after
     kept, processes, refused = after["stdout"].split()
     assert kept == "42" and int(processes) == 1 and int(refused) > 0, after  # bash was told: fork: retry: Resource…
+
+
+def test_a_changed_lesson_reaches_learners_in_their_containers(docker_stack):
+    """As in the embedded default (tests/integration/test_sso_and_lessons.py): the content is mounted read-only into
+    each learner's container, and the same extension merges the course team's change into their copies."""
+    import json
+
+    from tests.integration.test_sso_and_lessons import lesson_updates_reach_learners
+
+    def read_copy(v, user: str, rel: str) -> str:
+        out = run_in_kernel(v, docker_stack.user_url(user), f"print(open({rel!r}).read(), end='')")
+        assert out["status"] == "ok", out
+        return out["stdout"]
+
+    def write_copy(v, user: str, rel: str, text: str) -> None:
+        out = run_in_kernel(v, docker_stack.user_url(user), f"open({rel!r}, 'w').write({text!r})")
+        assert out["status"] == "ok", out
+        json.loads(read_copy(v, user, rel))
+
+    lesson_updates_reach_learners(docker_stack, read_copy, write_copy)

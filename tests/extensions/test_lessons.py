@@ -52,10 +52,55 @@ async def test_second_open_keeps_the_learners_edits(jp_fetch, jp_root_dir: Path,
     await open_lesson(jp_fetch, "course-a", LESSON)
     copy = jp_root_dir / "course-a" / LESSON
     copy.write_text('{"edited": true}')
-    (content / "course-a" / LESSON).write_text('{"course": "updated"}')  # even when the course changed
     resp = await open_lesson(jp_fetch, "course-a", LESSON)
     assert resp.code == 302
     assert copy.read_text() == '{"edited": true}'
+
+
+async def test_an_unchanged_copy_gets_the_courses_new_version(jp_fetch, jp_root_dir: Path, content: Path):
+    await open_lesson(jp_fetch, "course-a", LESSON)
+    (content / "course-a" / LESSON).write_text('{"course": "updated"}')
+    resp = await open_lesson(jp_fetch, "course-a", LESSON)
+    assert resp.code == 302 and resp.headers["Location"].endswith("/lab/tree/course-a/lessons/01-intro.ipynb")
+    assert (jp_root_dir / "course-a" / LESSON).read_text() == '{"course": "updated"}'
+    assert not list((jp_root_dir / "course-a" / "lessons").glob("*.updated*"))
+
+
+async def test_a_changed_copy_is_kept_and_the_new_version_put_beside_it_told_once(jp_fetch, jp_root_dir, content):
+    await open_lesson(jp_fetch, "course-a", LESSON)
+    copy = jp_root_dir / "course-a" / LESSON
+    beside = copy.with_name("01-intro.updated.ipynb")
+    copy.write_text('{"edited": true}')
+    (content / "course-a" / LESSON).write_text('{"course": "updated"}')
+    told = await open_lesson(jp_fetch, "course-a", LESSON)
+    page = told.body.decode()
+    assert told.code == 200 and "This lesson was updated" in page, page
+    assert 'id="mine" href="' in page and "lab/tree/course-a/lessons/01-intro.ipynb" in page
+    assert "lab/tree/course-a/lessons/01-intro.updated.ipynb" in page
+    assert copy.read_text() == '{"edited": true}' and beside.read_text() == '{"course": "updated"}'
+    # Told once: the next open goes to their copy.
+    again = await open_lesson(jp_fetch, "course-a", LESSON)
+    assert again.code == 302 and again.headers["Location"].endswith("/01-intro.ipynb")
+    # Changed again: the version beside (untouched) is replaced, and they are told again.
+    (content / "course-a" / LESSON).write_text('{"course": "updated twice"}')
+    assert (await open_lesson(jp_fetch, "course-a", LESSON)).code == 200
+    assert beside.read_text() == '{"course": "updated twice"}' and copy.read_text() == '{"edited": true}'
+    # They worked in the version beside too: a third version goes to a name of its own; nothing of theirs is lost.
+    beside.write_text('{"my notes": true}')
+    (content / "course-a" / LESSON).write_text('{"course": "third"}')
+    assert (await open_lesson(jp_fetch, "course-a", LESSON)).code == 200
+    dated = sorted(copy.parent.glob("01-intro.updated-*.ipynb"))
+    assert len(dated) == 1 and dated[0].read_text() == '{"course": "third"}'
+    assert beside.read_text() == '{"my notes": true}' and copy.read_text() == '{"edited": true}'
+
+
+async def test_a_copy_made_before_versions_were_remembered_is_kept_when_it_differs(jp_fetch, jp_root_dir, content):
+    copy = jp_root_dir / "course-a" / LESSON
+    copy.parent.mkdir(parents=True)
+    copy.write_text('{"old copy": true}')  # no ~/.studio/lessons.json: whether it was changed is unknown
+    resp = await open_lesson(jp_fetch, "course-a", LESSON)
+    assert resp.code == 200 and copy.read_text() == '{"old copy": true}'
+    assert copy.with_name("01-intro.updated.ipynb").read_bytes() == (content / "course-a" / LESSON).read_bytes()
 
 
 async def test_deleted_copy_is_copied_again(jp_fetch, jp_root_dir: Path):

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from tests.conftest import ROOT
+from tests.e2e.test_lesson_in_browser import page  # noqa: F401 -- fixture
 from tests.integration.client import Visitor
 
 pytestmark = pytest.mark.integration
@@ -112,12 +113,16 @@ def _without_docker(path: str, shims) -> str:
     return f"{shims}{os.pathsep}{path}"
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(os.geteuid() != 0, reason="the demo's learner accounts and grading sandboxes need root")
-def test_the_demo_without_docker_runs_the_assignment_loop_with_nbgrader_and_grades_in_bubblewrap(tmp_path):
+def test_the_demo_without_docker_runs_the_assignment_loop_with_nbgrader_and_grades_in_bubblewrap(tmp_path, page):  # noqa: F811
     """What `make demo` installs is enough for nbgrader (release, fetch, submit), autograding (in bubblewrap: no
-    Docker here), the grade in the portal, formgrader for grader1, and feedback back to the student."""
+    Docker here), the grade in the portal, formgrader for grader1, and feedback back to the student: with nbgrader's
+    commands (student1), and in Chromium (student2: the portal's "Open in JupyterLab", JupyterLab's assignment list,
+    formgrader, the portal following each step)."""
     from embedded import Stack, free_port
 
+    from tests.docker.test_assignment_in_browser import assignment_loop_in_browser
     from tests.docker.test_grading_service import formgrader, submit, wait_graded
     from tests.grading_cases import make_course, submission
     from tests.integration.test_exchange import COURSE, PS, _visitor, course_folder, in_kernel, nbgrader
@@ -163,8 +168,8 @@ def test_the_demo_without_docker_runs_the_assignment_loop_with_nbgrader_and_grad
         row = wait_graded(stack, "student1", _latest_submission(stack), timeout=240)
         assert (row["state"], row["auto_score"], row["max_score"]) == ("graded", 5.0, 7.0), row
         # The grade in the portal; formgrader for the course's grader; feedback back to the student.
-        page = _visitor(stack, "student1").http.get(f"{stack.portal_url}/courses/{COURSE}/grades/")
-        assert page.status_code == 200 and "5 / 7" in page.text, page.text[-2000:]
+        grades = _visitor(stack, "student1").http.get(f"{stack.portal_url}/courses/{COURSE}/grades/")
+        assert grades.status_code == 200 and "5 / 7" in grades.text, grades.text[-2000:]
         grader = _visitor(stack, "grader1")
         manage = grader.follow(formgrader(stack) + "/manage_assignments")
         assert manage.status_code == 200 and "Manage Assignments" in manage.text, manage.text[-1000:]
@@ -178,8 +183,10 @@ def test_the_demo_without_docker_runs_the_assignment_loop_with_nbgrader_and_grad
         assert rc == 0 and "Fetched feedback: " in text, text
         # A submission that loops is stopped (its limit is calibrated on the solution), and graded.
         looping = nbformat.writes(submission(course, "looping")).encode()
-        row = wait_graded(stack, "student2", submit(stack, "student2", looping), timeout=240)
+        row = wait_graded(stack, "student1", submit(stack, "student1", looping), timeout=240)
         assert row["state"] == "graded" and row["auto_score"] == 3.0, row
+        # The same loop in Chromium, as student2.
+        assignment_loop_in_browser(page, stack, answered.encode(), student="student2", from_portal=True)
         ctrl_c(proc)
         left = subprocess.run(["pgrep", "-f", "studio_sandbox.worker"], capture_output=True, text=True).stdout
         assert left == "", f"grading sandboxes left running after Ctrl-C: {left}"

@@ -77,6 +77,53 @@ def test_second_open_keeps_the_students_edits(stack):
     assert copy.read_text() == edited
 
 
+def lesson_updates_reach_learners(stack, read_copy, write_copy) -> None:
+    """The course team changes a lesson (its content as `make demo` syncs it): a learner who never changed their copy
+    gets the new version at the next open; one who did keeps theirs, finds the new one beside it, and is told so.
+    ``read_copy(visitor, user, rel)`` / ``write_copy(visitor, user, rel, text)``: the learner's copy, wherever their
+    home is."""
+    import json
+
+    from tests.conftest import new_account
+
+    rel = "intro-python/lessons/06-strings.ipynb"
+    source = stack.var / "content" / rel
+    original = source.read_bytes()
+    visitors = {}
+    for user in ("keeper", "changer"):
+        visitors[user] = v = Visitor(stack)
+        v.login(user, new_account(stack, user, course="intro-python"))
+        assert v.open_lesson("intro-python", "strings").url.endswith(f"/lab/tree/{rel}")
+    keeper, changer = visitors["keeper"], visitors["changer"]
+    mine = read_copy(changer, "changer", rel).replace("# Strings", "# Strings (my notes)", 1)
+    write_copy(changer, "changer", rel, mine)
+    try:
+        nb = json.loads(original)
+        nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "## New in this version"})
+        source.write_text(json.dumps(nb))  # as sync_content writes it: 0644, the learners' to read
+        kept = keeper.open_lesson("intro-python", "strings")
+        assert kept.url.endswith(f"/lab/tree/{rel}") and "New in this version" in read_copy(keeper, "keeper", rel)
+        told = changer.open_lesson("intro-python", "strings")
+        assert told.status_code == 200 and "This lesson was updated" in told.text, told.text[:500]
+        assert "06-strings.updated.ipynb" in told.text
+        assert read_copy(changer, "changer", rel) == mine
+        assert "New in this version" in read_copy(changer, "changer", rel.replace(".ipynb", ".updated.ipynb"))
+        again = changer.open_lesson("intro-python", "strings")
+        assert again.url.endswith(f"/lab/tree/{rel}")  # told once
+    finally:
+        source.write_bytes(original)
+
+
+def test_a_changed_lesson_reaches_learners_as_nbgitpuller_merges(stack):
+    def read_copy(v, user: str, rel: str) -> str:
+        return (home_of(stack, user) / rel).read_text()
+
+    def write_copy(v, user: str, rel: str, text: str) -> None:
+        (home_of(stack, user) / rel).write_text(text)  # the file keeps its owner and mode
+
+    lesson_updates_reach_learners(stack, read_copy, write_copy)
+
+
 def test_hub_groups_and_admins_mirror_portal_roles(stack):
     for username in ("student1", "grader1", "instructor1"):
         v = Visitor(stack)
