@@ -65,27 +65,28 @@ def free_port() -> int:
             return port
 
 
-def _not_for_learners(course: Path):
+def _not_for_learners(course: Path, with_source: bool = False):
     """What learners never see of a course: hidden files, caches, and ``source/`` (nbgrader's instructor version of
-    the assignments: solutions and hidden tests; the grading side reads it from the course repository)."""
+    the assignments: solutions and hidden tests; the grading side reads it from its own copy, ``with_source``)."""
     hidden = shutil.ignore_patterns(".*", "__pycache__")
 
     def ignore(folder: str, names: list[str]) -> set[str]:
         skip = set(hidden(folder, names))
-        if Path(folder) == course:
+        if Path(folder) == course and not with_source:
             skip |= {"source"} & set(names)
         return skip
 
     return ignore
 
 
-def sync_content(courses: list[Path], dest: Path) -> None:
-    """Copy course folders into ``dest``, read-only for learners (dirs 0755, files 0644), replacing old content."""
+def sync_content(courses: list[Path], dest: Path, *, with_source: bool = False) -> None:
+    """Copy course folders into ``dest`` (dirs 0755, files 0644), replacing old content: without their ``source/``
+    for learners; ``with_source`` for the trusted side's own copy (in the hub's private folder)."""
     staging = dest.with_name(dest.name + ".new")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(mode=0o755)
     for course in courses:
-        shutil.copytree(course, staging / course.name, ignore=_not_for_learners(course))
+        shutil.copytree(course, staging / course.name, ignore=_not_for_learners(course, with_source))
     for path in [staging, *staging.rglob("*")]:
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
     old = dest.with_name(dest.name + ".old")
@@ -136,6 +137,7 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     started_in: float = 0.0  # seconds the last up() took
+    publish: bool = False  # the grading service releases the courses' assignments at start (the demo's)
 
     def __post_init__(self):
         self.var = self.var.resolve()  # learners read var/content: never through a symlink in the checkout
@@ -186,6 +188,12 @@ class Stack:
         return self.var / "grading"
 
     @property
+    def source_dir(self) -> Path:
+        """The courses with their source/ (solutions, hidden tests), for the grading and hints services: in the hub's
+        private folder, which learners' servers see as empty."""
+        return self.hub_dir / "courses"
+
+    @property
     def log_dir(self) -> Path:
         return self.var / "log"
 
@@ -198,6 +206,8 @@ class Stack:
             data_dir=self.hub_dir,
             content_dir=self.var / "content",
             grading_dir=self.grading_dir,
+            source_dir=self.source_dir,
+            grading_publish=self.publish,
             public_url=self.hub_url,
             hub_bind_url=f"http://127.0.0.1:{self.hub_api_port}",
             proxy_api_url=f"http://127.0.0.1:{self.proxy_api_port}",
@@ -248,6 +258,7 @@ class Stack:
         from studio_hub.settings import Settings
 
         Settings.from_env(self.env(), root=ROOT)  # creates the hub's secret files (0600, in a 0700 folder)
+        sync_content(self.courses, self.source_dir, with_source=True)
         hub = self._spawn("hub", [str(BIN / "jupyterhub"), "-f", str(ROOT / "jupyterhub_config.py")], cwd=self.hub_dir)
         self.setup_portal()
         self.start_portal()
@@ -388,6 +399,8 @@ def demo() -> int:
         grading_port=int(env("STUDIO_GRADING_PORT", 8084)),
         hints_port=int(env("STUDIO_HINTS_PORT", 8085)),
         extra_env={k: os.environ[k] for k in DEMO_PASS_THROUGH if os.environ.get(k)},
+        # The course's assignments released at first start, as its instructor would (STUDIO_DEMO_RELEASE=0: not).
+        publish=env("STUDIO_DEMO_RELEASE", "1") != "0",
     )
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops it as cleanly as Ctrl-C
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background (`&`)
@@ -439,6 +452,13 @@ def _print_welcome(stack: Stack, *, seconds: float) -> None:
         print(f"\n\033[1;33mWARNING:\033[0m {shared_warning(default_sandbox())}\n")
     print(f"[demo] grading: {grading_isolation(stack)}")
     accounts = "\n".join(f"{user}  password: {password}" for user, password in stack.passwords.items())
+    released = (
+        "\nIts assignments are released in the first minute, due a week apart (the grading service does what an "
+        "instructor\nwould with nbgrader): students find them on the course page and in JupyterLab's Nbgrader → "
+        "Assignment List."
+        if stack.publish
+        else ""
+    )
     print(
         f"""
 Learning Studio is running (ready in {seconds:.1f} s).
@@ -451,7 +471,7 @@ Learning Studio is running (ready in {seconds:.1f} s).
 Demo accounts (also in {stack.passwords_file}):
   {accounts.replace(chr(10), chr(10) + "  ")}
 
-student1 and student2 are enrolled in "Introduction to Python"; student3 is not (try enrolling).
+student1 and student2 are enrolled in "Introduction to Python"; student3 is not (try enrolling).{released}
 Logs: {stack.log_dir}/portal.log, {stack.log_dir}/hub.log. Press Ctrl-C to stop.
 """,
         flush=True,

@@ -128,6 +128,25 @@ def ensure_generated(space: CourseSpace, assignment: str, api) -> None:
         space.hand_over(f"source/{assignment}", f"release/{assignment}", "gradebook")
 
 
+def publish(space: CourseSpace, assignment: str, due: str | None) -> str:
+    """Release an assignment from the course repository's source, as its instructor would with nbgrader (generate,
+    the due date in the gradebook, release to the exchange; the solution measured on the way): the demo's courses
+    are ready to work on at first look. Returns nbgrader's release log."""
+    from datetime import datetime
+
+    from nbgrader.api import Gradebook
+
+    api = _api(space.folder)
+    ensure_generated(space, assignment, api)
+    if due:
+        with Gradebook(space.db_url, space.course) as gb:
+            gb.update_or_create_assignment(assignment, duedate=datetime.fromisoformat(due))
+    result = api.release_assignment(assignment)
+    if not result.get("success"):
+        raise GradingError(f"nbgrader release_assignment {assignment} failed: {(result.get('log') or '')[-1500:]}")
+    return result.get("log") or ""
+
+
 def prepare(space: CourseSpace, assignment: str) -> None:
     """What the service does when an assignment's source arrives: the gradebook learns it before any submission."""
     ensure_generated(space, assignment, _api(space.folder))

@@ -187,7 +187,7 @@ def update_services(c: Config, s: Settings) -> None:
             "--moved-from",
             str(s.data_dir / "grading"),
             "--content-dir",
-            str(s.content_dir),
+            str(s.source_dir or s.content_dir),
             "--exchange-url",
             s.exchange_bind_url + "/services/exchange/",
             "--image",
@@ -207,6 +207,8 @@ def update_services(c: Config, s: Settings) -> None:
         ]
         if s.grading_workers:
             command += ["--workers", str(s.grading_workers)]
+        if s.grading_publish:
+            command += ["--publish"]
         environment = {"STUDIO_GRADEBOOK_URL": s.gradebook_url, "STUDIO_GRADES_TOKEN": s.grades_token}
         services.append(
             {
@@ -237,6 +239,7 @@ def update_services(c: Config, s: Settings) -> None:
             str(s.data_dir / "hints"),
             "--source-dir",
             str(s.course_folders),
+            *(["--source-dir", str(s.source_dir)] if s.source_dir else []),
             "--source-dir",
             str(s.content_dir),
             "--provider",

@@ -69,6 +69,12 @@ class Settings:
     # What runs grading sandboxes: "docker" (gVisor containers of learner_image), "bwrap" (bubblewrap on this machine,
     # no Docker; a root hub), "auto": Docker when it has the runtime and the image, else bubblewrap.
     grading_sandbox: str = "auto"
+    # The course repository with its instructors' source/ (solutions, hidden tests), for the trusted side only (the
+    # grading service, the hints service); None: content_dir (which then has no source: an instructor's release
+    # brings it). The embedded default keeps a copy in data_dir.
+    source_dir: Path | None = None
+    # Release the course repository's assignments at start (the demo's: GradingService.publish).
+    grading_publish: bool = False
     grading_rescan: int = 60  # seconds between the service's own looks for ungraded work and changed scores
     # Each course's formgrader runs under a Unix account of the course's own, named so (then a digest of the id).
     formgrader_account_prefix: str = "studio-fg-"
@@ -230,6 +236,8 @@ ENVIRONMENT = {
     "grading_port": "STUDIO_GRADING_PORT",
     "grading_workers": "STUDIO_GRADING_WORKERS",
     "grading_sandbox": "STUDIO_GRADING_SANDBOX",
+    "source_dir": "STUDIO_SOURCE_DIR",
+    "grading_publish": "STUDIO_GRADING_PUBLISH",
     "grading_rescan": "STUDIO_GRADING_RESCAN",
     "formgrader_account_prefix": "STUDIO_FORMGRADER_ACCOUNT_PREFIX",
     "gradebook_url": "STUDIO_GRADEBOOK_URL",

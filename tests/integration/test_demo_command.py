@@ -74,6 +74,16 @@ def test_demo_starts_prints_urls_stops_on_ctrl_c_and_restarts(tmp_path):
         v.login("student1")
         assert v.open_lesson("intro-python", "loops").url.endswith("/lab/tree/intro-python/lessons/04-loops.ipynb")
         learner = pwd.getpwnam(f"{prefix}student1")
+        # The course's assignments are released by the grading service at first start: student1 sees them all.
+        assert "Its assignments are released in the first minute" in out
+        released = sorted(p.name for p in (ROOT / "course-content" / "intro-python" / "source").iterdir())
+        deadline, listed = time.monotonic() + 180, []
+        while listed != released:
+            assert time.monotonic() < deadline, f"released by now: {listed}"
+            time.sleep(2)
+            course_page = v.http.get(f"{portal}/intro-python/").text
+            listed = sorted(re.findall(r'data-assignment="([^"]+)" data-status="not-fetched"', course_page))
+        assert "no due date" not in course_page.split('id="assignments-title"')[1].split("</table>")[0]
         assert "[demo] stopped." in ctrl_c(proc)
         assert all(port_is_free(p) for p in ports.values())
         # Processes inside a learner's sandbox die with it, a moment after the hub has stopped it.
@@ -140,6 +150,7 @@ def test_the_demo_without_docker_runs_the_assignment_loop_with_nbgrader_and_grad
         **{f"STUDIO_{k}_PORT": str(v) for k, v in ports.items()},
     }
     env.pop("STUDIO_GRADING_SANDBOX", None)
+    env["STUDIO_DEMO_RELEASE"] = "0"  # instructor1 releases ps01 here, with nbgrader
     stack = Stack(
         var=var,
         courses=[],

@@ -94,6 +94,12 @@ class GradingService(ServiceApp):
         help="The portal's token for grades only. Default: $STUDIO_GRADES_TOKEN, which the hub sets.",
     )
     warm = Bool(True, config=True, help="Start each worker's sandbox before a job needs it.")
+    publish = Bool(
+        False,
+        config=True,
+        help="At start, release every assignment of the course repository (content_dir/<course>/source) never "
+        "released from here, due a week apart, as its instructor would with nbgrader: the demo's courses.",
+    )
     formgrader_idle = Float(3600.0, config=True, help="Seconds a course's formgrader may go unused before it stops.")
     moved_from = Unicode(
         "",
@@ -132,7 +138,10 @@ class GradingService(ServiceApp):
             )
         },
     }
-    flags = {"no-warm": ({"GradingService": {"warm": False}}, "Start sandboxes only when a job needs one.")}
+    flags = {
+        "no-warm": ({"GradingService": {"warm": False}}, "Start sandboxes only when a job needs one."),
+        "publish": ({"GradingService": {"publish": True}}, "Release the course repository's assignments at start."),
+    }
 
     environment = {
         **ServiceApp.environment,
@@ -226,6 +235,13 @@ class GradingService(ServiceApp):
             sending.add_done_callback(
                 lambda t: t.cancelled() or log.error("the portal's sender ended: %r", t.exception())
             )
+        if self.publish and self.exchange_url:
+            try:
+                published = await self.grading.publish(exchange)
+            except Exception:  # noqa: BLE001 -- grading goes on; the log says why nothing was published
+                log.exception("grading: the course repository's assignments were not published")
+            else:
+                log.info("grading: published %d assignments from the course repository", len(published))
         while True:
             if self.exchange_url:
                 queued = await self.grading.catch_up(exchange)

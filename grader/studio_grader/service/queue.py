@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import time
 from collections import OrderedDict, deque
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from studio_hub.exchange.store import ExchangeError, check_id
@@ -113,6 +114,37 @@ class Grading:
                 log.info("%s/%s: prepared (gradebook, the solution's timing)", course, assignment)
 
         return asyncio.ensure_future(run())
+
+    async def publish(self, exchange, every_days: float = 7.0) -> list[str]:
+        """Release every assignment the course repository has (``content_dir/<course>/source``) that was never
+        released from here, in order, due a week apart: the demo's. What was published once is not again (an
+        instructor may withdraw it). The names released."""
+        done: list[str] = []
+        if self.content_dir is None:
+            return done
+        for source in sorted(self.content_dir.glob("*/source")):
+            course = source.parent.name
+            space = self.space(course)
+            record = space.folder / ".published"
+            published = set(record.read_text().split()) if record.is_file() else set()
+            released = {
+                a["assignment_id"] for a in (await exchange.get(f"api/assignments?course={course}"))["assignments"]
+            }
+            todo = [p.name for p in sorted(source.iterdir()) if p.is_dir() and p.name not in published | released]
+            for n, assignment in enumerate(todo, start=1):
+                due = datetime.now(UTC).replace(hour=17, minute=0, second=0, microsecond=0) + timedelta(
+                    days=n * every_days
+                )
+                try:
+                    await self._in_worker(jobs.publish, (space, assignment, due.isoformat()), self.job_timeout)
+                except Exception as e:  # noqa: BLE001 -- the others go on; an instructor can release it by hand
+                    log.warning("%s/%s: not published: %s", course, assignment, e)
+                    continue
+                published.add(assignment)
+                record.write_text("\n".join(sorted(published)) + "\n")
+                done.append(f"{course}/{assignment}")
+                log.info("%s/%s: published from the course repository, due %s", course, assignment, due.isoformat())
+        return done
 
     # --- the queue --------------------------------------------------------------------------------------------------
     def enqueue(self, course: str, assignment: str, student: str, sub_id: str, *, force: bool = False) -> bool:
