@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -382,6 +383,16 @@ DEMO_PASS_THROUGH = (
 )
 
 
+def _seed_cohort(stack: Stack) -> None:
+    """The demo cohort's work, in the background: the demo is ready meanwhile (scripts/demo_cohort.py)."""
+    import demo_cohort
+
+    try:
+        demo_cohort.seed(stack, log=lambda line: print(line, flush=True))
+    except Exception as e:  # noqa: BLE001 -- the demo goes on without it, and says why
+        print(f"[demo] the cohort's work was not seeded: {type(e).__name__}: {e}", flush=True)
+
+
 def _raise_interrupt(*_):
     raise KeyboardInterrupt
 
@@ -409,6 +420,8 @@ def demo() -> int:
     try:
         stack.up()
         _print_welcome(stack, seconds=time.monotonic() - t0)
+        if stack.publish and env("STUDIO_DEMO_COHORT", "1") != "0":
+            threading.Thread(target=_seed_cohort, args=(stack,), daemon=True).start()
         while all(p.poll() is None for p in stack.procs.values()):
             time.sleep(0.5)
         print(f"[demo] a process stopped unexpectedly; see the logs in {stack.log_dir}", file=sys.stderr)

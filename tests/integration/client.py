@@ -3,32 +3,9 @@
 from __future__ import annotations
 
 import time
-from http.cookiejar import DefaultCookiePolicy
-from urllib.parse import urlparse
 
 import requests
-
-
-class _BrowserLikePolicy(DefaultCookiePolicy):
-    """Send a cookie set for ``Domain=localhost`` (the hub's session id, shared with learners' origins) back to
-    localhost itself, as browsers do; http.cookiejar files a dotless host as ``localhost.local`` and would not."""
-
-    def return_ok_domain(self, cookie, request):
-        if cookie.domain == ".localhost" and urlparse(request.get_full_url()).hostname == "localhost":
-            return True
-        return super().return_ok_domain(cookie, request)
-
-
-class _Session(requests.Session):
-    def prepare_request(self, request):
-        """requests copies the cookies into a jar of the default policy for each request: use ours instead."""
-        prepared = super().prepare_request(request)
-        jar = requests.cookies.RequestsCookieJar(_BrowserLikePolicy())
-        jar.update(self.cookies)
-        jar.update(requests.cookies.cookiejar_from_dict(request.cookies or {}))
-        prepared.headers.pop("Cookie", None)
-        prepared.prepare_cookies(jar)
-        return prepared
+from demo_cohort import BrowserSession as _Session  # a browser's cookies on *.localhost
 
 
 class Visitor:

@@ -84,6 +84,21 @@ def test_demo_starts_prints_urls_stops_on_ctrl_c_and_restarts(tmp_path):
             course_page = v.http.get(f"{portal}/intro-python/").text
             listed = sorted(re.findall(r'data-assignment="([^"]+)" data-status="not-fetched"', course_page))
         assert "no due date" not in course_page.split('id="assignments-title"')[1].split("</table>")[0]
+        # A cohort of classmates' work, through the real paths, graded for real: the team's dashboards show it.
+        seeded = next(line for line in proc.stdout if line.startswith("[demo] cohort") or "not seeded" in line)
+        assert re.match(r"\[demo\] cohort: 8 classmates, 1[0-9] submissions", seeded), seeded
+        teacher = Visitor(stack)
+        teacher.login("instructor1")
+        deadline = time.monotonic() + 240
+        while "5 / 7" not in (grades := teacher.http.get(f"{portal}/courses/intro-python/grades/").text):
+            assert time.monotonic() < deadline, grades[-2000:]
+            time.sleep(2)
+        dashboard = teacher.http.get(f"{portal}/courses/intro-python/analytics/").text
+        risk = dashboard.split('id="risk"')[1].split('id="funnel"')[0]
+        assert "farid" in risk and "hugo" in risk and "ada" not in risk, risk
+        board = v.http.get(f"{portal}/courses/intro-python/leaderboard/").text
+        assert "Ada Quinn" in board or "ada" in board, board[-2000:]
+        assert "<td>student1</td>" not in grades and "<td>student2</td>" not in grades  # left to try things
         assert "[demo] stopped." in ctrl_c(proc)
         assert all(port_is_free(p) for p in ports.values())
         # Processes inside a learner's sandbox die with it, a moment after the hub has stopped it.

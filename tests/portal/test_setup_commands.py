@@ -64,3 +64,22 @@ class SetupTests(TestCase):
         assert User.objects.get(username="instructor1").is_staff
         assert not User.objects.get(username="student1").is_staff
         assert len(set(passwords.values())) == 5 and all(len(p) >= 12 for p in passwords.values())
+
+    def test_the_demo_cohort_is_made_once_with_its_forum_threads(self):
+        from studio_portal.community.models import Post, Thread
+        from studio_portal.gamification.models import LeaderboardOptIn
+
+        self.run_setup()
+        for _ in range(2):
+            call_command("seed_cohort", passwords_file=self.tmp / "cohort.txt", stdout=io.StringIO())
+        passwords = dict(line.split(":", 1) for line in (self.tmp / "cohort.txt").read_text().split())
+        assert len(passwords) == 8 and "student1" not in passwords
+        assert stat.S_IMODE((self.tmp / "cohort.txt").stat().st_mode) == 0o600
+        course = CoursePage.objects.get(slug="intro-python")
+        students = set(Enrollment.objects.filter(course=course, role="student").values_list("user__username", flat=True))
+        assert set(passwords) <= students
+        assert get_user_model().objects.get(username="ada").check_password(passwords["ada"])
+        threads = Thread.objects.filter(course=course).exclude(title="Welcome: ask here")
+        assert threads.count() == 2 and Post.objects.filter(thread__in=threads).count() == 5
+        assert threads.get(title__startswith="Why does my function").answer is not None
+        assert LeaderboardOptIn.objects.filter(course=course).count() == 5
