@@ -76,8 +76,8 @@ class SetupTests(TestCase):
         assert len(passwords) == 8 and "student1" not in passwords
         assert stat.S_IMODE((self.tmp / "cohort.txt").stat().st_mode) == 0o600
         course = CoursePage.objects.get(slug="intro-python")
-        students = set(Enrollment.objects.filter(course=course, role="student").values_list("user__username", flat=True))
-        assert set(passwords) <= students
+        students = Enrollment.objects.filter(course=course, role="student").values_list("user__username", flat=True)
+        assert set(passwords) <= set(students)
         assert get_user_model().objects.get(username="ada").check_password(passwords["ada"])
         threads = Thread.objects.filter(course=course).exclude(title="Welcome: ask here")
         assert threads.count() == 2 and Post.objects.filter(thread__in=threads).count() == 5
