@@ -213,9 +213,28 @@ def test_the_demo_without_docker_runs_the_assignment_loop_with_nbgrader_and_grad
         assert row["state"] == "graded" and row["auto_score"] == 3.0, row
         # The same loop in Chromium, as student2.
         assignment_loop_in_browser(page, stack, answered.encode(), student="student2", from_portal=True)
+        # The instructor, in Chromium: the course page's numbers for ps01, and formgrader from its link.
+        from tests.docker.test_assignment_in_browser import log_in
+
+        log_in(page, stack, "instructor1")
+        page.goto(f"{stack.portal_url}/{COURSE}/")
+        row = page.locator(f'tr[data-assignment="{PS}"]')
+        assert row.locator("td.submitted").inner_text().startswith("2"), row.inner_text()
+        assert row.locator("td.graded").inner_text().startswith("2"), row.inner_text()
+        page.goto(row.get_by_role("link", name="Open in formgrader").get_attribute("href"))
+        page.locator("tr", has_text="student2").wait_for()
+        assert "manage_submissions" in page.url
+        import psutil
+
+        everything = [
+            p for p in psutil.process_iter(["cmdline"]) if "studio_sandbox.worker" in (p.info["cmdline"] or [])
+        ]
+        mine = [p for p in everything if proc.pid in {a.pid for a in p.parents()}]
+        assert mine, "the demo's grading sandboxes are running (warm)"
         ctrl_c(proc)
-        left = subprocess.run(["pgrep", "-f", "studio_sandbox.worker"], capture_output=True, text=True).stdout
-        assert left == "", f"grading sandboxes left running after Ctrl-C: {left}"
+        psutil.wait_procs(mine, timeout=10)
+        left = [p.pid for p in mine if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert left == [], f"the demo's grading sandboxes left running after Ctrl-C: {left}"
     finally:
         if proc is not None and proc.poll() is None:
             proc.terminate()
