@@ -41,6 +41,9 @@ PROFILES = {
 }
 
 
+TOKEN_SCOPES = ["read:users:name!user", "read:users:groups!user", "access:services!service=exchange"]
+
+
 class _LocalhostCookies(DefaultCookiePolicy):
     """Send a cookie set for ``Domain=localhost`` (the hub's session id, shared with learners' origins) back to
     localhost itself, as browsers do; http.cookiejar files a dotless host as ``localhost.local`` and would not."""
@@ -78,7 +81,8 @@ def hub_token(stack, username: str, password: str) -> str:
     xsrf = http.cookies.get("_xsrf", path="/hub/") or ""
     resp = http.post(
         f"{stack.hub_url}/hub/api/users/{username}/tokens",
-        json={"note": "demo cohort", "expires_in": 3600},
+        # What their JupyterLab's token may do with the exchange, and no more: who they are, their course groups.
+        json={"note": "demo cohort", "expires_in": 3600, "scopes": TOKEN_SCOPES},
         headers={"X-XSRFToken": xsrf},
         timeout=30,
     )
