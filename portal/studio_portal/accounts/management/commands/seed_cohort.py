@@ -7,22 +7,18 @@ theirs. Their work (submissions graded for real, learning events) is added throu
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from studio_portal.catalog.models import CoursePage
 from studio_portal.community.models import Thread
 from studio_portal.community.services import answer_mark, post_create, thread_create
 from studio_portal.courses.models import Role
 from studio_portal.courses.services import enrollment_set_role
 from studio_portal.gamification.services import leaderboard_join
 
-from .seed_demo import read_passwords
+from .seed_demo import demo_account, demo_course, read_passwords, write_passwords
 
 ON_THE_BOARD = ("ada", "ben", "chloe", "dev", "grace")  # chose to appear on the course's leaderboard
 # username → full name. Their work differs (scripts/demo_cohort.py PROFILES): strong, steady, struggling, gone quiet.
@@ -72,21 +68,11 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, passwords_file: Path, course: str, **options):
-        page = CoursePage.objects.filter(slug=course).first()
-        if page is None:
-            raise CommandError(f"course {course!r} is not imported; run import_courses first")
+        page = demo_course(course)
         passwords = read_passwords(passwords_file)
-        User = get_user_model()
         users = {}
         for username, full_name in COHORT.items():
-            known = username in passwords
-            password = passwords.setdefault(username, secrets.token_urlsafe(12))
-            user, created = User.objects.get_or_create(username=username)
-            user.first_name, user.last_name = full_name.split(" ", 1)
-            user.email = f"{username}@example.org"
-            if created or not known:
-                user.set_password(password)
-            user.save()
+            user = demo_account(username, full_name, passwords)
             enrollment_set_role(user=user, course=page, role=Role.STUDENT)
             if username in ON_THE_BOARD:
                 leaderboard_join(user=user, course=page)
@@ -98,7 +84,5 @@ class Command(BaseCommand):
             posts = [post_create(thread=thread, author=users[who], body=text) for who, text in replies]
             if answer is not None:
                 answer_mark(thread=thread, post=posts[answer - 1], by=users[author])
-        fd = os.open(passwords_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.writelines(f"{u}:{p}\n" for u, p in passwords.items() if u in COHORT)
+        write_passwords(passwords_file, passwords, COHORT)
         self.stdout.write(" ".join(COHORT))

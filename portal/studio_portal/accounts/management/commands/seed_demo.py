@@ -43,6 +43,36 @@ def read_passwords(path: Path) -> dict[str, str]:
     return dict(line.split(":", 1) for line in path.read_text().splitlines() if ":" in line)
 
 
+def write_passwords(path: Path, passwords: dict[str, str], names) -> None:
+    """``names``' passwords into ``path``, readable by its owner only (0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.writelines(f"{u}:{p}\n" for u, p in passwords.items() if u in names)
+
+
+def demo_course(slug: str) -> CoursePage:
+    page = CoursePage.objects.filter(slug=slug).first()
+    if page is None:
+        raise CommandError(f"course {slug!r} is not imported; run import_courses first")
+    return page
+
+
+def demo_account(username: str, full_name: str, passwords: dict[str, str], *, staff: bool = False):
+    """The account ``username`` as the demo has it; a password is made (into ``passwords``) for one it has none
+    of, and set on the account; a known one is left as it is."""
+    known = username in passwords
+    password = passwords.setdefault(username, secrets.token_urlsafe(12))
+    user, created = get_user_model().objects.get_or_create(username=username)
+    user.first_name, user.last_name = full_name.split(" ", 1)
+    user.email = f"{username}@example.org"
+    user.is_staff = user.is_superuser = staff
+    if created or not known:
+        user.set_password(password)
+    user.save()
+    return user
+
+
 class Command(BaseCommand):
     help = "Create the demo accounts (passwords kept in a private, git-ignored file) and their course roles."
 
@@ -52,29 +82,14 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, passwords_file: Path, course: str, **options):
-        page = CoursePage.objects.filter(slug=course).first()
-        if page is None:
-            raise CommandError(f"course {course!r} is not imported; run import_courses first")
+        page = demo_course(course)
         passwords = read_passwords(passwords_file)
-        User = get_user_model()
         for username, (full_name, role, staff) in DEMO_ACCOUNTS.items():
-            known = username in passwords
-            password = passwords.setdefault(username, secrets.token_urlsafe(12))
-            first, last = full_name.split(" ", 1)
-            user, created = User.objects.get_or_create(username=username)
-            user.first_name, user.last_name, user.email = first, last, f"{username}@example.org"
-            user.is_staff = user.is_superuser = staff
-            if created or not known:
-                user.set_password(password)
-            user.save()
+            user = demo_account(username, full_name, passwords, staff=staff)
             if role:
                 enrollment_set_role(user=user, course=page, role=role)
         if not Thread.objects.filter(course=page, group=None).exists():
-            thread_create(
-                course=page, author=User.objects.get(username="instructor1"), title="Welcome: ask here", body=WELCOME
-            )
-        passwords_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(passwords_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.writelines(f"{u}:{p}\n" for u, p in passwords.items() if u in DEMO_ACCOUNTS)
+            author = get_user_model().objects.get(username="instructor1")
+            thread_create(course=page, author=author, title="Welcome: ask here", body=WELCOME)
+        write_passwords(passwords_file, passwords, DEMO_ACCOUNTS)
         self.stdout.write(f"demo accounts ready; passwords in {passwords_file}")
