@@ -15,7 +15,7 @@ The bubblewrap engine (``engine="bwrap"``, root only) runs the worker from this 
 namespaces of its own: no network at all (a network namespace with nothing in it), its own process list, IPC and
 host name, a read-only view of the system and of the virtualenv and nothing else of the machine (no homes, no
 checkout, no course folders), a private /tmp and /dev/shm of bounded size, the capabilities the fork-server needs
-and no others. Each sandbox's jobs get uids from a block of their own (``uid_block``), so no two sandboxes' jobs
+and no others. Each sandbox's jobs get uids from a block of their own (``UidBlock``), so no two sandboxes' jobs
 ever share a uid (a uid's process limit and signals are per uid on a real kernel), and every job's process runs
 under a seccomp filter (``studio_sandbox.confine``). What it does not give that gVisor gives: the jobs' system calls
 reach this machine's kernel (the filter narrows which), and memory is bounded per process (RLIMIT_AS times the
@@ -129,6 +129,28 @@ class SandboxSpec:
             self.image,
             *command,
         ]
+
+    def start(
+        self, name: str, once: bool, command: tuple[str, ...] = (), **popen
+    ) -> tuple[subprocess.Popen, UidBlock | None]:
+        """Start a sandbox named ``name`` (``argv``'s), with its block of uids on the bubblewrap engine (held until
+        released: the caller's once the sandbox has ended). SandboxError where no sandbox of this engine can run."""
+        if problem := engine_problem(self.engine):
+            raise SandboxError(f"no grading sandbox can run here: {problem}")
+        uids = UidBlock() if self.engine == "bwrap" else None
+        try:
+            return subprocess.Popen(self.argv(name, once, command, first_uid=uids.first if uids else 0), **popen), uids
+        except BaseException:
+            if uids is not None:
+                uids.release()
+            raise
+
+    def remove(self, name: str, proc: subprocess.Popen) -> None:
+        """Stop sandbox ``name`` whatever it is doing (bubblewrap: everything in its process namespace goes with it)."""
+        if self.engine == "docker":
+            subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        if proc.poll() is None:
+            proc.kill()
 
     def _bwrap(self, command: tuple[str, ...], first_uid: int) -> list[str]:
         venv = Path(sys.prefix).resolve()  # this environment: its Python and packages are the sandbox's
@@ -310,11 +332,9 @@ class Sandbox:
     def __init__(self, spec: SandboxSpec, *, once: bool = False):
         self.spec, self.once = spec, once
         self.name = f"{spec.prefix}-{secrets.token_hex(5)}"
-        if problem := engine_problem(spec.engine):
-            raise SandboxError(f"no grading sandbox can run here: {problem}")
-        self.uids = UidBlock() if spec.engine == "bwrap" else None
-        self.proc = subprocess.Popen(
-            spec.argv(self.name, once, first_uid=self.uids.first if self.uids else 0),
+        self.proc, self.uids = spec.start(
+            self.name,
+            once,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -388,10 +408,7 @@ class Sandbox:
         self._close_pipes()
 
     def kill(self) -> None:
-        if self.spec.engine == "docker":
-            subprocess.run(["docker", "rm", "-f", self.name], capture_output=True)
-        if self.proc.poll() is None:
-            self.proc.kill()  # bubblewrap: everything in its process namespace goes with it
+        self.spec.remove(self.name, self.proc)
         self.proc.wait()
         self._close_pipes()
 

@@ -25,7 +25,7 @@ import nbformat
 from nbgrader.preprocessors import InstantiateTests
 from traitlets import Enum, Float, Unicode, default
 
-from .sandbox import ENGINES, MAX_REPLY, SandboxSpec, UidBlock, engine_problem
+from .sandbox import ENGINES, MAX_REPLY, SandboxError, SandboxSpec
 
 
 class SandboxedAutotests(InstantiateTests):
@@ -94,23 +94,17 @@ def run_once(spec: SandboxSpec, command: tuple[str, ...], job: dict, timeout: fl
     """Run ``command`` in a fresh sandbox with ``job`` (JSON) on its input; its one-line JSON answer, read no further
     than MAX_REPLY (its error output: the last 4 kB kept). The sandbox is removed however it ends."""
     name = f"{spec.prefix}-{secrets.token_hex(5)}"
-    if problem := engine_problem(spec.engine):
-        return {"error": f"no grading sandbox can run here: {problem}"}
-    uids = UidBlock() if spec.engine == "bwrap" else None
-    proc = subprocess.Popen(
-        spec.argv(name, True, command, first_uid=uids.first if uids else 0),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    try:
+        proc, uids = spec.start(
+            name, True, command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    except SandboxError as e:
+        return {"error": str(e)}
     stopped, err = threading.Event(), bytearray()
 
     def stop() -> None:
         stopped.set()
-        if spec.engine == "docker":
-            subprocess.run(["docker", "rm", "-f", name], capture_output=True)
-        else:
-            proc.kill()  # bubblewrap: everything in its process namespace goes with it
+        spec.remove(name, proc)
 
     def drain() -> None:  # read all of it (the sandbox never blocks on a full pipe), keep the end
         for chunk in iter(lambda: proc.stderr.read(8192), b""):

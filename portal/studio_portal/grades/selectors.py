@@ -148,7 +148,7 @@ def assignment_summaries(*, course) -> list[AssignmentSummary]:
     for g in Grade.objects.filter(course=course, student_id__in=students):
         grades[g.assignment].append(g)
     out = []
-    for a in Assignment.objects.filter(course=course).order_by("due", "slug"):
+    for a in Assignment.objects.filter(course=course).prefetch_related("work").order_by("due", "slug"):
         work = [w for w in a.work.all() if w.student_id in students]
         states = [g.state for g in grades.get(a.slug, [])]
         out.append(
