@@ -68,20 +68,14 @@ build() {
   printf '%s\n' "$tag"
 }
 
-# The courses, as the images carry them (read-only in learners' containers, imported by the portal).
+# The courses, as the images carry them (read-only in learners' containers, imported by the portal): without
+# source/, nbgrader's instructor version of the assignments (solutions, hidden tests), and with the lessons' practice
+# answers cleared (studio_hub.content). The hub's image (the trusted side, where the grading and hints services run)
+# carries them whole.
 content=$WORK/content
-rm -rf "$content" && mkdir -p "$content"
-# Without source/: nbgrader's instructor version of the assignments (solutions, hidden tests) never enters an image.
-for course in course-content/*/; do
-  [ -f "$course/course.toml" ] && cp -r "$course" "$content/" && rm -rf "$content/$(basename "$course")/source"
-done
-
-# The hub's image (the trusted side, where the grading service runs) carries the courses whole, source/ included.
 trusted=$WORK/content-trusted
-rm -rf "$trusted" && mkdir -p "$trusted"
-for course in course-content/*/; do
-  [ -f "$course/course.toml" ] && cp -r "$course" "$trusted/"
-done
+"$VENV/bin/python" -m studio_hub.content "$content" course-content/*/
+"$VENV/bin/python" -m studio_hub.content --trusted "$trusted" course-content/*/
 
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(postgres redis portal hub learner)

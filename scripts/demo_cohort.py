@@ -5,8 +5,8 @@ figures at first look. Everything goes through the platform's own paths:
 - each student logs in through the portal's single sign-on to the hub and takes a hub token of their own, as their
   JupyterLab would hold one; with it they fetch assignments from the exchange and submit them, and the grading
   service grades each submission for real in its sandbox and sends the grade to the portal;
-- their learning events (cells run, hints, validations) reach the portal's event API with the events token, as the
-  hints service forwards them, dated over the last two weeks.
+- their learning events (cells run, exercises checked, hints, validations) reach the portal's event API with the
+  events token, as the hints service forwards them, dated over the last two weeks.
 
 ``student1``–``student3`` are left untouched, to try things. Run once per demo folder (a marker file says it ran).
 """
@@ -17,6 +17,7 @@ import base64
 import json
 import random
 import time
+import tomllib
 from datetime import UTC, datetime, timedelta
 from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
@@ -109,8 +110,10 @@ def answered(released: bytes, source: Path, how: str) -> bytes:
     return json.dumps(nb).encode()
 
 
-def events_of(username: str, profile: tuple, exercises: dict[str, list[str]]) -> list[dict]:
-    """Their learning events: each active day some runs of an exercise (some failing), hints, a validation."""
+def events_of(username: str, profile: tuple, exercises: dict[str, list[str]], lessons: dict[str, str]) -> list[dict]:
+    """Their learning events: each active day the lesson's practice (runs, then its check), some runs of the
+    assignment's exercises (some failing) and their checks, hints, a validation. ``exercises``: the answer cells of
+    each assignment and lesson; ``lessons``: each assignment's lesson."""
     _, days, failing, hints = profile
     rng = random.Random(username)  # the same history at every demo
     now = datetime.now(UTC)
@@ -120,13 +123,42 @@ def events_of(username: str, profile: tuple, exercises: dict[str, list[str]]) ->
         if start > now:
             start = now - timedelta(minutes=30)
         assignment = ASSIGNMENTS[min(len(ASSIGNMENTS) - 1, (13 - day) // 5)]
+        lesson = lessons[assignment]
+        for exercise in exercises[lesson]:  # the lesson first: its practice, then the check below it
+            start -= timedelta(minutes=20)
+            for n in range(rng.randrange(1, 4)):
+                event = {"kind": "execute", "assignment": lesson, "exercise": exercise, "ok": rng.random() >= failing}
+                out.append({**event, "time": (start + timedelta(minutes=2 * n)).timestamp()})
+            passed = rng.random() >= failing / 2
+            check = {"kind": "check", "assignment": lesson, "exercise": exercise, "ok": passed}
+            out.append(
+                {
+                    **check,
+                    **({} if passed else {"ename": "AssertionError"}),
+                    "time": (start + timedelta(minutes=8)).timestamp(),
+                }
+            )
+            start += timedelta(minutes=20)
+        tried = []
         for n in range(rng.randrange(4, 12)):
             ok = rng.random() >= failing
             exercise = rng.choice(exercises[assignment])
+            tried.append(exercise)
             event = {"kind": "execute", "assignment": assignment, "exercise": exercise, "ok": ok}
             if not ok:
                 event["ename"] = rng.choice(["AssertionError", "NameError", "TypeError"])
             out.append({**event, "time": (start + timedelta(minutes=3 * n)).timestamp()})
+            passed = ok and rng.random() >= failing  # a run without an error is not yet a pass: its tests say
+            out.append(
+                {
+                    "kind": "check",
+                    "assignment": assignment,
+                    "exercise": exercise,
+                    "ok": passed,
+                    **({} if passed else {"ename": "AssertionError"}),
+                    "time": (start + timedelta(minutes=3 * n + 1)).timestamp(),
+                }
+            )
         for n in range(hints):
             when = (start + timedelta(minutes=2 + 5 * n)).timestamp()
             common = {"assignment": assignment, "exercise": rng.choice(exercises[assignment]), "time": when}
@@ -155,13 +187,22 @@ def seed(stack, log=print) -> dict:
     passwords = dict(line.split(":", 1) for line in passwords_file.read_text().split())
     exchange = stack.hub_settings().exchange_url
     source = stack.source_dir / COURSE / "source"
+    listed = tomllib.loads((stack.source_dir / COURSE / "course.toml").read_text())["lessons"]
+    lessons = {entry["assignment"]: Path(entry["notebook"]).stem for entry in listed if entry.get("assignment")}
+    notebooks = {a: source / a / f"{a}.ipynb" for a in ASSIGNMENTS}
+    notebooks |= {
+        lessons[a]: stack.source_dir / COURSE / e["notebook"]
+        for e in listed
+        for a in ASSIGNMENTS
+        if e.get("assignment") == a
+    }
     exercises = {
-        a: [
+        name: [
             c["metadata"]["nbgrader"]["grade_id"]
-            for c in json.loads((source / a / f"{a}.ipynb").read_text())["cells"]
+            for c in json.loads(path.read_text())["cells"]
             if c.get("metadata", {}).get("nbgrader", {}).get("solution")
         ]
-        for a in ASSIGNMENTS
+        for name, path in notebooks.items()
     }
     submitted = 0
     for username, profile in PROFILES.items():
@@ -183,7 +224,7 @@ def seed(stack, log=print) -> dict:
                 f"{exchange}api/submissions/{COURSE}/{assignment}", json=body, headers=auth, timeout=60
             ).raise_for_status()
             submitted += 1
-    events = [e for username, profile in PROFILES.items() for e in events_of(username, profile, exercises)]
+    events = [e for username, profile in PROFILES.items() for e in events_of(username, profile, exercises, lessons)]
     token = (stack.hub_dir / "events_token").read_text().strip()
     resp = requests.put(
         f"{stack.portal_url}/api/events/",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -64,38 +63,6 @@ def free_port() -> int:
         if port not in _handed_out:
             _handed_out.add(port)
             return port
-
-
-def _not_for_learners(course: Path, with_source: bool = False):
-    """What learners never see of a course: hidden files, caches, and ``source/`` (nbgrader's instructor version of
-    the assignments: solutions and hidden tests; the grading side reads it from its own copy, ``with_source``)."""
-    hidden = shutil.ignore_patterns(".*", "__pycache__")
-
-    def ignore(folder: str, names: list[str]) -> set[str]:
-        skip = set(hidden(folder, names))
-        if Path(folder) == course and not with_source:
-            skip |= {"source"} & set(names)
-        return skip
-
-    return ignore
-
-
-def sync_content(courses: list[Path], dest: Path, *, with_source: bool = False) -> None:
-    """Copy course folders into ``dest`` (dirs 0755, files 0644), replacing old content: without their ``source/``
-    for learners; ``with_source`` for the trusted side's own copy (in the hub's private folder)."""
-    staging = dest.with_name(dest.name + ".new")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(mode=0o755)
-    for course in courses:
-        shutil.copytree(course, staging / course.name, ignore=_not_for_learners(course, with_source))
-    for path in [staging, *staging.rglob("*")]:
-        os.chmod(path, 0o755 if path.is_dir() else 0o644)
-    old = dest.with_name(dest.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if dest.exists():
-        dest.rename(old)
-    staging.rename(dest)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def wait_for_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
@@ -255,11 +222,14 @@ class Stack:
             raise RuntimeError(f"ports {busy} on 127.0.0.1 are in use (another demo still running?)")
         self.var.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(mode=0o700, exist_ok=True)
-        sync_content(self.courses, self.var / "content")
+        from studio_hub.content import publish
         from studio_hub.settings import Settings
 
+        # Learners' copy: no source/, and lessons' practice answers cleared; the trusted side's: whole.
+        publish(self.courses, self.var / "content")
+
         Settings.from_env(self.env(), root=ROOT)  # creates the hub's secret files (0600, in a 0700 folder)
-        sync_content(self.courses, self.source_dir, with_source=True)
+        publish(self.courses, self.source_dir, trusted=True)
         hub = self._spawn("hub", [str(BIN / "jupyterhub"), "-f", str(ROOT / "jupyterhub_config.py")], cwd=self.hub_dir)
         self.setup_portal()
         self.start_portal()

@@ -55,13 +55,18 @@ def _error(cell: dict) -> dict | None:
     return None
 
 
-def where(path: str) -> tuple[str, str]:
-    """(assignment, notebook) of a notebook path: nbgrader puts a fetched assignment in a folder of its name."""
+def where(path: str, lessons=None) -> dict:
+    """What a notebook path says of its exercises: a lesson's copy (``<course>/lessons/<name>.ipynb``, ``lessons``:
+    studio_ext.lessons.Lessons) names its course, and its exercises are the lesson's (``assignment``: the lesson's
+    name); any other notebook's are the assignment of its folder, where nbgrader puts a fetched assignment."""
+    lesson = lessons.lesson_of(path) if lessons is not None else None
+    if lesson:
+        return {"course": lesson[0], "assignment": lesson[1], "notebook": lesson[1]}
     p = PurePosixPath(path)
-    return p.parent.name, p.stem
+    return {"assignment": p.parent.name, "notebook": p.stem} if p.parent.name else {"notebook": p.stem}
 
 
-def collect(nb: dict, cell_id: str, path: str) -> dict:
+def collect(nb: dict, cell_id: str, path: str, lessons=None) -> dict:
     """The hint request for the answer cell ``cell_id`` of this notebook: code, latest error, the failing test."""
     cells = nb.get("cells") if isinstance(nb, dict) else None
     if not isinstance(cells, list):
@@ -73,10 +78,8 @@ def collect(nb: dict, cell_id: str, path: str) -> dict:
     meta = answer.get("metadata", {}).get("nbgrader", {})
     if answer.get("cell_type") != "code" or not meta.get("solution") or not meta.get("grade_id"):
         raise web.HTTPError(400, "hints are for exercise answer cells (nbgrader solution cells)")
-    assignment, notebook = where(path)
     body = {
-        "assignment": assignment,
-        "notebook": notebook,
+        **where(path, lessons),
         "exercise": meta["grade_id"],
         "code": _text(answer),
         "answer_count": answer.get("execution_count"),
@@ -256,7 +259,7 @@ class Hints(LoggingConfigurable):
         check(resp)
 
 
-def event_from(item: dict) -> dict | None:
+def event_from(item: dict, lessons=None) -> dict | None:
     """What leaves this server of one event: no code unless the course keeps it (the service decides), a hash."""
     if isinstance(item, dict):  # null or "" is no value (the front end and nbgrader's handlers send both)
         item = {k: v for k, v in item.items() if v is not None and v != ""}
@@ -264,8 +267,7 @@ def event_from(item: dict) -> dict | None:
         return None
     event = {"kind": item["kind"], "time": time.time()}
     if item.get("path", "").endswith(".ipynb"):
-        assignment, notebook = where(item["path"])
-        event.update({"assignment": assignment} if assignment else {}, notebook=notebook)
+        event.update(where(item["path"], lessons))
     event.update({k: item[k] for k in ("exercise", "ename", "course", "assignment", "ok", "rung") if k in item})
     if "code" in item:
         event["code_hash"] = hashlib.sha256(item["code"].encode("utf-8", "replace")).hexdigest()[:32]
@@ -293,7 +295,8 @@ class HintHandler(HintsHandler):
         if not isinstance(nb, dict):  # the saved notebook, when the front end did not send its live copy
             model = await ensure_async(self.contents_manager.get(path, content=True, type="notebook"))
             nb = json.loads(json.dumps(model["content"]))
-        body = collect(nb, cell_id, path)
+        lessons = self.settings.get("studio_lessons")
+        body = collect(nb, cell_id, path, lessons)
         body["more"] = bool(data.get("more"))
         expression = probe_expression(failing_assertion(body))
         got = await self.hints.probe(self.kernel_manager, data.get("kernel_id"), expression) if expression else None
@@ -301,7 +304,7 @@ class HintHandler(HintsHandler):
             body.setdefault("test", {})["got"] = got
         # The runs reported so far reach the service first: they count as tries that unlock a more specific hint.
         self.hints.report(
-            [e for e in [event_from({"kind": "hint-asked", "path": path, "exercise": body["exercise"]})] if e]
+            [e for e in [event_from({"kind": "hint-asked", "path": path, "exercise": body["exercise"]}, lessons)] if e]
         )
         await self.hints.flush()
         status, answer = await self.hints.ask(body)
@@ -317,7 +320,8 @@ class EventsHandler(HintsHandler):
         raw = data.get("events")
         if not isinstance(raw, list):
             raise web.HTTPError(400, '"events" must be a list')
-        events = [e for e in (event_from(item) for item in raw) if e is not None]
+        lessons = self.settings.get("studio_lessons")
+        events = [e for e in (event_from(item, lessons) for item in raw) if e is not None]
         taken = self.hints.report(events)
         self.set_status(202)
         self.finish({"buffered": taken, "rejected": len(raw) - len(events)})

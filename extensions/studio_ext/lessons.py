@@ -29,6 +29,7 @@ from traitlets import Unicode, default
 from traitlets.config import LoggingConfigurable
 
 COURSE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+UPDATED_RE = re.compile(r"\.updated(-\d{8}-\d{6})?$")  # what sync_lesson adds to a new version's name
 ROLE_GROUP_PREFIXES = ("students-", "graders-", "instructors-")
 
 
@@ -187,6 +188,23 @@ class Lessons(LoggingConfigurable):
     @default("portal_url")
     def _default_portal_url(self) -> str:
         return os.environ.get("STUDIO_PORTAL_URL", "")
+
+    def lesson_of(self, path: str) -> tuple[str, str] | None:
+        """(course, lesson name) when the notebook at ``path`` (relative to the home) is a copy of a course's lesson,
+        as opening it puts it (``<course>/lessons/02-functions.ipynb``, or its ``.updated`` version beside it)."""
+        parts = PurePosixPath(path).parts
+        if not self.content_dir or len(parts) < 2 or not COURSE_RE.match(parts[0]) or not path.endswith(".ipynb"):
+            return None
+        rel = PurePosixPath(*parts[1:])
+        name = UPDATED_RE.sub("", rel.stem)
+        try:
+            lesson_parts(parts[0], str(rel.with_name(name + ".ipynb")))
+        except web.HTTPError:
+            return None
+        course = Path(self.content_dir) / parts[0]
+        if (course / "course.toml").is_file() and (course / rel.with_name(name + ".ipynb")).is_file():
+            return parts[0], name
+        return None
 
     def source(self, course: str, rel: PurePosixPath) -> Path:
         """The course's notebook for ``rel``; 404 if there is none (symlinks out of the course are refused)."""

@@ -66,13 +66,23 @@ def service_url(service_app, jp_asyncio_loop):
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def learner_content(tmp_path_factory):
+    """The courses as learners' servers get them (lessons' practice answers cleared)."""
+    from studio_hub.content import publish
+
+    dest = tmp_path_factory.mktemp("content") / "content"
+    publish([COURSE_CONTENT / "intro-python"], dest)
+    return dest
+
+
 @pytest.fixture
-def jp_server_config(service_url, monkeypatch):
+def jp_server_config(service_url, learner_content, monkeypatch):
     monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "student-token")
     return {
         "ServerApp": {"jpserver_extensions": {"studio_ext": True}},
         "Hints": {"service_url": service_url, "flush_interval": 0.2},
-        "Lessons": {"hub_api_url": ""},
+        "Lessons": {"hub_api_url": "", "content_dir": str(learner_content)},
     }
 
 
@@ -192,6 +202,49 @@ async def test_events_are_sent_in_the_background_without_code_unless_kept(jp_fet
     assert len(event["code_hash"]) == 32 and "code" not in event, "intro-python does not keep students' code"
     status = json.loads((await jp_fetch("studio", "hints", "status")).body)
     assert status["sent"] == 1 and status["dropped"] == 0
+
+
+async def queued_events(service_app, kind: str, want: int = 1) -> list[dict]:
+    for _ in range(50):
+        queued = [e for _, e in await service_app.state.read_events() if e["kind"] == kind]
+        if len(queued) >= want:
+            return queued
+        await asyncio.sleep(0.1)
+    return queued
+
+
+async def test_a_lessons_practice_gets_hints_and_its_checks_are_events(jp_fetch, jp_root_dir, service_app):
+    """A lesson opened as learners open it: its practice exercise gets the Hint (from the lesson's source, which
+    the service holds), and running its visible tests is a check of that exercise, with the result."""
+    lesson = "intro-python/lessons/02-functions.ipynb"
+    opened = await jp_fetch("studio", "lessons", *lesson.split("/"), follow_redirects=False, raise_error=False)
+    assert opened.code == 302
+    nb = json.loads((jp_root_dir / lesson).read_text())
+    answer = cell(nb, "celsius-to-fahrenheit")
+    assert "NotImplementedError" in "".join(answer["source"]) and "9 / 5" not in "".join(answer["source"])
+    answer["source"] = "def celsius_to_fahrenheit(c):\n    print(c * 9 / 5 + 32)\n"
+    resp = await ask(jp_fetch, path=lesson, cell_id=answer["id"], notebook=nb)
+    assert resp.code == 200, resp.body
+    hint = json.loads(resp.body)
+    assert hint["of"] >= 2 and "return" in hint["hint"]
+
+    events = [
+        {"kind": "check", "path": lesson, "exercise": "celsius-to-fahrenheit", "ok": False, "ename": "AssertionError"},
+        # its new version beside a learner's changed copy is the same lesson
+        {
+            "kind": "check",
+            "path": "intro-python/lessons/02-functions.updated.ipynb",
+            "exercise": "celsius-to-fahrenheit",
+            "ok": True,
+        },
+    ]
+    resp = await jp_fetch("studio", "hints", "events", method="POST", body=json.dumps({"events": events}))
+    assert json.loads(resp.body) == {"buffered": 2, "rejected": 0}
+    checks = await queued_events(service_app, "check", want=2)
+    assert [(e["course"], e["assignment"], e["exercise"], e["ok"]) for e in checks] == [
+        ("intro-python", "02-functions", "celsius-to-fahrenheit", False),
+        ("intro-python", "02-functions", "celsius-to-fahrenheit", True),
+    ]
 
 
 async def test_events_never_wait_for_a_dead_service_and_the_buffer_is_bounded(

@@ -96,6 +96,11 @@ def test_demo_starts_prints_urls_stops_on_ctrl_c_and_restarts(tmp_path):
         dashboard = teacher.http.get(f"{portal}/courses/intro-python/analytics/").text
         risk = dashboard.split('id="risk"')[1].split('id="funnel"')[0]
         assert "farid" in risk and "hugo" in risk and "ada" not in risk, risk
+        # Per exercise, lessons' practice too: a pass is the exercise's tests passing, so the rates differ.
+        exercises = dashboard.split('id="exercises"')[1]
+        assert "01-values-and-names / minutes-in-a-week" in exercises, exercises[:3000]
+        rates = {int(r) for r in re.findall(r"<span>(\d+)%</span>", exercises)}
+        assert len(rates) > 1 and min(rates) < 100, rates
         board = v.http.get(f"{portal}/courses/intro-python/leaderboard/").text
         assert "Ada Quinn" in board or "ada" in board, board[-2000:]
         assert "<td>student1</td>" not in grades and "<td>student2</td>" not in grades  # left to try things

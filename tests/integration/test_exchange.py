@@ -137,6 +137,14 @@ def test_student_fetches_works_submits_and_reads_feedback_with_nbgrader_commands
     assert rc == 0 and f"{COURSE} {PS} (released)" in out, out
     rc, out = nbgrader(stack, "student1", "fetch_assignment", PS, "--course", COURSE)
     assert rc == 0, out
+    # The instructor's release carried the hint ladders (nbgrader keeps cell metadata); the exchange takes them out:
+    # the hints service gives them a rung at a time.
+    fetched = json.loads((Path("/home") / f"{stack.learner_prefix}student1" / PS / f"{PS}.ipynb").read_text())
+    assert not [c for c in fetched["cells"] if "studio" in c["metadata"]]
+    assert any(
+        "studio" in c["metadata"]
+        for c in json.loads(next((COURSE_CONTENT / COURSE / "source" / PS).glob("*.ipynb")).read_text())["cells"]
+    )
     rc, out = nbgrader(stack, "student1", "fetch_assignment", PS, "--course", COURSE)
     assert rc != 0 and "already have a copy" in out, "a second fetch does not overwrite the student's work"
 
@@ -311,6 +319,11 @@ def test_learners_content_holds_no_solutions_or_hidden_tests(stack):
     for path in content.rglob("*.ipynb"):
         text = path.read_text()
         assert "BEGIN HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text, path
+        assert '"studio"' not in text, f"{path}: a hint ladder in learners' content"
+    # The lessons' practice answers are there, cleared (studio_hub.content), as nbgrader releases an assignment's.
+    lesson = json.loads((content / COURSE / "lessons" / "02-functions.ipynb").read_text())
+    (answer,) = [c for c in lesson["cells"] if c["metadata"].get("nbgrader", {}).get("solution")]
+    assert "raise NotImplementedError()" in "".join(answer["source"])
 
 
 def test_tokens_are_required_and_checked(stack, released):

@@ -100,7 +100,7 @@ def lesson_updates_reach_learners(stack, read_copy, write_copy) -> None:
     try:
         nb = json.loads(original)
         nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "## New in this version"})
-        source.write_text(json.dumps(nb))  # as sync_content writes it: 0644, the learners' to read
+        source.write_text(json.dumps(nb))  # as studio_hub.content writes it: 0644, the learners' to read
         kept = keeper.open_lesson("intro-python", "strings")
         assert kept.url.endswith(f"/lab/tree/{rel}") and "New in this version" in read_copy(keeper, "keeper", rel)
         told = changer.open_lesson("intro-python", "strings")

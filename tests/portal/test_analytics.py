@@ -58,22 +58,32 @@ class IngestTests(CatalogTestCase):
             event(3, minutes=27),
             event(4, exercise="cube", minutes=1),
             event(5, student="nobody"),
+            event(7, kind="check", ok=True, minutes=26),  # squares' visible tests passed
         ]
         resp = self.put(batch)
         assert resp.status_code == 200, resp.content
-        assert resp.json() == {"stored": 4, "duplicates": 0, "skipped": ["intro-python/nobody"]}
+        assert resp.json() == {"stored": 5, "duplicates": 0, "skipped": ["intro-python/nobody"]}
         squares = ExerciseStat.objects.get(exercise="squares")
         assert (squares.attempts, squares.errors, squares.hints, squares.passed) == (2, 1, 1, True)
+        # cube ran without an error, but its tests never ran: not passed (an error-free run is no pass)
+        assert not ExerciseStat.objects.get(exercise="cube").passed
         day = DailyActivity.objects.get()
-        # 60 s for the first event, the 1- and 2-minute gaps, then a 26-minute pause: a new stretch, 60 s again.
-        assert (day.events, day.runs, day.errors, day.hints, day.seconds) == (4, 3, 1, 1, 60 + 60 + 120 + 60)
+        # 60 s for the first event, the 1-, 2- and 1-minute gaps, then a 25-minute pause: a new stretch, 60 s again.
+        assert (day.events, day.runs, day.errors, day.hints, day.seconds) == (5, 4, 1, 1, 60 + 60 + 120 + 60 + 60)
         before = list(DailyActivity.objects.values()) + list(ExerciseStat.objects.values())
         again = self.put(batch + [event(6, minutes=0)])  # the queue replayed, and one new event
-        assert again.json()["stored"] == 1 and again.json()["duplicates"] == 4
-        assert LearningEvent.objects.count() == 5
+        assert again.json()["stored"] == 1 and again.json()["duplicates"] == 5
+        assert LearningEvent.objects.count() == 6
         self.put(batch)
-        assert DailyActivity.objects.get().runs == 4 and ExerciseStat.objects.get(exercise="squares").attempts == 3
+        assert DailyActivity.objects.get().runs == 5 and ExerciseStat.objects.get(exercise="squares").attempts == 3
         assert len(before) == 3
+
+    def test_a_failed_check_is_no_pass_and_a_later_passing_one_is(self):
+        self.put([event(1, kind="execute", ok=True, minutes=5), event(2, kind="check", ok=False, minutes=4)])
+        stat = ExerciseStat.objects.get(exercise="squares")
+        assert (stat.attempts, stat.passed) == (1, False)
+        self.put([event(3, kind="check", ok=True, minutes=1)])
+        assert ExerciseStat.objects.get(exercise="squares").passed
 
     def test_the_token_and_the_body_are_checked(self):
         assert self.put([event(1)], token="wrong").status_code == 403
@@ -123,7 +133,7 @@ class DashboardTests(CatalogTestCase):
         for day in range(3):  # student1: three days in a row up to today, a few runs each
             for n in range(4):
                 events.append(event(f"{day}{n}", minutes=day * 1440 + n * 2, ok=n > 0))
-        events += [event("h1", kind="hint-shown", minutes=3)]
+        events += [event("h1", kind="hint-shown", minutes=3), event("c1", kind="check", minutes=2)]
         for n in range(12):  # quiet: busy twelve days ago, failing and leaning on hints, then nothing
             events.append(event(f"q{n}", student="quiet", ok=n % 4 == 0, minutes=12 * 1440 + n))
             events.append(event(f"qh{n}", kind="hint-shown", student="quiet", minutes=12 * 1440 + n))
@@ -170,7 +180,7 @@ class DashboardTests(CatalogTestCase):
         step = next(s for s in dash.funnel if s.lesson.assignment == "ps02-functions")
         assert (dash.students, step.attempted, step.submitted, step.passed) == (2, 2, 2, 1)
         squares = next(r for r in dash.exercises if r.exercise == "squares")
-        assert (squares.students, squares.passed) == (2, 2)
+        assert (squares.students, squares.passed) == (2, 1)  # quiet's runs had no error some times; no tests passed
 
         self.client.force_login(self.instructor)
         page = self.client.get("/courses/intro-python/analytics/").content.decode()

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from .schema import problem  # noqa: F401 -- problem(SCHEMA, value), for the parts that check
 
-# What a learner's server reports. The portal has one more of its own ("graded", from the grading service).
-KINDS = ("execute", "hint-asked", "hint-shown", "validate", "submit")
+# What a learner's server reports: "execute" a cell ran (an answer cell's runs name their exercise), "check" an
+# exercise's visible test cell ran (``ok``: it passed), hints asked and shown, nbgrader validations and submissions.
+# The portal has one more of its own ("graded", from the grading service).
+KINDS = ("execute", "check", "hint-asked", "hint-shown", "validate", "submit")
 NAME_LENGTH = 100  # course, assignment, notebook, exercise and error names
 CODE_LENGTH = 20_000  # the code of a run, kept only where a course says so
 

@@ -1,6 +1,7 @@
 // Learning Studio's hints in JupyterLab: a "Hint" button on every exercise answer cell (nbgrader solution cells),
 // a hint panel in the right sidebar (the hint, its rung, and "More specific" once another try or some time has
-// passed), and learning events (each cell run) sent to the server extension, which buffers them for the service.
+// passed), and learning events (each cell run; a test cell's run is a check of its exercise) sent to the server
+// extension, which buffers them for the service.
 // Plain JavaScript on JupyterLab's shared packages: built with @jupyterlab/builder, no bundle of its own.
 import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { ServerConnection } from '@jupyterlab/services';
@@ -196,6 +197,29 @@ function addButtons(panel, hints, app) {
   }
 }
 
+function isTest(cellModel) {
+  const meta = nbgraderOf(cellModel);
+  return cellModel.type === 'code' && meta.grade === true && meta.solution !== true;
+}
+
+// The exercise whose visible tests this cell is: the test cells right below an answer cell are its tests, as
+// nbgrader lays an exercise out (the same rule the server extension and the hints service use).
+function exerciseTestedBy(panel, cell) {
+  const cells = panel.content.widgets;
+  for (let i = cells.indexOf(cell) - 1; i >= 0; i--) {
+    const model = cells[i].model;
+    if (isAnswer(model)) {
+      return nbgraderOf(model).grade_id;
+    }
+    if (!isTest(model)) {
+      return null;
+    }
+  }
+  return null;
+}
+
+// Each run is an event: an answer cell's names its exercise; a test cell's is a check of the exercise above it,
+// with its result (the course's per-exercise pass rate counts these, not runs without an error).
 function report(panel, cell, success, error) {
   const model = cell.model;
   const event = {
@@ -206,6 +230,12 @@ function report(panel, cell, success, error) {
   };
   if (isAnswer(model)) {
     event.exercise = nbgraderOf(model).grade_id;
+  } else if (isTest(model)) {
+    const exercise = exerciseTestedBy(panel, cell);
+    if (exercise) {
+      event.kind = 'check';
+      event.exercise = exercise;
+    }
   }
   if (error && error.errorName) {
     event.ename = error.errorName;

@@ -25,6 +25,7 @@ from datetime import datetime
 from studio_wire import exchange as wire
 from tornado import web
 
+from ..hints.exercises import released
 from ..service import ApiHandler, HealthHandler, decode_files
 from .policy import Action, courses_of, may
 from .store import ExchangeError, check_id
@@ -96,7 +97,12 @@ class AssignmentHandler(ExchangeHandler):
     def put(self, course: str, assignment: str):
         self.require(Action.RELEASE, course)
         data = self.body(wire.RELEASE)
-        files = self.files(data)
+        # What students fetch: the notebooks without their hint ladders (the hints service gives those, a rung at
+        # a time, from the source).
+        files = {
+            name: released(content) if name.endswith(".ipynb") else content
+            for name, content in self.files(data).items()
+        }
         exists = any(r["assignment_id"] == assignment for r in self.store.releases([course]))
         if exists and not data.get("force"):
             raise ExchangeError(f"{course}/{assignment} is released already; release with --force to replace it", 409)

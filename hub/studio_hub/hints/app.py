@@ -332,7 +332,7 @@ class HintsService(ServiceApp):
                 rejected += 1
                 continue
             accepted.append(event)
-            if event["kind"] == "execute" and event.get("exercise"):
+            if event["kind"] in ("execute", "check") and event.get("exercise"):
                 key = _progress_key(user["name"], f"{event['course']}/{event['assignment']}/{event['exercise']}")
                 progress = await self.state.get(key)
                 if progress and progress["rung"]:

@@ -4,12 +4,16 @@ An exercise is an nbgrader answer cell (``solution: true``, code) of an assignme
 ``<content>/<course>/source/<assignment>/<notebook>.ipynb``, named by its ``grade_id``. Around it: the task (the
 markdown cells just above), the tests (the grade cells just below, hidden tests removed) and the instructor's
 hint ladder (``metadata.studio.hints``, in order).
+
+A lesson's practice exercises are the same cells in a lesson notebook (one ``course.toml`` lists); they are found
+under the lesson notebook's name (``02-functions``) where an assignment's are under the assignment's.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,9 +64,13 @@ def _regions(source: str, begin: str, end: str, replace) -> str:
     return "\n".join(kept)
 
 
-def starter_of(source: str) -> str:
-    """nbgrader's ClearSolutions for code: each solution block becomes ``raise NotImplementedError()``."""
-    return _regions(source, BEGIN_SOLUTION, END_SOLUTION, lambda indent: [f"{indent}raise NotImplementedError()"])
+# nbgrader's ClearSolutions.code_stub for Python
+CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
+
+
+def starter_of(source: str, stub: tuple[str, ...] = CODE_STUB) -> str:
+    """nbgrader's ClearSolutions: each solution block becomes the stub, at the block's indent."""
+    return _regions(source, BEGIN_SOLUTION, END_SOLUTION, lambda indent: [indent + line for line in stub])
 
 
 def solution_of(source: str) -> str:
@@ -73,6 +81,32 @@ def solution_of(source: str) -> str:
 def without_hidden_tests(source: str) -> str:
     """nbgrader's ClearHiddenTests: what students see of a test cell."""
     return _regions(source, BEGIN_HIDDEN, END_HIDDEN, lambda indent: [])
+
+
+def without_ladders(nb: dict) -> int:
+    """Remove each cell's hint ladder (``metadata.studio.hints``) from a notebook that learners get; how many. The
+    ladder is the hints service's to give, one rung at a time, after a try or some time: in a learner's copy, the
+    cell metadata JupyterLab shows would give every rung at once."""
+    removed = 0
+    for cell in nb.get("cells", []) if isinstance(nb, dict) else []:
+        studio = cell.get("metadata", {}).get("studio") if isinstance(cell, dict) else None
+        if isinstance(studio, dict) and "hints" in studio:
+            del studio["hints"]
+            if not studio:
+                del cell["metadata"]["studio"]
+            removed += 1
+    return removed
+
+
+def released(data: bytes) -> bytes:
+    """A released file as learners get it: a notebook without its hint ladders; anything else as it is."""
+    try:
+        nb = json.loads(data)
+    except ValueError:
+        return data
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list) or not without_ladders(nb):
+        return data
+    return (json.dumps(nb, indent=1, ensure_ascii=False) + "\n").encode()
 
 
 def exercises_in(path: Path, course: str, assignment: str) -> list[Exercise]:
@@ -113,23 +147,51 @@ def exercises_in(path: Path, course: str, assignment: str) -> list[Exercise]:
 
 
 class ExerciseIndex:
-    """Every course's exercises under ``roots`` (each ``<root>/<course>/source/<assignment>/``; for an assignment,
-    the first root that has it), read again when a notebook changes."""
+    """Every course's exercises under ``roots``: each ``<root>/<course>/source/<assignment>/``, and the lessons
+    ``<root>/<course>/course.toml`` lists (for an assignment or a lesson, the first root that has it), read again
+    when a notebook changes."""
 
     def __init__(self, *roots: Path):
         self.roots = [Path(r) for r in roots]
         self._cache: dict[Path, tuple[float, list[Exercise]]] = {}
+        self._lessons: dict[Path, tuple[float, dict[str, Path]]] = {}
 
-    def _folder(self, course: str, assignment: str) -> Path | None:
-        return next((f for r in self.roots if (f := r / course / "source" / assignment).is_dir()), None)
+    def lessons(self, root: Path, course: str) -> dict[str, Path]:
+        """The lesson notebooks of ``course`` in ``root``, by name (file name without ``.ipynb``)."""
+        meta = root / course / "course.toml"
+        try:
+            mtime = meta.stat().st_mtime
+        except OSError:
+            return {}
+        cached = self._lessons.get(meta)
+        if cached is None or cached[0] != mtime:
+            found = {}
+            try:
+                listed = tomllib.loads(meta.read_text(encoding="utf-8")).get("lessons", [])
+            except (OSError, ValueError):
+                listed = []  # a course.toml being written, or broken: no lessons from it until it is whole
+            for lesson in listed if isinstance(listed, list) else []:
+                notebook = lesson.get("notebook") if isinstance(lesson, dict) else None
+                if not isinstance(notebook, str) or ".." in notebook.split("/") or notebook.startswith("/"):
+                    continue
+                path = root / course / notebook
+                if path.suffix == ".ipynb" and SAFE_ID.match(path.stem) and path.is_file():
+                    found.setdefault(path.stem, path)
+            cached = self._lessons[meta] = (mtime, found)
+        return cached[1]
+
+    def _notebooks(self, course: str, assignment: str) -> list[Path]:
+        for root in self.roots:
+            if (folder := root / course / "source" / assignment).is_dir():
+                return sorted(folder.glob("*.ipynb"))
+            if lesson := self.lessons(root, course).get(assignment):
+                return [lesson]
+        return []
 
     def find(self, course: str, assignment: str, grade_id: str, notebook: str | None = None) -> Exercise | None:
         if not all(SAFE_ID.match(x) for x in (course, assignment, grade_id, *([notebook] if notebook else []))):
             return None
-        folder = self._folder(course, assignment)
-        if folder is None:
-            return None
-        for path in sorted(folder.glob("*.ipynb")):
+        for path in self._notebooks(course, assignment):
             if notebook and path.stem != notebook:
                 continue
             for exercise in self._read(path, course, assignment):
@@ -138,11 +200,19 @@ class ExerciseIndex:
         return None
 
     def courses_with(self, assignment: str) -> list[str]:
-        """The courses that have an assignment of this name (a student's notebook does not say its course)."""
+        """The courses that have an assignment (or a lesson) of this name (a student's notebook does not say its
+        course)."""
         if not SAFE_ID.match(assignment):
             return []
         return sorted(
-            {p.name for r in self.roots if r.is_dir() for p in r.iterdir() if (p / "source" / assignment).is_dir()}
+            {
+                p.name
+                for r in self.roots
+                if r.is_dir()
+                for p in r.iterdir()
+                if SAFE_ID.match(p.name)
+                and ((p / "source" / assignment).is_dir() or assignment in self.lessons(r, p.name))
+            }
         )
 
     def _read(self, path: Path, course: str, assignment: str) -> list[Exercise]:

@@ -10,6 +10,7 @@ from django.db import models
 class LearningEvent(models.Model):
     class Kind(models.TextChoices):
         EXECUTE = "execute"  # a cell ran (ok, or the error's class)
+        CHECK = "check"  # an exercise's visible tests ran: ok, they passed
         HINT_ASKED = "hint-asked"
         HINT_SHOWN = "hint-shown"
         VALIDATE = "validate"
@@ -37,10 +38,10 @@ class ExerciseStat(models.Model):
     course = models.ForeignKey("catalog.CoursePage", on_delete=models.CASCADE, related_name="+")
     assignment = models.CharField(max_length=100)
     exercise = models.CharField(max_length=100)
-    attempts = models.PositiveIntegerField(default=0)  # runs of the exercise's cells
-    errors = models.PositiveIntegerField(default=0)  # runs that ended in an error
+    attempts = models.PositiveIntegerField(default=0)  # runs of the exercise's answer cell
+    errors = models.PositiveIntegerField(default=0)  # runs of it that ended in an error
     hints = models.PositiveIntegerField(default=0)  # hints shown
-    passed = models.BooleanField(default=False)  # ran without error at least once
+    passed = models.BooleanField(default=False)  # its visible tests passed at least once (a "check" event)
     first = models.DateTimeField()
     last = models.DateTimeField()
 

@@ -22,6 +22,7 @@ SESSION_GAP = 300  # seconds: a longer pause between two events ends a stretch o
 FIRST_EVENT = 60  # seconds counted for the first event of a stretch
 MAX_BATCH = 5000
 Kind = LearningEvent.Kind
+RUNS = (Kind.EXECUTE, Kind.CHECK)  # a cell run, whichever cell it was
 
 
 class EventError(ValueError):
@@ -104,7 +105,9 @@ def _recompute_exercises(keys: set[tuple]) -> None:
             attempts=Count("id", filter=Q(kind=Kind.EXECUTE)),
             errors=Count("id", filter=Q(kind=Kind.EXECUTE, ok=False)),
             hints=Count("id", filter=Q(kind=Kind.HINT_SHOWN)),
-            passes=Count("id", filter=Q(kind__in=[Kind.EXECUTE, Kind.VALIDATE], ok=True)),
+            # A pass is the exercise's own tests passing, not a run without an error (a function that prints instead
+            # of returning runs without one).
+            passes=Count("id", filter=Q(kind=Kind.CHECK, ok=True)),
             first=Min("time"),
             last=Max("time"),
         )
@@ -159,8 +162,8 @@ def _recompute_days(keys: set[tuple[int, int, date]]) -> None:
             day=day,
             defaults={
                 "events": len(events),
-                "runs": sum(k == Kind.EXECUTE for _, k, _ in events),
-                "errors": sum(k == Kind.EXECUTE and ok is False for _, k, ok in events),
+                "runs": sum(k in RUNS for _, k, _ in events),
+                "errors": sum(k in RUNS and ok is False for _, k, ok in events),
                 "hints": sum(k == Kind.HINT_SHOWN for _, k, _ in events),
                 "seconds": seconds,
             },
