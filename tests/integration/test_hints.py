@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 import nbformat
@@ -189,3 +190,90 @@ def run_cell(browser, cell, done) -> None:
         except PlaywrightTimeout:
             continue
     done()
+
+
+@pytest.mark.e2e
+def test_a_student_practises_a_lessons_exercise_with_hints_and_its_check(stack, page):  # noqa: F811
+    """The lesson's practice, as a learner meets it: opened from the portal, the answer cell holds the starter (not
+    the solution); a wrong answer fails the check below it; Hint answers about their code; a right answer passes
+    the check; the portal counts the exercise passed only then."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    learner = "practising"
+    password = new_account(stack, learner, course=COURSE)
+    page.set_default_timeout(90_000)
+    page.goto(f"{stack.portal_url}/accounts/login/")
+    page.get_by_label("Username").fill(learner)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{stack.portal_url}/")
+    page.goto(f"{stack.portal_url}/{COURSE}/")
+    page.get_by_role("link", name="Functions").first.click()
+    page.get_by_role("link", name="Open in JupyterLab").click()
+    page.wait_for_url(re.compile(rf"/user/{learner}/lab/tree/{COURSE}/lessons/02-functions\.ipynb"))
+    notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    notebook.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for()
+    hint_button = page.get_by_role("button", name="Hint for exercise celsius-to-fahrenheit")
+    try:
+        hint_button.wait_for()
+        cells = notebook.locator(".jp-CodeCell")
+        answer_at = next(
+            i for i in range(cells.count()) if cells.nth(i).get_by_role("button", name=re.compile("Hint")).count()
+        )
+        answer, check = cells.nth(answer_at), cells.nth(answer_at + 1)
+        starter = answer.locator(".cm-content").inner_text()
+        assert "raise NotImplementedError()" in starter and "9 / 5" not in starter
+        errors = check.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+
+        def ran_again(cell):
+            prompt = cell.locator(".jp-InputPrompt")
+            before = prompt.inner_text().strip()
+            changed = "([el, before]) => el.innerText.trim() !== before && /\\[\\d+\\]/.test(el.innerText)"
+            return lambda: page.wait_for_function(changed, arg=[prompt.element_handle(), before], timeout=20_000)
+
+        def attempt(code: str) -> None:
+            answer.locator(".cm-content").click()
+            page.keyboard.press("Control+a")
+            page.keyboard.type(code)
+            run_cell(page, answer, ran_again(answer))
+            run_cell(page, check, ran_again(check))
+
+        attempt("def celsius_to_fahrenheit(c): print(c * 9 / 5 + 32)")
+        errors.wait_for()
+        assert "AssertionError" in check.inner_text()
+        hint_button.click()
+        panel = page.locator("#studio-hints-panel")
+        panel.get_by_text(re.compile(r"Hint 1 of \d")).wait_for()
+        assert "return" in panel.locator(".studio-HintPanel-text").inner_text()
+
+        attempt("def celsius_to_fahrenheit(c): return c * 9 / 5 + 32")
+        check.locator(".jp-OutputArea-output").first.wait_for()
+        page.wait_for_function(
+            "el => !el.querySelector(\"[data-mime-type='application/vnd.jupyter.stderr']\")", arg=check.element_handle()
+        )
+        assert "98.6" in check.inner_text() and "Correct: all the checks passed." in check.inner_text()
+    except (PlaywrightTimeout, AssertionError, StopIteration):
+        page.screenshot(path=str(ARTIFACTS / "e2e-lesson-practice-failure.png"))
+        raise
+    page.screenshot(path=str(ARTIFACTS / "e2e-lesson-practice.png"))
+
+    # Both checks reached the portal through the learner's server, the hints service and its queue: the exercise
+    # counts as passed because its check passed, after one that did not.
+    query = (
+        "from studio_portal.analytics.models import ExerciseStat, LearningEvent\n"
+        f"e = LearningEvent.objects.filter(student__username={learner!r}, kind='check')\n"
+        "print(sorted((x.assignment, x.exercise, x.ok) for x in e))\n"
+        "fields = ('assignment', 'exercise', 'passed')\n"
+        f"print(list(ExerciseStat.objects.filter(student__username={learner!r}).values_list(*fields)))\n"
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        out = [line for line in stack.manage("shell", "-c", query).splitlines() if line.startswith("[")]
+        if "True" in out[0]:
+            break
+        time.sleep(2)
+    checks, stats = out
+    assert (
+        checks == "[('02-functions', 'celsius-to-fahrenheit', False), ('02-functions', 'celsius-to-fahrenheit', True)]"
+    ), out
+    assert stats == "[('02-functions', 'celsius-to-fahrenheit', True)]", out
