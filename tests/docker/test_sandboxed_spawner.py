@@ -303,3 +303,39 @@ def test_a_changed_lesson_reaches_learners_in_their_containers(docker_stack):
         json.loads(read_copy(v, user, rel))
 
     lesson_updates_reach_learners(docker_stack, read_copy, write_copy)
+
+
+def test_a_lessons_practice_gets_hints_and_its_checks_reach_the_portal_from_gvisor(docker_stack):
+    """Item 3 of issue 18 in a learner's gVisor container: the lesson (from the learner image's content, answers
+    cleared) opens with its starter; the Hint on its exercise is answered through the container's firewall by the
+    hints service; a failed then a passing check reach the portal, which counts the exercise passed."""
+    v, server = own_learner(docker_stack, "practice-gvisor", "functions")
+    lesson = "intro-python/lessons/02-functions.ipynb"
+    nb = v.http.get(f"{server}api/contents/{lesson}").json()["content"]
+    (answer,) = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("solution")]
+    assert "NotImplementedError" in answer["source"] and "9 / 5" not in answer["source"]
+    answer["source"] = "def celsius_to_fahrenheit(c):\n    print(c * 9 / 5 + 32)\n"
+    xsrf = {"X-XSRFToken": v.http.cookies.get("_xsrf", path="/user/practice-gvisor/") or ""}
+    hint = v.http.post(
+        f"{server}studio/hints/hint", json={"path": lesson, "cell_id": answer["id"], "notebook": nb}, headers=xsrf
+    )
+    assert hint.status_code == 200, hint.text
+    assert "return" in hint.json()["hint"] and "9 / 5 + 32" not in hint.json()["hint"]
+    events = [
+        {"kind": "check", "path": lesson, "exercise": "celsius-to-fahrenheit", "ok": False},
+        {"kind": "check", "path": lesson, "exercise": "celsius-to-fahrenheit", "ok": True},
+    ]
+    sent = v.http.post(f"{server}studio/hints/events", json={"events": events}, headers=xsrf)
+    assert sent.status_code == 202 and sent.json()["buffered"] == 2, sent.text
+    query = (
+        "from studio_portal.analytics.models import ExerciseStat\n"
+        "print(list(ExerciseStat.objects.filter(student__username='practice-gvisor')"
+        ".values_list('assignment', 'exercise', 'passed')))\n"
+    )
+    deadline, stats = time.monotonic() + 60, []
+    while time.monotonic() < deadline:
+        stats = [line for line in docker_stack.manage("shell", "-c", query).splitlines() if line.startswith("[")]
+        if stats and "True" in stats[0]:
+            break
+        time.sleep(2)
+    assert stats == ["[('02-functions', 'celsius-to-fahrenheit', True)]"], stats
