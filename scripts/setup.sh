@@ -109,3 +109,16 @@ if [ ! -x "$VENV/bin/configurable-http-proxy" ]; then
   npm install --silent --no-fund --no-audit --prefix "$VENV/lib/node" "configurable-http-proxy@$CHP_VERSION" >/dev/null
   ln -sfn ../lib/node/node_modules/.bin/configurable-http-proxy "$VENV/bin/configurable-http-proxy"
 fi
+
+# --- the learner image's preloaded libraries, for grading under gVisor's runsc without Docker -----------------
+# (studio_grader.sandbox's "runsc" engine: gVisor ignores RLIMIT_NPROC, the fork guard holds each job's processes.)
+# Where gcc is missing they are not built, and grading without Docker uses bubblewrap instead.
+preload=$VENV/lib/studio-preload
+preload_stamp=$(cat images/learner/fork_guard.c images/learner/statx_compat.c | sha1sum | cut -c1-40)
+if command -v gcc >/dev/null && [ "$(cat "$preload/.stamp" 2>/dev/null)" != "$preload_stamp" ]; then
+  mkdir -p "$preload"
+  for lib in fork_guard statx_compat; do
+    gcc -O2 -Wall -Werror -shared -fPIC -o "$preload/libstudio-${lib//_/-}.so" "images/learner/$lib.c" -ldl
+  done
+  echo "$preload_stamp" >"$preload/.stamp"
+fi

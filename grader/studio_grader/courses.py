@@ -136,7 +136,7 @@ class Sandboxes:
 
     image: str = "studio-learner:latest"
     runtime: str = "runsc"
-    engine: str = "docker"  # "bwrap": bubblewrap on this machine, no Docker (studio_grader.sandbox)
+    engine: str = "docker"  # "runsc" or "bwrap": on this machine, no Docker (studio_grader.sandbox)
     mode: str = "pooled"
     timeout: int = 30
     prefix: str = "studio-grade"  # the sandboxes' container names start with it

@@ -74,9 +74,10 @@ class SandboxedExecute(NbGraderPreprocessor):
     engine = Enum(
         ENGINES,
         "docker",
-        help="""What runs the sandboxes: 'docker', gVisor containers of `image`; 'bwrap',
-        bubblewrap on this machine around its own Python environment (no Docker; root; studio_grader.sandbox says
-        what it does and does not give). c.SandboxedExecute.engine = 'docker'""",
+        help="""What runs the sandboxes: 'docker', gVisor containers of `image`; 'runsc', gVisor on this
+        machine's own system and Python environment (no Docker; root); 'bwrap', bubblewrap on this machine around its
+        own Python environment (no Docker; root; studio_grader.sandbox says what it does and does not give).
+        c.SandboxedExecute.engine = 'docker'""",
     ).tag(config=True)
     prefix = Unicode(
         "studio-grade",
@@ -137,8 +138,8 @@ class SandboxedExecute(NbGraderPreprocessor):
     def chosen_backend(self) -> str:
         if self.backend != "auto":
             return self.backend
-        if self.engine == "bwrap":  # "docker" is where sandboxes start here, whatever their engine
-            return "service" if engine_problem("bwrap") and self.grading_url else "docker"
+        if self.engine in ("bwrap", "runsc"):  # "docker" is where sandboxes start here, whatever their engine
+            return "service" if engine_problem(self.engine) and self.grading_url else "docker"
         socket = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
         if os.path.exists(socket) and os.access(socket, os.R_OK | os.W_OK):
             return "docker"

@@ -1,5 +1,6 @@
 """Grading sandboxes from the grader's side: gVisor containers running ``studio_sandbox.worker``, or, on a machine
-without Docker (the embedded default), bubblewrap around the same worker (``SandboxSpec.engine``).
+without Docker (the embedded default), the same worker under gVisor's ``runsc`` on its own where it is installed,
+else in bubblewrap (``SandboxSpec.engine``).
 
 Two modes, chosen per course (``SandboxedExecute.mode``):
 
@@ -20,10 +21,18 @@ ever share a uid (a uid's process limit and signals are per uid on a real kernel
 under a seccomp filter (``studio_sandbox.confine``). What it does not give that gVisor gives: the jobs' system calls
 reach this machine's kernel (the filter narrows which), and memory is bounded per process (RLIMIT_AS times the
 process limit), not for the sandbox as a whole.
+
+The runsc engine (``engine="runsc"``, root, no Docker) gives what the Docker engine gives, from this machine's own
+system and virtualenv rather than an image: runsc runs an OCI bundle written for each sandbox (an empty read-only
+root, with /usr, /etc and the virtualenv bound read-only, a private /tmp, no network, the memory, CPU and process
+limits, the fork-server's six capabilities and no new privileges), so the jobs' system calls reach gVisor's kernel,
+not this machine's. The fork guard that the learner image preloads (gVisor ignores RLIMIT_NPROC) is built into the
+virtualenv by scripts/setup.sh; without it this engine is not used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -43,11 +52,16 @@ from studio_wire.grading import JOB, problem
 # The longest answer read from a sandbox: one job's result, whose outputs its worker caps at 8 MiB in all
 # (studio_sandbox.worker.MAX_JOB_OUTPUT), with room for JSON's escapes and the rest of the result.
 MAX_REPLY = 32 * 2**20
-ENGINES = ("docker", "bwrap")
+ENGINES = ("docker", "runsc", "bwrap")
 # The bubblewrap engine's uid blocks: sandbox n's jobs run as FIRST_BLOCK_UID + n * BLOCK_UIDS onwards, far above any
 # account's (learners' and course accounts are ordinary ones); a sandbox whose block is used up is replaced.
 FIRST_BLOCK_UID, BLOCK_UIDS, BLOCKS = 10_000_000, 20_000, 4096
 UID_LOCKS = Path("/run/learning-studio/grading-uids")
+# The runsc engine's bundles (one per sandbox, removed with it) and runsc's own state.
+RUNSC_DIR = Path("/run/learning-studio/runsc")
+# The learner image's preloaded libraries (images/learner/*.c), as scripts/setup.sh builds them into the virtualenv.
+PRELOAD_DIR = Path(sys.prefix) / "lib" / "studio-preload"
+PRELOADS = ("libstudio-fork-guard.so", "libstudio-statx-compat.so")
 
 
 class SandboxError(RuntimeError):
@@ -66,7 +80,8 @@ class SandboxSpec:
     prefix: str = "studio-grade"
     start_timeout: float = 60.0
     extra_args: tuple[str, ...] = field(default=())
-    # "docker": a container of `image` in `runtime` (gVisor); "bwrap": bubblewrap on this machine (no Docker; root)
+    # "docker": a container of `image` in `runtime` (gVisor); "runsc": gVisor on this machine's system, no Docker;
+    # "bwrap": bubblewrap on this machine (no Docker). Both of the latter need root.
     engine: str = "docker"
 
     def argv(self, name: str, once: bool, command: tuple[str, ...] = (), first_uid: int = 0) -> list[str]:
@@ -75,6 +90,8 @@ class SandboxSpec:
         command = command or ("python", "-m", "studio_sandbox.worker", *(["--once"] if once else []))
         if self.engine == "bwrap":
             return self._bwrap(command, first_uid)
+        if self.engine == "runsc":
+            return self._runsc(name, command)
         return [
             "docker",
             "run",
@@ -149,8 +166,86 @@ class SandboxSpec:
         """Stop sandbox ``name`` whatever it is doing (bubblewrap: everything in its process namespace goes with it)."""
         if self.engine == "docker":
             subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        if self.engine == "runsc":
+            runsc = ["runsc", "--root", str(RUNSC_DIR / "state")]
+            subprocess.run([*runsc, "kill", "--all", name, "KILL"], capture_output=True, timeout=30)
+            subprocess.run([*runsc, "delete", "--force", name], capture_output=True, timeout=30)
         if proc.poll() is None:
             proc.kill()
+        if self.engine == "runsc":
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(10)
+            shutil.rmtree(RUNSC_DIR / "bundles" / name, ignore_errors=True)
+
+    def _runsc(self, name: str, command: tuple[str, ...]) -> list[str]:
+        """runsc's command for sandbox ``name``, and its bundle (config.json and an empty root) written for it."""
+        venv = Path(sys.prefix).resolve()
+        if command[0] == "python":
+            command = (str(venv / "bin" / "python"), *command[1:])
+        bundle = RUNSC_DIR / "bundles" / name
+        root = bundle / "rootfs"
+        shutil.rmtree(bundle, ignore_errors=True)
+        for folder in ("usr", "etc", "tmp", "proc", "dev", "sys", str(venv).lstrip("/")):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+        for top in ("bin", "sbin", "lib", "lib64", "lib32"):  # symlinks into /usr on Debian 12, kept as such
+            if os.path.islink(f"/{top}"):
+                (root / top).symlink_to(os.readlink(f"/{top}"))
+        for path in [root, *root.rglob("*")]:
+            if not path.is_symlink():
+                path.chmod(0o755)
+        caps = [f"CAP_{cap}" for cap in _WORKER_CAPS]
+        preload = " ".join(str(PRELOAD_DIR / lib) for lib in PRELOADS if (PRELOAD_DIR / lib).is_file())
+        config = {
+            "ociVersion": "1.0.2",
+            "process": {
+                "terminal": False,
+                "user": {"uid": 0, "gid": 0},
+                "args": list(command),
+                "env": [
+                    f"PATH={venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+                    "HOME=/tmp",
+                    "LANG=C.UTF-8",
+                    "STUDIO_GRADER_SANDBOX=1",
+                    f"LD_PRELOAD={preload}",
+                ],
+                "cwd": "/tmp",
+                "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
+                "noNewPrivileges": True,
+            },
+            "root": {"path": "rootfs", "readonly": True},
+            "hostname": "sandbox",
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
+                {
+                    "destination": "/tmp",
+                    "type": "tmpfs",
+                    "source": "tmpfs",
+                    "options": ["nosuid", "nodev", "mode=1777", f"size={self.tmpfs_mib * 2**20}"],
+                },
+                {
+                    "destination": "/dev/shm",
+                    "type": "tmpfs",
+                    "source": "shm",
+                    "options": ["nosuid", "nodev", "noexec", "mode=1777", f"size={64 * 2**20}"],
+                },
+                *[
+                    {"destination": path, "type": "bind", "source": path, "options": ["rbind", "ro", "nosuid"]}
+                    for path in ("/usr", "/etc", str(venv))
+                ],
+            ],
+            "linux": {
+                "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+                "resources": {
+                    "memory": {"limit": self.memory_mib * 2**20, "swap": self.memory_mib * 2**20},
+                    "pids": {"limit": self.pids},
+                    "cpu": {"quota": int(self.cpus * 100_000), "period": 100_000},
+                },
+            },
+        }
+        (bundle / "config.json").write_text(json.dumps(config))
+        # --network=none: only a loopback device; the sandbox's own kernel (gVisor's), not this machine's.
+        return ["runsc", "--root", str(RUNSC_DIR / "state"), "--network=none", "run", "--bundle", str(bundle), name]
 
     def _bwrap(self, command: tuple[str, ...], first_uid: int) -> list[str]:
         venv = Path(sys.prefix).resolve()  # this environment: its Python and packages are the sandbox's
@@ -259,19 +354,30 @@ def engine_problem(engine: str) -> str:
         return ""
     if engine == "docker":
         return "" if shutil.which("docker") else "Docker is not installed"
+    if engine == "runsc":
+        if os.geteuid() != 0:
+            return "gVisor's runsc without Docker needs root"
+        if not shutil.which("runsc"):
+            return "gVisor's runsc is not installed"
+        if not (PRELOAD_DIR / PRELOADS[0]).is_file():
+            return f"the fork guard gVisor needs is not built ({PRELOAD_DIR / PRELOADS[0]}: scripts/setup.sh with gcc)"
+        return ""
     return f"unknown sandbox engine {engine!r} (one of {', '.join(ENGINES)})"
 
 
 def choose_engine(image: str, runtime: str) -> tuple[str, str]:
     """What runs grading sandboxes here, asked for "auto": Docker when it answers with ``runtime`` and has ``image``
-    (gVisor containers), else bubblewrap when it can run here; and why Docker was not chosen ("" if it was).
-    Raises SandboxError naming what is missing when neither can run."""
+    (gVisor containers), else gVisor's runsc on its own, else bubblewrap, the first that can run here; and why Docker
+    was not chosen ("" if it was). Raises SandboxError naming what is missing when none can run."""
     why_not = _docker_problem(image, runtime)
     if not why_not:
         return "docker", ""
-    if engine_problem("bwrap"):
-        raise SandboxError(f"no grading sandbox can run here: {why_not}; and {engine_problem('bwrap')}")
-    return "bwrap", why_not
+    problems = [why_not]
+    for engine in ("runsc", "bwrap"):
+        if not (problem := engine_problem(engine)):
+            return engine, "; ".join(problems)
+        problems.append(problem)
+    raise SandboxError(f"no grading sandbox can run here: {'; '.join(problems)}")
 
 
 def _docker_problem(image: str, runtime: str) -> str:
@@ -295,6 +401,11 @@ def describe_engine(engine: str, image: str = "", runtime: str = "runsc") -> str
     """One line for start-up messages: what isolates the code graded."""
     if engine == "docker":
         return f"each submission in a gVisor ({runtime}) container of {image}: no network, read-only image"
+    if engine == "runsc":
+        return (
+            "each submission in gVisor (runsc, without Docker) on this machine's read-only system: its own kernel, "
+            "no network, private /tmp, limits"
+        )
     return (
         "each submission in bubblewrap on this machine (no Docker): uids of its own, no network, read-only system, "
         "private /tmp, limits, a seccomp filter"

@@ -66,8 +66,9 @@ class Settings:
     grading: bool = True
     grading_port: int = 8084
     grading_workers: int = 0  # submissions graded at once; 0: the number of cores plus one
-    # What runs grading sandboxes: "docker" (gVisor containers of learner_image), "bwrap" (bubblewrap on this machine,
-    # no Docker; a root hub), "auto": Docker when it has the runtime and the image, else bubblewrap.
+    # What runs grading sandboxes: "docker" (gVisor containers of learner_image), "runsc" (gVisor on this machine's
+    # system, no Docker), "bwrap" (bubblewrap on this machine, no Docker), both for a root hub; "auto": Docker when it
+    # has the runtime and the image, else runsc where it is installed, else bubblewrap.
     grading_sandbox: str = "auto"
     # The course repository with its instructors' source/ (solutions, hidden tests), for the trusted side only (the
     # grading service, the hints service); None: content_dir (which then has no source: an instructor's release

@@ -181,16 +181,17 @@ def new_learner(stack, username: str, course: str = "intro-python") -> str:
     return new_account(stack, username, course)
 
 
-@pytest.fixture(scope="module", params=["gvisor", "bwrap"])
+@pytest.fixture(scope="module", params=["gvisor", "runsc", "bwrap"])
 def pool(request):
-    """One pooled grading sandbox (256 MiB a job) for a module's jobs: in a gVisor container, and in bubblewrap on
-    this machine (the embedded default's, without Docker): every guarantee is checked on both."""
-    from studio_grader.sandbox import SandboxPool, SandboxSpec
+    """One pooled grading sandbox (256 MiB a job) for a module's jobs: in a gVisor container, in gVisor's runsc
+    without Docker, and in bubblewrap on this machine (the embedded default's engines, without Docker): every
+    guarantee is checked on all three."""
+    from studio_grader.sandbox import SandboxPool, SandboxSpec, engine_problem
 
-    if request.param == "bwrap":
-        if os.geteuid() != 0:
-            pytest.skip("the bubblewrap grading sandbox runs jobs under uids of their own: it needs root")
-        spec = SandboxSpec(engine="bwrap", job_memory_mib=256)
+    if request.param in ("bwrap", "runsc"):
+        if problem := engine_problem(request.param):
+            pytest.fail(f"the {request.param} grading sandbox cannot run here: {problem}")
+        spec = SandboxSpec(engine=request.param, job_memory_mib=256, memory_mib=768)
     else:
         spec = SandboxSpec(image=request.getfixturevalue("learner_image"), job_memory_mib=256, memory_mib=768)
     p = SandboxPool(spec, size=1, mode="pooled")

@@ -39,7 +39,7 @@ FORMGRADER = f"/services/grading/formgrader/{COURSE}/formgrader"
 HIDDEN = ["celsius_to_fahrenheit(-40)", "98.6", "seconds_to_hms(86399)"]  # in ps01's hidden tests
 
 
-@pytest.fixture(scope="module", params=["docker", "bwrap"])
+@pytest.fixture(scope="module", params=["docker", "runsc", "bwrap"])
 def stack(request):
     # The service looks for changed scores (manual grading) every 3 s here, every minute by default.
     env = {"STUDIO_GRADING_RESCAN": "3", "STUDIO_GRADING_SANDBOX": request.param}

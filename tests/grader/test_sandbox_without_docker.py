@@ -1,8 +1,10 @@
-"""The grading sandbox on a machine without Docker (the embedded default): bubblewrap around the same worker.
+"""The grading sandbox on a machine without Docker (the embedded default): gVisor's runsc on its own, or bubblewrap,
+around the same worker.
 
-Every guarantee the gVisor sandbox's tests check is checked on this one too (tests/docker's ``pool`` fixture runs
-both). Here is what differs: a job's system calls reach this machine's kernel, so what the job can see of the
-machine, which calls it may make, and which uids it runs as are checked against the real machine.
+Every guarantee the gVisor container's tests check is checked on these too (tests/docker's ``pool`` fixture runs
+all three). Here is what differs: they are built from this machine's own system rather than an image, so what a job
+can see of the machine is checked against the real machine; under bubblewrap a job's system calls reach this
+machine's kernel, so which calls it may make and which uids it runs as are checked too.
 """
 
 from __future__ import annotations
@@ -35,11 +37,24 @@ def printed(result: dict, cell: int = 0) -> str:
     return "".join(o.get("text", "") or f"{o.get('ename')}: {o.get('evalue')}" for o in outputs)
 
 
-@pytest.fixture(scope="module")
-def pool():
-    from studio_grader.sandbox import SandboxPool, SandboxSpec
+def _pool(engine: str):
+    from studio_grader.sandbox import SandboxPool, SandboxSpec, engine_problem
 
-    p = SandboxPool(SandboxSpec(engine="bwrap", job_memory_mib=256), size=1)
+    if problem := engine_problem(engine):
+        pytest.fail(f"the {engine} grading sandbox cannot run here: {problem}")
+    return SandboxPool(SandboxSpec(engine=engine, job_memory_mib=256, memory_mib=768), size=1)
+
+
+@pytest.fixture(scope="module", params=["bwrap", "runsc"])
+def pool(request):
+    p = _pool(request.param)
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="module")
+def bwrap_pool():
+    p = _pool("bwrap")
     yield p
     p.close()
 
@@ -64,11 +79,13 @@ def test_a_job_sees_nothing_of_the_machine_but_the_system_and_the_python_it_runs
     assert "hostname sandbox" in seen
     assert printed(r, 1).strip() == "PermissionError"
     assert printed(r, 2).strip() in ("PermissionError", "OSError")  # the environment is read-only to jobs
+    if pool.spec.engine == "runsc":  # and the kernel it talks to is gVisor's, not this machine's
+        assert printed(run(pool, "import os\nprint(os.uname().release)")).strip() != os.uname().release
 
 
-def test_system_calls_that_escape_or_attack_the_kernel_are_refused(pool):
+def test_system_calls_that_escape_or_attack_the_kernel_are_refused(bwrap_pool):
     r = run(
-        pool,
+        bwrap_pool,
         "import ctypes, errno, os\n"
         "libc = ctypes.CDLL(None, use_errno=True)\n"
         "def call(name, nr, *args):\n"
@@ -156,9 +173,16 @@ def test_each_sandbox_has_uids_of_its_own_and_is_replaced_when_they_run_out(monk
     assert left == "", left
 
 
-def test_auto_chooses_bubblewrap_when_docker_cannot_run_the_image():
+def test_auto_chooses_runsc_then_bubblewrap_when_docker_cannot_run_the_image(monkeypatch, tmp_path):
+    from studio_grader import sandbox
     from studio_grader.sandbox import choose_engine, describe_engine
 
+    # Where runsc and the fork guard are there (this machine, after scripts/setup.sh): gVisor without Docker.
     engine, why = choose_engine("studio-no-such-image:never", "runsc")
-    assert engine == "bwrap" and why, why
+    assert engine == "runsc" and ("studio-no-such-image" in why or "Docker" in why), (engine, why)
+    assert "gVisor" in describe_engine(engine) and "without Docker" in describe_engine(engine)
+    # Without the fork guard (no gcc when it was set up): bubblewrap, saying why not runsc.
+    monkeypatch.setattr(sandbox, "PRELOAD_DIR", tmp_path)
+    engine, why = choose_engine("studio-no-such-image:never", "runsc")
+    assert engine == "bwrap" and "fork guard" in why, why
     assert "bubblewrap" in describe_engine(engine) and "seccomp" in describe_engine(engine)

@@ -145,11 +145,12 @@ def _without_docker(path: str, shims) -> str:
 
 @pytest.mark.e2e
 @pytest.mark.skipif(os.geteuid() != 0, reason="the demo's learner accounts and grading sandboxes need root")
-def test_the_demo_without_docker_runs_the_assignment_loop_with_nbgrader_and_grades_in_bubblewrap(tmp_path, page):  # noqa: F811
-    """What `make demo` installs is enough for nbgrader (release, fetch, submit), autograding (in bubblewrap: no
-    Docker here), the grade in the portal, formgrader for grader1, and feedback back to the student: with nbgrader's
-    commands (student1), and in Chromium (student2: the portal's "Open in JupyterLab", JupyterLab's assignment list,
-    formgrader, the portal following each step)."""
+def test_the_demo_without_docker_runs_the_assignment_loop_with_nbgrader_and_grades_in_a_sandbox(tmp_path, page):  # noqa: F811
+    """What `make demo` installs is enough for nbgrader (release, fetch, submit), autograding (no Docker here: in
+    gVisor's runsc on its own where it is installed, else in bubblewrap), the grade in the portal, formgrader for
+    grader1, and feedback back to the student: with nbgrader's commands (student1), and in Chromium (student2: the
+    portal's "Open in JupyterLab", JupyterLab's assignment list, formgrader, the portal following each step; student3:
+    a lesson's practice, its check and a hint)."""
     from embedded import Stack, free_port
 
     from tests.docker.test_assignment_in_browser import assignment_loop_in_browser
@@ -180,7 +181,10 @@ def test_the_demo_without_docker_runs_the_assignment_loop_with_nbgrader_and_grad
     proc = None
     try:
         proc, out, _ = start_demo(env)
-        assert "[demo] grading: each submission in bubblewrap on this machine (no Docker)" in out, out
+        if shutil.which("runsc"):
+            assert "[demo] grading: each submission in gVisor (runsc, without Docker)" in out, out
+        else:
+            assert "[demo] grading: each submission in bubblewrap on this machine (no Docker)" in out, out
         # instructor1 releases ps01 from a course folder of their own, as nbgrader's documentation has it.
         course_folder(stack, "instructor1", "course")
         for args in (("generate_assignment", PS), ("release_assignment", PS, "--force")):
@@ -218,6 +222,10 @@ def test_the_demo_without_docker_runs_the_assignment_loop_with_nbgrader_and_grad
         assert row["state"] == "graded" and row["auto_score"] == 3.0, row
         # The same loop in Chromium, as student2.
         assignment_loop_in_browser(page, stack, answered.encode(), student="student2", from_portal=True)
+        # A lesson's practice in Chromium, as student3: its starter, a failed check, a hint, a passing check.
+        from tests.integration.test_hints import lesson_practice_in_browser
+
+        lesson_practice_in_browser(page, stack, "student3", stack.passwords["student3"])
         # The instructor, in Chromium: the course page's numbers for ps01, and formgrader from its link.
         from tests.docker.test_assignment_in_browser import log_in
 
@@ -231,9 +239,12 @@ def test_the_demo_without_docker_runs_the_assignment_loop_with_nbgrader_and_grad
         assert "manage_submissions" in page.url
         import psutil
 
-        everything = [
-            p for p in psutil.process_iter(["cmdline"]) if "studio_sandbox.worker" in (p.info["cmdline"] or [])
-        ]
+        def is_sandbox(cmdline: list[str]) -> bool:  # bubblewrap's worker, or runsc's sandbox (attached to its run)
+            return "studio_sandbox.worker" in cmdline or (
+                bool(cmdline) and cmdline[0] == "runsc-sandbox" and "/run/learning-studio/runsc/" in " ".join(cmdline)
+            )
+
+        everything = [p for p in psutil.process_iter(["cmdline"]) if is_sandbox(p.info["cmdline"] or [])]
         mine = [p for p in everything if proc.pid in {a.pid for a in p.parents()}]
         assert mine, "the demo's grading sandboxes are running (warm)"
         ctrl_c(proc)

@@ -74,8 +74,9 @@ class GradingService(ServiceApp):
         ("auto", *ENGINES),
         "auto",
         config=True,
-        help="What runs the grading sandboxes: 'docker' (gVisor containers of image), 'bwrap' (bubblewrap on this "
-        "machine, no Docker; root), or 'auto': Docker when it has the runtime and the image, else bubblewrap.",
+        help="What runs the grading sandboxes: 'docker' (gVisor containers of image), 'runsc' (gVisor on this "
+        "machine's system, no Docker; root), 'bwrap' (bubblewrap on this machine, no Docker; root), or 'auto': Docker "
+        "when it has the runtime and the image, else runsc where it is installed, else bubblewrap.",
     )
     mode = Enum(
         ("pooled", "strict"),
@@ -168,7 +169,7 @@ class GradingService(ServiceApp):
             except SandboxError as e:
                 engine, why = "bwrap", str(e)
             if why:
-                log.info("grading: no Docker sandbox (%s): bubblewrap on this machine instead", why)
+                log.info("grading: no Docker sandbox (%s): %s on this machine instead", why, engine)
         if engine_problem(engine):
             # The service stays up (formgrader, manual grading, the grades it has): every submission it cannot grade
             # is marked failed with this reason, where graders and the student see it.
