@@ -14,8 +14,9 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 # --- system packages ------------------------------------------------------------------------------------
 apt_pkgs=(python3-venv bubblewrap libseccomp2)
 command -v npm >/dev/null || apt_pkgs+=(npm)
-# Tests reach learners' origins (<name>.localhost) from Python too: nss-myhostname resolves *.localhost here.
-[ "$PURPOSE" = test ] && apt_pkgs+=(chromium fonts-dejavu-core libnss-myhostname)
+# Tests reach learners' origins (<name>.localhost) from Python too: nss-myhostname resolves *.localhost here. gcc
+# builds the fork guard that grading under runsc without Docker needs (below; the tests run every engine).
+[ "$PURPOSE" = test ] && apt_pkgs+=(chromium fonts-dejavu-core libnss-myhostname gcc libc6-dev)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

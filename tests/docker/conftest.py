@@ -32,6 +32,14 @@ def _docker_ok() -> bool:
     return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
 
 
+def ensure_runsc() -> None:
+    """gVisor's runsc, for the grading sandboxes that run it without Docker (installed with Docker otherwise)."""
+    if not shutil.which("runsc"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-q", "runsc"], check=True, capture_output=True, env=env)
+
+
 def ensure_docker() -> None:
     """Install Docker, gVisor and debootstrap if missing, register the runsc runtime, start dockerd."""
     if not (shutil.which("dockerd") and shutil.which("runsc") and shutil.which("debootstrap")):
@@ -189,6 +197,8 @@ def pool(request):
     from studio_grader.sandbox import SandboxPool, SandboxSpec, engine_problem
 
     if request.param in ("bwrap", "runsc"):
+        if request.param == "runsc":
+            ensure_runsc()
         if problem := engine_problem(request.param):
             pytest.fail(f"the {request.param} grading sandbox cannot run here: {problem}")
         spec = SandboxSpec(engine=request.param, job_memory_mib=256, memory_mib=768)

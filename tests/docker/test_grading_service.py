@@ -45,6 +45,10 @@ def stack(request):
     env = {"STUDIO_GRADING_RESCAN": "3", "STUDIO_GRADING_SANDBOX": request.param}
     if request.param == "docker":
         env["STUDIO_LEARNER_IMAGE"] = request.getfixturevalue("learner_image")
+    if request.param == "runsc":
+        from tests.docker.conftest import ensure_runsc
+
+        ensure_runsc()
     with running_stack(f"grading-{request.param}", env) as s:
         yield s
 

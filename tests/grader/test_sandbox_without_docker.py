@@ -40,6 +40,10 @@ def printed(result: dict, cell: int = 0) -> str:
 def _pool(engine: str):
     from studio_grader.sandbox import SandboxPool, SandboxSpec, engine_problem
 
+    from tests.docker.conftest import ensure_runsc
+
+    if engine == "runsc":
+        ensure_runsc()
     if problem := engine_problem(engine):
         pytest.fail(f"the {engine} grading sandbox cannot run here: {problem}")
     return SandboxPool(SandboxSpec(engine=engine, job_memory_mib=256, memory_mib=768), size=1)
@@ -177,7 +181,10 @@ def test_auto_chooses_runsc_then_bubblewrap_when_docker_cannot_run_the_image(mon
     from studio_grader import sandbox
     from studio_grader.sandbox import choose_engine, describe_engine
 
+    from tests.docker.conftest import ensure_runsc
+
     # Where runsc and the fork guard are there (this machine, after scripts/setup.sh): gVisor without Docker.
+    ensure_runsc()
     engine, why = choose_engine("studio-no-such-image:never", "runsc")
     assert engine == "runsc" and ("studio-no-such-image" in why or "Docker" in why), (engine, why)
     assert "gVisor" in describe_engine(engine) and "without Docker" in describe_engine(engine)
