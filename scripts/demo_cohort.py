@@ -114,7 +114,12 @@ def events_of(username: str, profile: tuple, exercises: dict[str, list[str]], le
     """Their learning events: each active day the lesson's practice (runs, then its check), some runs of the
     assignment's exercises (some failing) and their checks, hints, a validation. ``exercises``: the answer cells of
     each assignment and lesson; ``lessons``: each assignment's lesson."""
-    _, days, failing, hints = profile
+    work, days, failing, hints = profile
+    # What they get right is what they submit: every answer ("right"), the first ("half"), none (else).
+    solved = {
+        a: set(exercises[a][: {"right": len(exercises[a]), "half": 1}.get(how, 0)])
+        for a, how in zip(ASSIGNMENTS, work, strict=True)
+    }
     rng = random.Random(username)  # the same history at every demo
     now = datetime.now(UTC)
     out = []
@@ -139,16 +144,15 @@ def events_of(username: str, profile: tuple, exercises: dict[str, list[str]], le
                 }
             )
             start += timedelta(minutes=20)
-        tried = []
         for n in range(rng.randrange(4, 12)):
             ok = rng.random() >= failing
             exercise = rng.choice(exercises[assignment])
-            tried.append(exercise)
             event = {"kind": "execute", "assignment": assignment, "exercise": exercise, "ok": ok}
             if not ok:
                 event["ename"] = rng.choice(["AssertionError", "NameError", "TypeError"])
             out.append({**event, "time": (start + timedelta(minutes=3 * n)).timestamp()})
-            passed = ok and rng.random() >= failing  # a run without an error is not yet a pass: its tests say
+            # a run without an error is not yet a pass: its tests say
+            passed = ok and exercise in solved[assignment] and rng.random() >= failing
             out.append(
                 {
                     "kind": "check",
@@ -200,7 +204,7 @@ def seed(stack, log=print) -> dict:
         name: [
             c["metadata"]["nbgrader"]["grade_id"]
             for c in json.loads(path.read_text())["cells"]
-            if c.get("metadata", {}).get("nbgrader", {}).get("solution")
+            if c["cell_type"] == "code" and c.get("metadata", {}).get("nbgrader", {}).get("solution")
         ]
         for name, path in notebooks.items()
     }
