@@ -52,19 +52,19 @@ def test_events_go_in_order_from_the_cursor_and_wait_while_the_portal_is_down(po
         forwarder = EventForwarder(state, portal, "tok", batch=3)
         assert [await forwarder.send_once() for _ in range(4)] == [3, 3, 1, 0]
         assert [e["n"] for e in Portal.received] == list(range(7))
-        assert [e["id"] for e in Portal.received] == [str(i) for i in range(1, 8)]
+        assert [e["id"] for e in Portal.received] == [f"{state.queue}.{i}" for i in range(1, 8)]
         Portal.down = True
         await state.push_events([{"kind": "execute", "student": "s1", "course": "c", "n": 7}])
         with pytest.raises(Exception, match="503"):
             await forwarder.send_once()
-        assert await state.get(CURSOR_KEY) == "7"  # not moved: the event is sent again later
+        assert await state.get(CURSOR_KEY) == f"{state.queue}.7"  # not moved: the event is sent again later
         Portal.down = False
         assert await forwarder.send_once() == 1 and Portal.received[-1]["n"] == 7
         refused = EventForwarder(state, portal, "wrong")
         await state.push_events([{"kind": "execute", "student": "s1", "course": "c", "n": 8}])
         with pytest.raises(Exception, match="403"):
             await refused.send_once()
-        assert await state.get(CURSOR_KEY) == "8"
+        assert await state.get(CURSOR_KEY) == f"{state.queue}.8"
 
     asyncio.run(scenario())
 
@@ -77,8 +77,39 @@ def test_an_event_the_portal_refuses_is_set_aside_and_the_rest_of_its_batch_arri
         forwarder = EventForwarder(state, portal, "tok", batch=10)
         assert await forwarder.send_once() == 5
         assert [e["n"] for e in Portal.received] == [0, 1, 3, 4]
-        assert await state.get(CURSOR_KEY) == "5" and await forwarder.send_once() == 0
+        assert await state.get(CURSOR_KEY) == f"{state.queue}.5" and await forwarder.send_once() == 0
         (aside,) = await state.get(REFUSED_KEY)
-        assert aside["id"] == "3" and aside["event"]["n"] == 2 and aside["reason"].startswith("HTTP 400")
+        assert aside["id"] == f"{state.queue}.3" and aside["event"]["n"] == 2 and aside["reason"].startswith("HTTP 400")
+
+    asyncio.run(scenario())
+
+
+def test_a_queue_started_again_never_reuses_the_ids_the_portal_has_seen(tmp_path):
+    """The portal keeps an event once by its id. A queue whose file was lost starts counting again; its ids carry
+    the queue's own name, so its events are not taken for ones the portal already has (and dropped). A queue made
+    before names were kept keeps its plain ids: its events are not sent again as new ones."""
+
+    async def scenario():
+        first = LocalState(tmp_path / "hints.sqlite")
+        await first.push_events([{"n": 1}])
+        (a,) = await first.read_events()
+        assert LocalState(tmp_path / "hints.sqlite").queue == first.queue  # the name stays with the file
+        (tmp_path / "hints.sqlite").unlink()
+        second = LocalState(tmp_path / "hints.sqlite")
+        await second.push_events([{"n": 2}])
+        (b,) = await second.read_events()
+        assert a[0] != b[0] and a[0].endswith(".1") and b[0].endswith(".1")
+        assert await second.read_events(a[0]) == [b]  # another queue's cursor: this queue from its start
+
+        import sqlite3
+
+        legacy = tmp_path / "legacy.sqlite"
+        db = sqlite3.connect(legacy)
+        db.execute("CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT)")
+        db.execute("INSERT INTO events (body) VALUES ('{}')")
+        db.commit()
+        db.close()
+        old = LocalState(legacy)
+        assert old.queue == "" and [i for i, _ in await old.read_events()] == ["1"]
 
     asyncio.run(scenario())

@@ -9,6 +9,7 @@ and kept across restarts; events in a Redis stream the portal reads).
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import time
 from collections import OrderedDict
@@ -64,6 +65,22 @@ class LocalState(State):
             "CREATE TABLE IF NOT EXISTS hint_log (id INTEGER PRIMARY KEY AUTOINCREMENT, course TEXT, body TEXT)"
         )
         self.db.execute("CREATE INDEX IF NOT EXISTS hint_log_course ON hint_log (course, id)")
+        self.queue = self._queue_name()
+
+    def _queue_name(self) -> str:
+        """This queue's name, part of each event's id (``<name>.<n>``): the portal keeps an event once by its id, so
+        the ids of a queue started again (its file lost or replaced) must not be those of the events it already
+        has, which it would drop as seen. A queue made before names were kept has none: its ids stay plain numbers,
+        so that its events are not sent again as new ones."""
+        self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'queue'").fetchone()
+            if row is None:
+                had_events = self.db.execute("SELECT 1 FROM sqlite_sequence WHERE name = 'events'").fetchone()
+                row = ("" if had_events else secrets.token_hex(6),)
+                self.db.execute("INSERT INTO meta (key, value) VALUES ('queue', ?)", row)
+        return row[0]
 
     def _live(self, key: str) -> Any:
         item = self.values.get(key)
@@ -103,9 +120,11 @@ class LocalState(State):
             self.db.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (self.max_events,))
 
     async def read_events(self, after: str = "0", count: int = 100) -> list[tuple[str, dict]]:
-        last = int(after.split("-")[0] or 0)
+        prefix = f"{self.queue}." if self.queue else ""
+        mine = str(after).startswith(prefix) and str(after)[len(prefix) :].isdigit()
+        last = int(str(after)[len(prefix) :]) if mine else 0  # another queue's cursor: from the start of this one
         rows = self.db.execute("SELECT id, body FROM events WHERE id > ? ORDER BY id LIMIT ?", (last, count))
-        return [(str(i), json.loads(body)) for i, body in rows]
+        return [(f"{prefix}{i}", json.loads(body)) for i, body in rows]
 
     async def log_hint(self, course: str, entry: dict) -> None:
         with self.db:
