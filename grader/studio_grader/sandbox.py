@@ -154,6 +154,8 @@ class SandboxSpec:
         released: the caller's once the sandbox has ended). SandboxError where no sandbox of this engine can run."""
         if problem := engine_problem(self.engine):
             raise SandboxError(f"no grading sandbox can run here: {problem}")
+        if self.engine == "runsc":
+            sweep_runsc_bundles()
         uids = UidBlock() if self.engine == "bwrap" else None
         try:
             return subprocess.Popen(self.argv(name, once, command, first_uid=uids.first if uids else 0), **popen), uids
@@ -329,6 +331,35 @@ class SandboxSpec:
             "--",
             *command,
         ]
+
+
+def sweep_runsc_bundles(older_than: float = 60.0) -> int:
+    """Remove the bundles of runsc sandboxes that are gone (a grading service stopped or killed before it could
+    remove them: runsc's --attached sandbox dies with it, its bundle stays); how many. A bundle younger than
+    ``older_than`` seconds may be one another service is about to start: it is left alone."""
+    bundles = RUNSC_DIR / "bundles"
+    try:
+        names = [p for p in bundles.iterdir() if time.time() - p.stat().st_mtime > older_than]
+    except OSError:
+        return 0
+    if not names:
+        return 0
+    try:
+        listed = subprocess.run(
+            ["runsc", "--root", str(RUNSC_DIR / "state"), "list", "-format=json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        alive = {c.get("id") for c in json.loads(listed.stdout or "null") or []} if not listed.returncode else None
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        alive = None
+    if alive is None:
+        return 0  # runsc cannot say what runs: nothing is removed
+    gone = [p for p in names if p.name not in alive]
+    for path in gone:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(gone)
 
 
 def _made_for(path: Path) -> list[Path]:

@@ -10,6 +10,7 @@ machine's kernel, so which calls it may make and which uids it runs as are check
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -193,3 +194,33 @@ def test_auto_chooses_runsc_then_bubblewrap_when_docker_cannot_run_the_image(mon
     engine, why = choose_engine("studio-no-such-image:never", "runsc")
     assert engine == "bwrap" and "fork guard" in why, why
     assert "bubblewrap" in describe_engine(engine) and "seccomp" in describe_engine(engine)
+
+
+def test_runsc_bundles_of_sandboxes_that_are_gone_are_swept_and_running_ones_kept():
+    """A grading service killed (or a demo stopped) before it removed its runsc sandboxes: runsc's --attached
+    sandboxes die with it, their bundles stay in /run until a later start sweeps them; a running one's stays."""
+    import time
+
+    from studio_grader import sandbox
+
+    p = _pool("runsc")
+    try:
+        assert run(p, "print(1)")["status"] == "ok"
+        listed = subprocess.run(
+            ["runsc", "--root", str(sandbox.RUNSC_DIR / "state"), "list", "-quiet"], capture_output=True, text=True
+        ).stdout.split()
+        running = [b for b in (sandbox.RUNSC_DIR / "bundles").iterdir() if b.name in listed]
+        assert running  # this test's own sandbox at least
+        stale = sandbox.RUNSC_DIR / "bundles" / "studio-grade-left-behind"
+        (stale / "rootfs").mkdir(parents=True, exist_ok=True)
+        fresh = sandbox.RUNSC_DIR / "bundles" / "studio-grade-about-to-start"
+        fresh.mkdir(exist_ok=True)
+        old = time.time() - 3600
+        for path in (stale, *running):
+            os.utime(path, (old, old))
+        assert sandbox.sweep_runsc_bundles() >= 1
+        assert not stale.exists() and fresh.exists() and all(b.exists() for b in running)
+        assert run(p, "print(2)")["status"] == "ok"  # the running sandbox still answers
+    finally:
+        p.close()
+        shutil.rmtree(sandbox.RUNSC_DIR / "bundles" / "studio-grade-about-to-start", ignore_errors=True)
