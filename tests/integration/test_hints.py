@@ -126,12 +126,7 @@ def test_a_student_asks_for_hints_in_jupyterlab(stack, released, page, tmp_path)
     for path in (folder, folder / f"{PS}.ipynb"):
         os.chown(path, home.stat().st_uid, home.stat().st_gid)
 
-    page.set_default_timeout(90_000)
-    page.goto(f"{stack.portal_url}/accounts/login/")
-    page.get_by_label("Username").fill(LEARNER)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{stack.portal_url}/")
+    log_in(page, stack, LEARNER, password)
     page.goto(f"{stack.user_url(LEARNER)}lab/tree/{PS}/{PS}.ipynb")
     notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     notebook.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for()
@@ -178,6 +173,16 @@ def test_a_student_asks_for_hints_in_jupyterlab(stack, released, page, tmp_path)
     assert runs and all(re.fullmatch(r"[0-9a-f]{32}", e["code_hash"]) for e in runs)
 
 
+def log_in(page, stack, username: str, password: str) -> None:  # noqa: F811
+    """``username`` logs in at the portal in ``page`` (a browser's first step)."""
+    page.set_default_timeout(90_000)
+    page.goto(f"{stack.portal_url}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{stack.portal_url}/")
+
+
 def run_cell(browser, cell, done) -> None:
     """Shift+Enter in ``cell`` until ``done()`` says it ran (a key press while JupyterLab settles can be lost)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -205,12 +210,7 @@ def lesson_practice_in_browser(page, stack, learner: str, password: str) -> None
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page.context.clear_cookies()
-    page.set_default_timeout(90_000)
-    page.goto(f"{stack.portal_url}/accounts/login/")
-    page.get_by_label("Username").fill(learner)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{stack.portal_url}/")
+    log_in(page, stack, learner, password)
     notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     hint_button = page.get_by_role("button", name="Hint for exercise celsius-to-fahrenheit")
     try:
