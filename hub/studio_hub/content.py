@@ -22,7 +22,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .hints.exercises import BEGIN_SOLUTION, starter_of, without_hidden_tests, without_ladders
+from .hints.exercises import BEGIN_SOLUTION, cell_text, starter_of, without_hidden_tests, without_ladders
 
 # nbgrader's ClearSolutions.text_stub: a written answer's placeholder
 TEXT_STUB = "YOUR ANSWER HERE"
@@ -30,11 +30,6 @@ TEXT_STUB = "YOUR ANSWER HERE"
 
 class ContentError(ValueError):
     """A course that cannot be given to learners as it is; the message names the file and why."""
-
-
-def _text(cell: dict) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
 
 
 def for_learners(nb: dict) -> tuple[dict, int]:
@@ -49,7 +44,7 @@ def for_learners(nb: dict) -> tuple[dict, int]:
         if not isinstance(meta, dict):
             raise ValueError("a cell's nbgrader metadata is not an object")
         if meta.get("solution"):
-            source = _text(cell)
+            source = cell_text(cell)
             if cell.get("cell_type") == "code":
                 cell["source"] = starter_of(source)
             elif BEGIN_SOLUTION in source:
@@ -58,7 +53,7 @@ def for_learners(nb: dict) -> tuple[dict, int]:
                 cell["source"] = TEXT_STUB
             cleared += 1
         elif meta.get("grade") and cell.get("cell_type") == "code":
-            cell["source"] = without_hidden_tests(_text(cell))
+            cell["source"] = without_hidden_tests(cell_text(cell))
         else:
             continue
         if cell.get("cell_type") == "code":

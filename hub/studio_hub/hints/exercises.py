@@ -43,7 +43,8 @@ class Exercise:
         return f"{self.course}/{self.assignment}/{self.grade_id}"
 
 
-def _text(cell: dict) -> str:
+def cell_text(cell: dict) -> str:
+    """A cell's source as one string (nbformat keeps it as a string or a list of lines)."""
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else str(source)
 
@@ -121,15 +122,15 @@ def exercises_in(path: Path, course: str, assignment: str) -> list[Exercise]:
         for above in reversed(cells[:i]):
             if above.get("cell_type") != "markdown":
                 break
-            task.insert(0, _text(above))
+            task.insert(0, cell_text(above))
         tests = []
         for below in cells[i + 1 :]:
             below_meta = below.get("metadata", {}).get("nbgrader", {})
             if below.get("cell_type") != "code" or not below_meta.get("grade") or below_meta.get("solution"):
                 break
-            tests.append(without_hidden_tests(_text(below)).strip())
+            tests.append(without_hidden_tests(cell_text(below)).strip())
         hints = cell.get("metadata", {}).get("studio", {}).get("hints", [])
-        source = _text(cell)
+        source = cell_text(cell)
         found.append(
             Exercise(
                 course=course,
